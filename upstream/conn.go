@@ -1,0 +1,245 @@
+package upstream
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// conn is one persistent TLS connection to an upstream carrying many
+// queries at once (RFC 7766 §6.2.1.1 pipelining): each query gets a fresh
+// random ID, a single reader goroutine matches answers to waiting queries
+// by ID and question, and when the connection breaks every query waiting
+// on it fails at once.
+type conn struct {
+	tc          *tls.Conn
+	idleTimeout time.Duration
+	stallAfter  time.Duration
+
+	wmu sync.Mutex // serialises writes
+
+	mu         sync.Mutex
+	pending    map[uint16]*call
+	err        error     // set once when the connection is finished
+	lastRead   time.Time // when the last answer (any answer) arrived
+	unanswered int       // queries given up on since lastRead
+
+	done chan struct{}
+	load atomic.Int32 // len(pending), readable without the lock
+}
+
+type call struct {
+	q  dns.Question
+	ch chan result // buffered 1
+}
+
+type result struct {
+	msg *dns.Msg
+	err error
+}
+
+// unansweredLimit is how many queries in a row a connection may leave
+// unanswered, with nothing read for stallAfter, before it is taken for
+// stalled (a frozen resolver keeps its TCP connections open).
+const unansweredLimit = 3
+
+func newConn(tc *tls.Conn, idleTimeout, stallAfter time.Duration) *conn {
+	c := &conn{
+		tc:          tc,
+		idleTimeout: idleTimeout,
+		stallAfter:  stallAfter,
+		pending:     make(map[uint16]*call),
+		lastRead:    time.Now(),
+		done:        make(chan struct{}),
+	}
+	// Nothing sent yet: the idle clock starts now.
+	tc.SetReadDeadline(time.Now().Add(idleTimeout))
+	go c.readLoop()
+	return c
+}
+
+// exchange sends the packed query wire (its ID is overwritten) and waits
+// for the matching answer, the context's end or the connection's.
+func (c *conn) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	cl := &call{q: q, ch: make(chan result, 1)}
+	id, err := c.register(cl)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 2+len(wire))
+	binary.BigEndian.PutUint16(out, uint16(len(wire)))
+	copy(out[2:], wire)
+	binary.BigEndian.PutUint16(out[2:], id)
+
+	if err := c.write(ctx, out); err != nil {
+		c.unregister(id)
+		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
+		return nil, err
+	}
+	select {
+	case r := <-cl.ch:
+		return r.msg, r.err
+	case <-ctx.Done():
+		c.unregister(id)
+		c.giveUp()
+		return nil, ctx.Err()
+	}
+}
+
+func (c *conn) register(cl *call) (uint16, error) {
+	var b [2]byte
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("query ID: %w", err)
+		}
+		id := binary.BigEndian.Uint16(b[:])
+		if _, taken := c.pending[id]; !taken {
+			c.pending[id] = cl
+			c.load.Store(int32(len(c.pending)))
+			return id, nil
+		}
+	}
+}
+
+func (c *conn) unregister(id uint16) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.load.Store(int32(len(c.pending)))
+	c.mu.Unlock()
+}
+
+func (c *conn) write(ctx context.Context, out []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.idleTimeout)
+	}
+	c.tc.SetWriteDeadline(deadline)
+	if _, err := c.tc.Write(out); err != nil {
+		return err
+	}
+	// The idle clock restarts with every query sent (RFC 7766 §6.2.3).
+	c.tc.SetReadDeadline(time.Now().Add(c.idleTimeout))
+	return nil
+}
+
+// giveUp records a query abandoned unanswered. A connection that keeps
+// taking queries and answering none while the resolver's other paths
+// answer is closed now, failing what waits on it, instead of costing every
+// later query its full timeout.
+func (c *conn) giveUp() {
+	c.mu.Lock()
+	c.unanswered++
+	stalled := c.unanswered >= unansweredLimit && time.Since(c.lastRead) >= c.stallAfter
+	c.mu.Unlock()
+	if stalled {
+		c.close(ErrStalled)
+	}
+}
+
+func (c *conn) readLoop() {
+	var lenBuf [2]byte
+	for {
+		if _, err := io.ReadFull(c.tc, lenBuf[:]); err != nil {
+			c.close(readErr(err))
+			return
+		}
+		buf := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
+		if _, err := io.ReadFull(c.tc, buf); err != nil {
+			c.close(readErr(err))
+			return
+		}
+		c.deliver(buf)
+	}
+}
+
+func readErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrConnClosed
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: idle", ErrConnClosed)
+	}
+	return fmt.Errorf("%w: reading answer: %w", ErrConnClosed, err)
+}
+
+// deliver hands one answer to the query waiting for it. An answer whose
+// ID or question matches no waiting query is dropped (RFC 5452 §9.1): it
+// is late, for a query given up on, or forged.
+func (c *conn) deliver(buf []byte) {
+	m := new(dns.Msg)
+	unpackErr := m.Unpack(buf)
+	if len(buf) < 2 {
+		return
+	}
+	id := binary.BigEndian.Uint16(buf)
+	c.mu.Lock()
+	c.lastRead = time.Now()
+	c.unanswered = 0
+	cl, ok := c.pending[id]
+	if ok && unpackErr == nil && checkAnswer(m, cl.q) != nil {
+		ok = false
+	}
+	if ok {
+		delete(c.pending, id)
+		c.load.Store(int32(len(c.pending)))
+	}
+	c.mu.Unlock()
+	switch {
+	case !ok:
+	case unpackErr != nil:
+		cl.ch <- result{err: fmt.Errorf("%w: %w", ErrBadAnswer, unpackErr)}
+	default:
+		cl.ch <- result{msg: m}
+	}
+}
+
+// close finishes the connection once, failing every waiting query with err.
+func (c *conn) close(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	c.load.Store(0)
+	c.mu.Unlock()
+	close(c.done)
+	c.tc.Close()
+	for _, cl := range pending {
+		cl.ch <- result{err: err}
+	}
+}
+
+// alive reports whether the connection can take queries.
+func (c *conn) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// tlsVersion names the connection's TLS version, for logs.
+func (c *conn) tlsVersion() string {
+	return tls.VersionName(c.tc.ConnectionState().Version)
+}

@@ -1,0 +1,17 @@
+package upstream
+
+import "errors"
+
+// Errors callers may test with errors.Is.
+var (
+	// ErrConnClosed: the connection closed before the answer came; the
+	// query may be resent on another connection.
+	ErrConnClosed = errors.New("connection closed")
+	// ErrStalled: the connection stopped answering while still open, and
+	// was closed so that its queries fail over at once.
+	ErrStalled = errors.New("connection stalled: queries unanswered")
+	// ErrNoUpstream: no upstream gave a usable answer.
+	ErrNoUpstream = errors.New("no upstream answered")
+	// ErrBadAnswer: an answer was not a valid response to the query.
+	ErrBadAnswer = errors.New("invalid answer")
+)

@@ -1,0 +1,185 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/dotproxy/dotproxy/resolver"
+	"github.com/miekg/dns"
+)
+
+// Defaults for SelectorOptions' zero values.
+const (
+	defaultAttemptTimeout = 1500 * time.Millisecond // well inside a stub resolver's 5 s
+	defaultHedgeFloor     = 50 * time.Millisecond
+	// hedgeFactor times an upstream's smoothed RTT is how long an attempt
+	// runs alone before the next upstream is asked too.
+	hedgeFactor = 3
+	// unmeasuredHedge is the hedge delay, in floors, for an upstream whose
+	// RTT is not known yet.
+	unmeasuredHedge = 4
+)
+
+// SelectorOptions configures a Selector.
+type SelectorOptions struct {
+	Policy         Policy        // nil: fastest
+	AttemptTimeout time.Duration // per upstream attempt, default 1.5s
+	HedgeDelay     time.Duration // floor of the hedge delay, default 50ms
+	Logger         *slog.Logger
+}
+
+// Selector resolves queries through a set of upstreams: it orders them by
+// its policy, asks the first, asks the next when an attempt fails or when
+// it is slow to answer (hedging), and returns the first valid answer.
+// Identical queries in flight together are sent once.
+type Selector struct {
+	ups    []*Upstream
+	policy Policy
+	opts   SelectorOptions
+	log    *slog.Logger
+	flight flight
+}
+
+var _ resolver.Resolver = (*Selector)(nil)
+
+// NewSelector builds a Selector over ups, which it does not own.
+func NewSelector(opts SelectorOptions, ups ...*Upstream) (*Selector, error) {
+	if len(ups) == 0 {
+		return nil, errors.New("selector: no upstreams")
+	}
+	if opts.Policy == nil {
+		opts.Policy = fastest{}
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = defaultAttemptTimeout
+	}
+	if opts.HedgeDelay <= 0 {
+		opts.HedgeDelay = defaultHedgeFloor
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Selector{ups: ups, policy: opts.Policy, opts: opts, log: opts.Logger}, nil
+}
+
+// Upstreams returns the upstreams the selector chooses among.
+func (s *Selector) Upstreams() []*Upstream { return s.ups }
+
+// Resolve implements resolver.Resolver.
+func (s *Selector) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	if len(q.Question) != 1 {
+		return nil, fmt.Errorf("selector: query has %d questions", len(q.Question))
+	}
+	return s.flight.do(ctx, q, s.resolve)
+}
+
+type attempt struct {
+	u   *Upstream
+	r   *dns.Msg
+	err error
+}
+
+// resolve runs the attempts for one query. Attempts are started in
+// policy order: the next one when the latest fails, or when it has run
+// for its hedge delay without an answer. The first good answer wins and
+// cancels the rest.
+func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	cands := s.policy.Order(s.ups)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan attempt, len(cands))
+	next, running := 0, 0
+	launch := func() *time.Timer {
+		u := cands[next]
+		next++
+		running++
+		go func() {
+			actx, acancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
+			defer acancel()
+			r, err := u.Exchange(actx, q)
+			results <- attempt{u, r, err}
+		}()
+		return time.NewTimer(s.hedgeDelay(u))
+	}
+	hedge := launch()
+	defer func() { hedge.Stop() }()
+
+	var fallback *dns.Msg // an upstream's SERVFAIL/REFUSED, returned if nothing better comes
+	var errs []error
+	for {
+		select {
+		case a := <-results:
+			running--
+			if a.err == nil && usable(a.r) {
+				if next > 1 {
+					s.log.DebugContext(ctx, "answered after failover", "upstream", a.u.Name(),
+						"qname", q.Question[0].Name, "attempts", next)
+				}
+				return a.r, nil
+			}
+			if a.err != nil {
+				errs = append(errs, a.err)
+				s.log.InfoContext(ctx, "upstream attempt failed, failing over", "upstream", a.u.Name(),
+					"qname", q.Question[0].Name, "err", a.err)
+			} else {
+				fallback = a.r
+				s.log.InfoContext(ctx, "upstream answered "+dns.RcodeToString[a.r.Rcode]+", failing over",
+					"upstream", a.u.Name(), "qname", q.Question[0].Name)
+			}
+			if next < len(cands) {
+				hedge.Stop()
+				hedge = launch()
+			} else if running == 0 {
+				return s.giveUp(q, fallback, errs)
+			}
+		case <-hedge.C:
+			if next < len(cands) {
+				s.log.DebugContext(ctx, "slow upstream, hedging", "upstream", cands[next-1].Name(),
+					"next", cands[next].Name(), "qname", q.Question[0].Name)
+				hedge = launch()
+			}
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+			return s.giveUp(q, fallback, errs)
+		}
+	}
+}
+
+// usable: SERVFAIL and REFUSED say this upstream cannot answer; another
+// may.
+func usable(r *dns.Msg) bool {
+	return r.Rcode != dns.RcodeServerFailure && r.Rcode != dns.RcodeRefused
+}
+
+// giveUp ends a query no upstream answered usably: with an upstream's own
+// SERVFAIL or REFUSED when there was one (it may carry the resolver's
+// Extended DNS Error), else with an error saying why (RFC 8914 EDE 23
+// when connections failed, 22 when nothing answered in time).
+func (s *Selector) giveUp(q *dns.Msg, fallback *dns.Msg, errs []error) (*dns.Msg, error) {
+	if fallback != nil {
+		return fallback, nil
+	}
+	err := errors.Join(errs...)
+	code, text := dns.ExtendedErrorCodeNoReachableAuthority, "no upstream answered in time"
+	for _, e := range errs {
+		if !errors.Is(e, context.DeadlineExceeded) && !errors.Is(e, context.Canceled) {
+			code, text = dns.ExtendedErrorCodeNetworkError, "upstreams unreachable"
+			break
+		}
+	}
+	s.log.Warn("query failed on every upstream", "qname", q.Question[0].Name, "err", err)
+	return nil, &resolver.Error{Code: code, Text: text, Err: fmt.Errorf("%w: %w", ErrNoUpstream, err)}
+}
+
+// hedgeDelay is how long an attempt on u runs alone.
+func (s *Selector) hedgeDelay(u *Upstream) time.Duration {
+	srtt, ok := u.rtt.smoothed()
+	if !ok {
+		return unmeasuredHedge * s.opts.HedgeDelay
+	}
+	return min(max(hedgeFactor*srtt, s.opts.HedgeDelay), s.opts.AttemptTimeout)
+}

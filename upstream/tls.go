@@ -1,0 +1,55 @@
+package upstream
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+)
+
+// alpnDoT is the ALPN protocol ID for DNS-over-TLS (RFC 7858, IANA).
+const alpnDoT = "dot"
+
+// sessionCacheSize bounds the TLS session tickets kept per upstream; a
+// few suffice for the couple of connections each one has.
+const sessionCacheSize = 8
+
+// tlsConfig builds the client TLS configuration for one upstream: the
+// certificate must be valid for name under roots (nil: system roots), and
+// when pins are given its SubjectPublicKeyInfo must match one of them
+// (RFC 7858 §4.2). There is no option to skip verification.
+func tlsConfig(name string, roots *x509.CertPool, pins [][]byte) *tls.Config {
+	conf := &tls.Config{
+		ServerName:         name,
+		RootCAs:            roots,
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{alpnDoT},
+		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+	}
+	if len(pins) > 0 {
+		conf.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyPins(cs.PeerCertificates, pins)
+		}
+	}
+	return conf
+}
+
+// verifyPins accepts the chain when any of its certificates' SPKI hash is
+// pinned, the way HPKP and RFC 7858 pins do.
+func verifyPins(chain []*x509.Certificate, pins [][]byte) error {
+	for _, c := range chain {
+		sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+		for _, p := range pins {
+			if bytes.Equal(sum[:], p) {
+				return nil
+			}
+		}
+	}
+	if len(chain) == 0 {
+		return fmt.Errorf("SPKI pin check: no peer certificate")
+	}
+	sum := sha256.Sum256(chain[0].RawSubjectPublicKeyInfo)
+	return fmt.Errorf("SPKI pin check: certificate key %s matches no pin", base64.StdEncoding.EncodeToString(sum[:]))
+}

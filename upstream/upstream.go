@@ -1,0 +1,207 @@
+// Package upstream owns the DNS-over-TLS side of dotproxy: one client per
+// resolver with persistent, pipelined, verified TLS connections
+// (Upstream), and the Selector that orders resolvers by health and
+// latency, hedges slow attempts and fails over until one answers. It
+// does not probe resolvers on its own schedule (package health does,
+// through Upstream's narrow health methods) and does not cache.
+package upstream
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Defaults for Options' zero values.
+const (
+	defaultMaxConns    = 2
+	defaultIdleTimeout = 8 * time.Second // public resolvers close idle DoT at ~10 s
+	defaultDialTimeout = 2 * time.Second
+	// failurePenalty is the RTT sample a failed attempt counts as, at
+	// least, so that fastest moves away from an upstream that fails fast.
+	failurePenalty = 500 * time.Millisecond
+)
+
+// Options configures an Upstream. Zero values take the defaults.
+type Options struct {
+	Name        string
+	Addr        netip.AddrPort
+	TLSName     string         // the name its certificate must be valid for (required)
+	RootCAs     *x509.CertPool // nil: the system roots
+	SPKIPins    [][]byte       // SHA-256 of accepted SubjectPublicKeyInfos; empty: no pinning
+	MaxConns    int            // persistent connections, default 2
+	IdleTimeout time.Duration  // close a connection idle this long, default 8s
+	DialTimeout time.Duration  // TCP connect plus TLS handshake, default 2s
+	Logger      *slog.Logger
+}
+
+// Upstream is one DNS-over-TLS resolver. It is safe for concurrent use.
+type Upstream struct {
+	name   string
+	addr   netip.AddrPort
+	log    *slog.Logger
+	pool   *pool
+	rtt    rtt
+	down   atomic.Bool  // set by the health checker
+	streak atomic.Int32 // real queries failed in a row
+	failed chan struct{}
+	last   atomic.Pointer[string] // the last error, for the status page
+}
+
+// New builds an Upstream. It dials nothing until the first query.
+func New(opts Options) (*Upstream, error) {
+	if opts.TLSName == "" {
+		return nil, fmt.Errorf("upstream %s: a TLS name is required", opts.Name)
+	}
+	if !opts.Addr.IsValid() {
+		return nil, fmt.Errorf("upstream %s: invalid address", opts.Name)
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = defaultMaxConns
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = defaultIdleTimeout
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = defaultDialTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	u := &Upstream{
+		name:   opts.Name,
+		addr:   opts.Addr,
+		log:    opts.Logger.With("upstream", opts.Name),
+		failed: make(chan struct{}, 1),
+	}
+	u.pool = &pool{
+		addr:        opts.Addr.String(),
+		tlsConf:     tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins),
+		max:         opts.MaxConns,
+		dialTimeout: opts.DialTimeout,
+		idleTimeout: opts.IdleTimeout,
+		stallAfter:  u.stallAfter,
+	}
+	return u, nil
+}
+
+// Name is the upstream's configured name.
+func (u *Upstream) Name() string { return u.name }
+
+// Addr is the upstream's address.
+func (u *Upstream) Addr() netip.AddrPort { return u.addr }
+
+// Exchange sends q to the resolver and returns its answer, with q's ID
+// and question restored and padding removed. q is not modified. A query
+// that meets a reused connection the far end has just closed is resent
+// once on a fresh one.
+func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	if len(q.Question) != 1 {
+		return nil, fmt.Errorf("%w: query has %d questions", ErrBadAnswer, len(q.Question))
+	}
+	wire, err := packQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for retried := false; ; retried = true {
+		c, fresh, err := u.pool.get(ctx)
+		if err != nil {
+			return nil, u.fail(start, fmt.Errorf("upstream %s (%s): %w", u.name, u.addr, err))
+		}
+		if u.log.Enabled(ctx, slog.LevelDebug) {
+			u.log.DebugContext(ctx, "query sent", "qname", q.Question[0].Name,
+				"qtype", dns.TypeToString[q.Question[0].Qtype], "tls", c.tlsVersion(), "size", len(wire))
+		}
+		r, err := c.exchange(ctx, wire, q.Question[0])
+		if err == nil {
+			dur := time.Since(start)
+			u.succeed(dur)
+			restore(r, q)
+			u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
+				"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
+			return r, nil
+		}
+		if errors.Is(err, ErrConnClosed) && !fresh && !retried && ctx.Err() == nil {
+			continue
+		}
+		return nil, u.fail(start, fmt.Errorf("upstream %s (%s): exchanging %s: %w", u.name, u.addr, q.Question[0].Name, err))
+	}
+}
+
+func (u *Upstream) succeed(d time.Duration) {
+	u.rtt.observe(d, time.Now())
+	u.streak.Store(0)
+}
+
+// fail accounts for a failed attempt. One given up because another
+// upstream answered first (context.Canceled) is no failure, but tells
+// that this one is at least that slow.
+func (u *Upstream) fail(start time.Time, err error) error {
+	d := time.Since(start)
+	if errors.Is(err, context.Canceled) {
+		if s, ok := u.rtt.smoothed(); ok && d > s {
+			u.rtt.observe(d, time.Now())
+		}
+		return err
+	}
+	u.rtt.observe(max(d, failurePenalty), time.Now())
+	u.streak.Add(1)
+	msg := err.Error()
+	u.last.Store(&msg)
+	select {
+	case u.failed <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// stallAfter is how long a connection may go without answering anything
+// before its unanswered queries mark it stalled: several smoothed RTTs,
+// within bounds.
+func (u *Upstream) stallAfter() time.Duration {
+	s, ok := u.rtt.smoothed()
+	if !ok {
+		return time.Second
+	}
+	return min(max(8*s, 250*time.Millisecond), time.Second)
+}
+
+// SetHealthy records the health checker's verdict.
+func (u *Upstream) SetHealthy(up bool) { u.down.Store(!up) }
+
+// Healthy reports the health checker's last verdict (true until the
+// first one).
+func (u *Upstream) Healthy() bool { return !u.down.Load() }
+
+// Failed signals, without blocking the query path, that a real query
+// failed; the health checker probes sooner when it does.
+func (u *Upstream) Failed() <-chan struct{} { return u.failed }
+
+// SRTT is the smoothed round-trip time; 0 before the first answer.
+func (u *Upstream) SRTT() time.Duration {
+	s, _ := u.rtt.smoothed()
+	return s
+}
+
+// LastError is the last failure's text, or "".
+func (u *Upstream) LastError() string {
+	if p := u.last.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// OpenConns counts the upstream's live TLS connections.
+func (u *Upstream) OpenConns() int { return u.pool.open() }
+
+// Close closes the upstream's connections; queries on them fail.
+func (u *Upstream) Close() { u.pool.closeAll() }

@@ -1,0 +1,121 @@
+// Package config reads dotproxy's configuration: the YAML file (or the
+// built-in default, the repository's config.yaml) and the environment
+// variables kept from the original Python daemon. It decodes strictly,
+// validates everything and reports every problem at once, each with its
+// file, line and key. What it returns is typed (netip, time.Duration,
+// slog.Level) and needs no further checking.
+//
+// It owns reading and validating. It does not build anything: no sockets,
+// no TLS configurations, no loggers; the packages that do take their
+// values from a *Config.
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dotproxy/dotproxy"
+)
+
+// Config is the validated, typed configuration. Its zero value is not
+// useful; start from Default, Parse or Load.
+type Config struct {
+	Listen       []netip.AddrPort // plain DNS, UDP and TCP on each
+	Upstreams    []Upstream       // at least one
+	Policy       string           // "fastest" | "round_robin" | "random" | "ordered"
+	Timeout      time.Duration    // per upstream attempt
+	QueryTimeout time.Duration    // whole client query; always longer than Timeout
+	HedgeDelay   time.Duration    // floor of the delay before racing the next upstream; may be 0
+	Connections  Connections
+	Health       Health
+	Allow        []netip.Prefix // clients allowed to query; masked
+	TCP          TCP
+	Log          Log
+}
+
+// Upstream is one DNS-over-TLS resolver (RFC 7858).
+type Upstream struct {
+	Name     string         // unique, non-empty; names the upstream in logs
+	Address  netip.AddrPort // port 853 when the file gives none
+	TLSName  string         // the name the certificate must match (RFC 8310); no trailing dot
+	SPKIPins [][]byte       // SHA-256 digests of the SubjectPublicKeyInfo, 32 bytes each; may be empty
+	CAFile   string         // PEM bundle to trust instead of the system roots; "" for the system roots
+}
+
+// Connections configures the connections dotproxy keeps to each upstream.
+type Connections struct {
+	MaxPerUpstream int           // persistent connections per upstream
+	IdleTimeout    time.Duration // an unused connection is closed after this
+	DialTimeout    time.Duration // TCP connect and TLS handshake
+}
+
+// Health configures the upstream prober.
+type Health struct {
+	Interval     time.Duration // probe period for a healthy upstream
+	DownInterval time.Duration // probe period for an upstream marked down
+	Timeout      time.Duration // per probe
+	Fall         int           // consecutive failures before marking down
+	Rise         int           // consecutive successes before marking up
+	ProbeName    string        // fully qualified query name
+	ProbeType    uint16        // query type, a dns.Type* value
+}
+
+// TCP configures the limits on clients' TCP connections.
+type TCP struct {
+	IdleTimeout        time.Duration // a connection with nothing to read is closed
+	MaxConnections     int           // all clients together
+	MaxPerClient       int           // from one client address
+	MaxInflightPerConn int           // pipelined queries in flight on one connection
+}
+
+// Log configures logging.
+type Log struct {
+	Level  slog.Level
+	Format string // "text" | "json"
+}
+
+// embeddedSource names the built-in default in error messages and in what
+// Load returns.
+const embeddedSource = "embedded default"
+
+// embedded is the built-in default, parsed once. It is decoded onto a zero
+// Config, so config.yaml is the single place where defaults are written;
+// TestDefault pins its values.
+var embedded = sync.OnceValues(func() (*Config, error) {
+	c := new(Config)
+	return c, decode(c, embeddedSource, dotproxy.DefaultConfig)
+})
+
+// Default returns a fresh copy of the built-in configuration, the
+// repository's config.yaml. It panics only if that file is invalid, which
+// the package's tests rule out.
+func Default() *Config {
+	c, err := embedded()
+	if err != nil {
+		panic("config: the embedded config.yaml is invalid:\n" + err.Error())
+	}
+	return c.clone()
+}
+
+// clone returns a deep copy of c, so that callers of Default may change
+// what they get.
+func (c *Config) clone() *Config {
+	d := *c
+	d.Listen = slices.Clone(c.Listen)
+	d.Allow = slices.Clone(c.Allow)
+	d.Upstreams = slices.Clone(c.Upstreams)
+	for i, u := range d.Upstreams {
+		pins := make([][]byte, len(u.SPKIPins))
+		for j, p := range u.SPKIPins {
+			pins[j] = slices.Clone(p)
+		}
+		if u.SPKIPins == nil {
+			pins = nil
+		}
+		d.Upstreams[i].SPKIPins = pins
+	}
+	return &d
+}

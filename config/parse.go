@@ -1,0 +1,108 @@
+package config
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// Parse decodes and validates the YAML configuration data on top of the
+// built-in default: a key left out keeps its default, a list given replaces
+// the default list. filename is used in error messages only. On error the
+// *Config is nil and the error lists every Problem found.
+func Parse(filename string, data []byte) (*Config, error) {
+	c := Default()
+	if err := decode(c, filename, data); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decode decodes data onto c and validates the result, returning every
+// problem. It leaves c partly updated on error.
+func decode(c *Config, file string, data []byte) error {
+	d := newDecoder(file)
+	if root := d.document(data); root != nil {
+		d.config(root, c)
+	}
+	d.validate(c)
+	return joinProblems(d.problems)
+}
+
+// config is the schema: every key of the file and where it goes in c.
+func (d *decoder) config(n *yaml.Node, c *Config) {
+	d.mapping(n, "", map[string]field{
+		"listen": values(d, &c.Listen, "an address:port",
+			"empty list; give at least one address, or leave the key out for the default", parseListen),
+		"upstreams":     d.upstreams(&c.Upstreams),
+		"policy":        value(d, &c.Policy, "a policy name", parsePolicy),
+		"timeout":       value(d, &c.Timeout, "a duration", parsePositiveDuration),
+		"query_timeout": value(d, &c.QueryTimeout, "a duration", parsePositiveDuration),
+		"hedge_delay":   value(d, &c.HedgeDelay, "a duration", parseNonNegativeDuration),
+		"connections": section(d, map[string]field{
+			"max_per_upstream": value(d, &c.Connections.MaxPerUpstream, "an integer", parseCount),
+			"idle_timeout":     value(d, &c.Connections.IdleTimeout, "a duration", parsePositiveDuration),
+			"dial_timeout":     value(d, &c.Connections.DialTimeout, "a duration", parsePositiveDuration),
+		}),
+		"health": section(d, map[string]field{
+			"interval":      value(d, &c.Health.Interval, "a duration", parsePositiveDuration),
+			"down_interval": value(d, &c.Health.DownInterval, "a duration", parsePositiveDuration),
+			"timeout":       value(d, &c.Health.Timeout, "a duration", parsePositiveDuration),
+			"fall":          value(d, &c.Health.Fall, "an integer", parseCount),
+			"rise":          value(d, &c.Health.Rise, "an integer", parseCount),
+			"probe": func(n *yaml.Node, p string) {
+				if pr, ok := parseScalar(d, n, p, `"NAME TYPE"`, parseProbe); ok {
+					c.Health.ProbeName, c.Health.ProbeType = pr.name, pr.qtype
+				}
+			},
+		}),
+		"allow": values(d, &c.Allow, "a CIDR prefix",
+			"empty list would refuse every client; allow all with 0.0.0.0/0 and ::/0", parsePrefix),
+		"tcp": section(d, map[string]field{
+			"idle_timeout":          value(d, &c.TCP.IdleTimeout, "a duration", parsePositiveDuration),
+			"max_connections":       value(d, &c.TCP.MaxConnections, "an integer", parseCount),
+			"max_per_client":        value(d, &c.TCP.MaxPerClient, "an integer", parseCount),
+			"max_inflight_per_conn": value(d, &c.TCP.MaxInflightPerConn, "an integer", parseCount),
+		}),
+		"log": section(d, map[string]field{
+			"level":  value(d, &c.Log.Level, "a log level", parseLogLevel),
+			"format": value(d, &c.Log.Format, "a log format", parseLogFormat),
+		}),
+	})
+}
+
+// upstreams is the field for the upstream list, which replaces the
+// default list as a whole.
+func (d *decoder) upstreams(dst *[]Upstream) field {
+	return func(n *yaml.Node, p string) {
+		out := make([]Upstream, len(n.Content))
+		if d.list(n, p, "empty list; at least one upstream is required", func(i int, n *yaml.Node, p string) {
+			out[i] = d.upstream(n, p)
+		}) {
+			*dst = out
+		}
+	}
+}
+
+// upstream decodes one entry of the upstream list and reports the keys it
+// lacks at the entry's first line.
+func (d *decoder) upstream(n *yaml.Node, p string) Upstream {
+	var u Upstream
+	if !d.mapping(n, p, map[string]field{
+		"name":      value(d, &u.Name, "a name", parseName),
+		"address":   value(d, &u.Address, "an IP address[:port]", parseUpstreamAddr),
+		"tls_name":  value(d, &u.TLSName, "a host name", parseTLSName),
+		"spki_pins": values(d, &u.SPKIPins, "a base64 SHA-256 digest", "", parsePin),
+		"ca_file":   value(d, &u.CAFile, "a file name", checkCAFile),
+	}) {
+		return u
+	}
+	for _, r := range []struct{ key, why string }{
+		{"name", "required: every upstream has a unique name, used in logs"},
+		{"address", "required: the resolver's IP address, port 853 unless given"},
+		{"tls_name", "required (RFC 8310: the certificate must match it)"},
+	} {
+		if _, ok := d.lines[join(p, r.key)]; !ok {
+			d.addf(n.Line, join(p, r.key), "%s", r.why)
+		}
+	}
+	return u
+}

@@ -149,6 +149,9 @@ func (c *Checker) run(ctx context.Context, t Target) {
 		case <-ctx.Done():
 			return
 		case <-t.Failed():
+			if !c.up(t) {
+				continue // probed every DownInterval anyway
+			}
 			// Probe soon, but no sooner than minProbeGap after the last.
 			soon := last.Add(minProbeGap)
 			if soon.Before(due) {
@@ -163,6 +166,11 @@ func (c *Checker) run(ctx context.Context, t Target) {
 		if ctx.Err() != nil {
 			return
 		}
+		// A failed probe signals Failed like any query: not news.
+		select {
+		case <-t.Failed():
+		default:
+		}
 		next := c.opts.Interval
 		if !up {
 			next = c.opts.DownInterval
@@ -170,6 +178,12 @@ func (c *Checker) run(ctx context.Context, t Target) {
 		due = time.Now().Add(next)
 		timer.Reset(next)
 	}
+}
+
+func (c *Checker) up(t Target) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state[t.Name()].Up
 }
 
 // probe sends one probe, updates the target's state and returns whether

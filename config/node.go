@@ -74,14 +74,29 @@ func (d *decoder) document(data []byte) *yaml.Node {
 // yamlLine matches the line yaml.v3 puts in its syntax errors.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// syntax records a YAML syntax error of data, moving its line into the
-// Problem.
+// yamlParserProblems start the messages of yaml.v3's parser (parserc.go).
+// It numbers their lines from 0, its scanner from 1 (go-yaml/yaml#205).
+var yamlParserProblems = []string{
+	"did not find expected <", "did not find expected node content", "did not find expected '-' indicator",
+	"did not find expected key", "did not find expected ',' or ", "found undefined tag handle",
+	"found duplicate %", "found incompatible YAML document",
+}
+
+// syntax records a YAML syntax error of data with a 1-based line.
 func (d *decoder) syntax(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := unprintableLine(data)
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		for _, p := range yamlParserProblems {
+			if strings.HasPrefix(msg, p) {
+				line++
+				break
+			}
+		}
+		// An error at the end of the stream is on the line after the last.
+		line = min(line, max(1, bytes.Count(bytes.TrimRight(data, "\n"), []byte("\n"))+1))
 	}
 	d.addf(line, "", "YAML syntax error: %s", msg)
 }

@@ -58,7 +58,7 @@ func parseListen(s string) (netip.AddrPort, error) { return parseAddrPort(s, lis
 func parseUpstreamAddr(s string) (netip.AddrPort, error) {
 	ap, err := parseAddrPort(s, upstreamPort)
 	if err != nil {
-		return ap, err
+		return ap, fmt.Errorf("%q is not an IP address[:port]", s)
 	}
 	if ap.Addr().IsUnspecified() {
 		return netip.AddrPort{}, fmt.Errorf("%q is the unspecified address, not a resolver's", s)

@@ -95,7 +95,8 @@ func (d *decoder) syntax(err error, data []byte) {
 				break
 			}
 		}
-		// An error at the end of the stream is on the line after the last.
+		// yaml.v3 puts an error at the end of the stream on the line after
+		// the last; name the last line instead.
 		line = min(line, max(1, bytes.Count(bytes.TrimRight(data, "\n"), []byte("\n"))+1))
 	}
 	d.addf(line, "", "YAML syntax error: %s", msg)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,9 @@ type Options struct {
 	Cert    tls.Certificate // the certificate presented
 	Handler Handler         // nil: Answer("192.0.2.1")
 	Addr    string          // listen address; default 127.0.0.1:0
+	// MaxVersion caps the TLS version offered (0: Go's default), to stand
+	// in for an outdated resolver.
+	MaxVersion uint16
 }
 
 // Server is an in-process DNS-over-TLS server.
@@ -38,10 +42,11 @@ type Server struct {
 	padded  atomic.Int64
 	accepts atomic.Int64
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	states []tls.ConnectionState
+	wg     sync.WaitGroup
 }
 
 // Start starts a server and stops it when the test ends.
@@ -51,9 +56,16 @@ func Start(tb testing.TB, opts Options) *Server {
 		opts.Addr = "127.0.0.1:0"
 	}
 	s := &Server{
-		tb:      tb,
-		tlsConf: &tls.Config{Certificates: []tls.Certificate{opts.Cert}, NextProtos: []string{"dot"}},
-		conns:   map[net.Conn]struct{}{},
+		tb: tb,
+		tlsConf: &tls.Config{
+			Certificates: []tls.Certificate{opts.Cert},
+			NextProtos:   []string{"dot"},
+			// Any version a client offers, so that refusing an old one
+			// is the client's doing.
+			MinVersion: tls.VersionTLS10,
+			MaxVersion: opts.MaxVersion,
+		},
+		conns: map[net.Conn]struct{}{},
 	}
 	h := opts.Handler
 	if h == nil {
@@ -94,6 +106,15 @@ func (s *Server) Padded() int64 { return s.padded.Load() }
 
 // Accepts counts the TLS connections accepted so far.
 func (s *Server) Accepts() int64 { return s.accepts.Load() }
+
+// States returns the TLS state of every connection whose handshake
+// completed, oldest first: what the client offered and got (ALPN,
+// version, resumption).
+func (s *Server) States() []tls.ConnectionState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.states)
+}
 
 // DropConns closes every open connection but keeps listening, as a
 // resolver does when it times a connection out.
@@ -152,6 +173,16 @@ func (s *Server) serve(c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
+	if tc, ok := c.(*tls.Conn); ok {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		c.SetDeadline(time.Time{})
+		s.mu.Lock()
+		s.states = append(s.states, tc.ConnectionState())
+		s.mu.Unlock()
+	}
 	var wmu sync.Mutex
 	reply := func(m *dns.Msg) {
 		buf, err := m.Pack()

@@ -27,11 +27,15 @@ type conn struct {
 
 	wmu sync.Mutex // serialises writes
 
-	mu         sync.Mutex
-	pending    map[uint16]*call
-	err        error     // set once when the connection is finished
-	lastRead   time.Time // when the last answer (any answer) arrived
-	unanswered int       // queries given up on since lastRead
+	mu      sync.Mutex
+	pending map[uint16]*call
+	err     error // set once when the connection is finished
+	// quietSince is when the connection last read an answer (any answer)
+	// or, when it was idle, was last asked something: the start of the
+	// time it may have failed to answer. Time spent idle, with nothing
+	// asked, is no failure.
+	quietSince time.Time
+	unanswered int // queries given up on since quietSince
 
 	done chan struct{}
 	load atomic.Int32 // len(pending), readable without the lock
@@ -48,8 +52,9 @@ type result struct {
 }
 
 // unansweredLimit is how many queries in a row a connection may leave
-// unanswered, with nothing read for stallAfter, before it is taken for
-// stalled (a frozen resolver keeps its TCP connections open).
+// unanswered, with nothing read for stallAfter while it was asked, before
+// it is taken for stalled (a frozen resolver keeps its TCP connections
+// open).
 const unansweredLimit = 3
 
 func newConn(tc *tls.Conn, idleTimeout, stallAfter time.Duration) *conn {
@@ -58,7 +63,7 @@ func newConn(tc *tls.Conn, idleTimeout, stallAfter time.Duration) *conn {
 		idleTimeout: idleTimeout,
 		stallAfter:  stallAfter,
 		pending:     make(map[uint16]*call),
-		lastRead:    time.Now(),
+		quietSince:  time.Now(),
 		done:        make(chan struct{}),
 	}
 	// Nothing sent yet: the idle clock starts now.
@@ -101,6 +106,9 @@ func (c *conn) register(cl *call) (uint16, error) {
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
+	}
+	if len(c.pending) == 0 && c.unanswered == 0 {
+		c.quietSince = time.Now()
 	}
 	for {
 		if _, err := rand.Read(b[:]); err != nil {
@@ -145,7 +153,7 @@ func (c *conn) write(ctx context.Context, out []byte) error {
 func (c *conn) giveUp() {
 	c.mu.Lock()
 	c.unanswered++
-	stalled := c.unanswered >= unansweredLimit && time.Since(c.lastRead) >= c.stallAfter
+	stalled := c.unanswered >= unansweredLimit && time.Since(c.quietSince) >= c.stallAfter
 	c.mu.Unlock()
 	if stalled {
 		c.close(ErrStalled)
@@ -190,7 +198,7 @@ func (c *conn) deliver(buf []byte) {
 	}
 	id := binary.BigEndian.Uint16(buf)
 	c.mu.Lock()
-	c.lastRead = time.Now()
+	c.quietSince = time.Now()
 	c.unanswered = 0
 	cl, ok := c.pending[id]
 	if ok && unpackErr == nil && checkAnswer(m, cl.q) != nil {

@@ -23,7 +23,7 @@ import (
 type conn struct {
 	tc          *tls.Conn
 	idleTimeout time.Duration
-	stallAfter  time.Duration
+	stallAfter  func() time.Duration // asked when a query is given up
 
 	wmu sync.Mutex // serialises writes
 
@@ -57,7 +57,7 @@ type result struct {
 // open).
 const unansweredLimit = 3
 
-func newConn(tc *tls.Conn, idleTimeout, stallAfter time.Duration) *conn {
+func newConn(tc *tls.Conn, idleTimeout time.Duration, stallAfter func() time.Duration) *conn {
 	c := &conn{
 		tc:          tc,
 		idleTimeout: idleTimeout,
@@ -151,9 +151,10 @@ func (c *conn) write(ctx context.Context, out []byte) error {
 // answer is closed now, failing what waits on it, instead of costing every
 // later query its full timeout.
 func (c *conn) giveUp() {
+	after := c.stallAfter()
 	c.mu.Lock()
 	c.unanswered++
-	stalled := c.unanswered >= unansweredLimit && time.Since(c.quietSince) >= c.stallAfter
+	stalled := c.unanswered >= unansweredLimit && time.Since(c.quietSince) >= after
 	c.mu.Unlock()
 	if stalled {
 		c.close(ErrStalled)

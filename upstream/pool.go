@@ -119,7 +119,7 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dialing %s: %w", p.addr, err)
 	}
-	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter()), nil
+	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter), nil
 }
 
 // open counts the live connections.

@@ -87,8 +87,9 @@ func (c *conn) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 
 	if err := c.write(ctx, out); err != nil {
 		c.unregister(id)
+		// Part of the message may be out: the stream is of no more use.
 		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
-		return nil, err
+		return nil, c.closeErr()
 	}
 	select {
 	case r := <-cl.ch:
@@ -236,6 +237,13 @@ func (c *conn) close(err error) {
 	for _, cl := range pending {
 		cl.ch <- result{err: err}
 	}
+}
+
+// closeErr is why the connection was closed, nil while it is open.
+func (c *conn) closeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // alive reports whether the connection can take queries.

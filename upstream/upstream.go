@@ -112,26 +112,33 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return nil, err
 	}
 	start := time.Now()
-	for retried := false; ; retried = true {
+	var resent error // why the query had to be resent, once it was
+	for {
 		c, fresh, err := u.pool.get(ctx)
-		if err != nil {
-			return nil, u.fail(start, fmt.Errorf("upstream %s (%s): %w", u.name, u.addr, err))
-		}
-		if u.log.Enabled(ctx, slog.LevelDebug) {
-			u.log.DebugContext(ctx, "query sent", "qname", q.Question[0].Name,
-				"qtype", dns.TypeToString[q.Question[0].Qtype], "tls", c.tlsVersion(), "size", len(wire))
-		}
-		r, err := c.exchange(ctx, wire, q.Question[0])
 		if err == nil {
-			dur := time.Since(start)
-			u.succeed(dur)
-			restore(r, q)
-			u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
-				"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
-			return r, nil
+			if u.log.Enabled(ctx, slog.LevelDebug) {
+				u.log.DebugContext(ctx, "query sent", "qname", q.Question[0].Name,
+					"qtype", dns.TypeToString[q.Question[0].Qtype], "tls", c.tlsVersion(), "size", len(wire))
+			}
+			var r *dns.Msg
+			r, err = c.exchange(ctx, wire, q.Question[0])
+			if err == nil {
+				dur := time.Since(start)
+				u.succeed(dur)
+				restore(r, q)
+				u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
+					"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
+				return r, nil
+			}
+			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
+				resent = err
+				continue
+			}
 		}
-		if errors.Is(err, ErrConnClosed) && !fresh && !retried && ctx.Err() == nil {
-			continue
+		if resent != nil {
+			// Both matter: the connection closed under the query, and the
+			// resend failed too (the resolver is gone, say).
+			err = fmt.Errorf("%w; resending: %w", resent, err)
 		}
 		return nil, u.fail(start, fmt.Errorf("upstream %s (%s): exchanging %s: %w", u.name, u.addr, q.Question[0].Name, err))
 	}

@@ -1,0 +1,292 @@
+// Package listener serves plain DNS to LAN clients over UDP and TCP.
+//
+// It owns the client-facing sockets (binding, read loops, TCP connection
+// and in-flight limits, graceful shutdown), the validation of what clients
+// send (access list, malformed or unsupported queries) and the shaping of
+// what they get back (ID and question echoed, EDNS for a plain-DNS client,
+// truncation to the client's UDP size). It hands every valid query to a
+// resolver.Resolver with a per-query context and does not resolve, cache or
+// filter anything itself.
+package listener
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/dotproxy/dotproxy/resolver"
+)
+
+// Defaults for the zero values of Options.
+const (
+	// DefaultQueryTimeout is the default Options.QueryTimeout: under the
+	// 5s a typical stub resolver waits before it retries.
+	DefaultQueryTimeout = 4 * time.Second
+	// DefaultTCPIdleTimeout is the default Options.TCPIdleTimeout.
+	DefaultTCPIdleTimeout = 10 * time.Second
+	// DefaultMaxTCPConns is the default Options.MaxTCPConns.
+	DefaultMaxTCPConns = 1000
+	// DefaultMaxTCPConnsPerClient is the default Options.MaxTCPConnsPerClient.
+	DefaultMaxTCPConnsPerClient = 64
+	// DefaultMaxTCPInflightPerConn is the default Options.MaxTCPInflightPerConn.
+	DefaultMaxTCPInflightPerConn = 100
+	// DefaultMaxUDPInflight is the default Options.MaxUDPInflight.
+	DefaultMaxUDPInflight = 2048
+)
+
+// Options configures a Server. Zero values mean the defaults above.
+type Options struct {
+	// Addrs are the addresses to serve on, each over UDP and TCP. Port 0
+	// picks a free port (tests); IPv4 and IPv6 addresses bind separately,
+	// so 0.0.0.0:53 and [::]:53 coexist.
+	Addrs []netip.AddrPort
+
+	// Resolver answers every valid query. Required.
+	Resolver resolver.Resolver
+
+	// Allow lists the client networks that may query; others get
+	// REFUSED. Nil means DefaultAllow; an empty non-nil list refuses all.
+	Allow []netip.Prefix
+
+	// QueryTimeout is the deadline of each query's context.
+	QueryTimeout time.Duration
+
+	// TCPIdleTimeout closes a TCP connection that has nothing in flight
+	// and has sent nothing for this long. It also bounds how long a
+	// client may take to send one message or to accept one answer.
+	TCPIdleTimeout time.Duration
+
+	// MaxTCPConns caps the open TCP connections of all clients together.
+	MaxTCPConns int
+
+	// MaxTCPConnsPerClient caps the open TCP connections of one client IP.
+	MaxTCPConnsPerClient int
+
+	// MaxTCPInflightPerConn caps the pipelined queries being answered on
+	// one TCP connection; at the cap the server stops reading from it.
+	MaxTCPInflightPerConn int
+
+	// MaxUDPInflight caps the UDP queries being answered at once; at the
+	// cap the server stops reading datagrams.
+	MaxUDPInflight int
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server answers plain DNS on UDP and TCP. Create it with New, then call
+// Start and, when done, Shutdown.
+type Server struct {
+	opts  Options
+	allow acl
+	log   *slog.Logger
+
+	ctx    context.Context // parent of every query's context
+	cancel context.CancelFunc
+
+	done   chan struct{} // closed when Shutdown begins: read nothing more
+	udpSem chan struct{} // one token per UDP query being answered
+
+	// wg counts every goroutine the server starts. Each is started by
+	// Start or by a goroutine already counted, so Add never races Wait.
+	wg sync.WaitGroup
+
+	capWarn, acceptWarn, readWarn logLimiter
+
+	mu        sync.Mutex
+	state     state
+	udp       []*udpSocket
+	tcp       []*net.TCPListener
+	conns     map[*tcpConn]struct{}
+	perClient map[netip.Addr]int
+}
+
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateStopped
+)
+
+// New checks opts, fills in the defaults and returns a Server that is not
+// serving yet.
+func New(opts Options) (*Server, error) {
+	if len(opts.Addrs) == 0 {
+		return nil, errors.New("listener: no addresses to listen on")
+	}
+	if opts.Resolver == nil {
+		return nil, errors.New("listener: no resolver")
+	}
+	if opts.QueryTimeout < 0 || opts.TCPIdleTimeout < 0 || opts.MaxTCPConns < 0 ||
+		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 {
+		return nil, errors.New("listener: negative timeout or limit")
+	}
+	opts.Addrs = append([]netip.AddrPort(nil), opts.Addrs...)
+	setDefault(&opts.QueryTimeout, DefaultQueryTimeout)
+	setDefault(&opts.TCPIdleTimeout, DefaultTCPIdleTimeout)
+	setDefault(&opts.MaxTCPConns, DefaultMaxTCPConns)
+	setDefault(&opts.MaxTCPConnsPerClient, DefaultMaxTCPConnsPerClient)
+	setDefault(&opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
+	setDefault(&opts.MaxUDPInflight, DefaultMaxUDPInflight)
+	if opts.Allow == nil {
+		opts.Allow = DefaultAllow
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts:      opts,
+		allow:     newACL(opts.Allow),
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
+		conns:     make(map[*tcpConn]struct{}),
+		perClient: make(map[netip.Addr]int),
+	}, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Start binds every address over UDP and TCP and starts serving. If an
+// address cannot be bound, nothing is left bound and the error names it;
+// the exception is an unspecified IPv6 address on a host without IPv6,
+// which is skipped with a warning when another address did bind.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateNew {
+		return errors.New("listener: Start called twice or after Shutdown")
+	}
+	if err := s.bindAll(); err != nil {
+		return err
+	}
+	s.state = stateRunning
+	for _, u := range s.udp {
+		s.log.Info("serving DNS", "addr", u.addr(), "transport", "udp")
+		s.wg.Add(1)
+		go s.serveUDP(u)
+	}
+	for _, ln := range s.tcp {
+		s.log.Info("serving DNS", "addr", ln.Addr().String(), "transport", "tcp")
+		s.wg.Add(1)
+		go s.acceptTCP(ln)
+	}
+	return nil
+}
+
+// UDPAddrs returns the bound UDP addresses, with port 0 resolved. It is
+// empty before Start.
+func (s *Server) UDPAddrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var addrs []netip.AddrPort
+	for _, u := range s.udp {
+		addrs = append(addrs, u.addr())
+	}
+	return addrs
+}
+
+// TCPAddrs returns the bound TCP addresses, with port 0 resolved. It is
+// empty before Start.
+func (s *Server) TCPAddrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var addrs []netip.AddrPort
+	for _, ln := range s.tcp {
+		addrs = append(addrs, ln.Addr().(*net.TCPAddr).AddrPort())
+	}
+	return addrs
+}
+
+// Shutdown stops serving gracefully. It stops accepting connections and
+// reading queries at once, waits for the queries in flight to be answered
+// and their answers written, and closes every socket and connection.
+//
+// If ctx ends first, Shutdown cancels the contexts of the queries still in
+// flight, closes everything at once and returns ctx.Err(); the goroutines
+// still answering exit as soon as their resolver returns. Shutdown may be
+// called more than once, and before Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.state != stateRunning {
+		s.state = stateStopped
+		s.mu.Unlock()
+		s.cancel()
+		return nil
+	}
+	s.state = stateStopped
+	close(s.done)
+	for _, ln := range s.tcp {
+		ln.Close()
+	}
+	for _, u := range s.udp {
+		// The socket stays open: answers in flight still leave through it.
+		u.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	var err error
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn("shutdown deadline reached, abandoning queries in flight", "err", err)
+	}
+	s.cancel()
+	s.mu.Lock()
+	for _, u := range s.udp {
+		u.conn.Close()
+	}
+	for c := range s.conns {
+		c.conn.Close()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// aLongTimeAgo is a deadline in the past: setting it makes a blocked read
+// return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// closing reports whether Shutdown has begun.
+func (s *Server) closing() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pause waits d, or less if Shutdown begins; it slows a loop that keeps
+// failing (out of file descriptors) without delaying shutdown.
+func (s *Server) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	}
+}

@@ -1,0 +1,223 @@
+package listener
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// tcpConn is one client's TCP connection. Its reader goroutine reads
+// queries one after another; each is answered in its own goroutine and
+// the answers are written in the order they are ready (RFC 7766 §6.2.1.1).
+type tcpConn struct {
+	conn   *net.TCPConn
+	client netip.AddrPort
+	key    netip.Addr // the client's IP, for the per-client cap
+
+	srv  *Server
+	sem  chan struct{}  // one token per query read and not yet answered
+	wg   sync.WaitGroup // the goroutines answering its queries
+	wmu  sync.Mutex     // one answer written at a time
+	mu   sync.Mutex     // guards busy and the read deadline
+	busy int            // queries being answered
+}
+
+// acceptTCP accepts connections on ln until Shutdown closes it.
+func (s *Server) acceptTCP(ln *net.TCPListener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			if s.closing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.acceptWarn.warn(s.log, "accepting TCP connection failed", "addr", ln.Addr().String(), "err", err)
+			s.pause(readErrorPause)
+			continue
+		}
+		s.admit(c)
+	}
+}
+
+// admit starts serving c, or closes it at once when it would go over the
+// global or the per-client connection cap.
+func (s *Server) admit(c *net.TCPConn) {
+	remote, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok { // reset before we got to it
+		c.Close()
+		return
+	}
+	client := remote.AddrPort()
+	key := client.Addr().Unmap()
+	s.mu.Lock()
+	if s.state != stateRunning {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	var over string
+	switch {
+	case len(s.conns) >= s.opts.MaxTCPConns:
+		over = "MaxTCPConns"
+	case s.perClient[key] >= s.opts.MaxTCPConnsPerClient:
+		over = "MaxTCPConnsPerClient"
+	}
+	if over != "" {
+		s.mu.Unlock()
+		c.Close()
+		s.capWarn.warn(s.log, "TCP connection refused: limit reached", "client", client, "limit", over)
+		return
+	}
+	tc := &tcpConn{
+		conn:   c,
+		client: client,
+		key:    key,
+		srv:    s,
+		sem:    make(chan struct{}, s.opts.MaxTCPInflightPerConn),
+	}
+	s.conns[tc] = struct{}{}
+	s.perClient[key]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.serveTCP(tc)
+}
+
+// forget removes c from the connection counts.
+func (s *Server) forget(c *tcpConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.perClient[c.key]--; s.perClient[c.key] <= 0 {
+		delete(s.perClient, c.key)
+	}
+}
+
+// serveTCP reads queries from c until the client closes, goes idle or
+// stalls, or Shutdown; then it waits for the queries being answered, so
+// their answers go out, and closes c.
+func (s *Server) serveTCP(c *tcpConn) {
+	defer s.wg.Done()
+	defer s.forget(c)
+	defer c.conn.Close()
+	defer c.wg.Wait()
+
+	var prefix [2]byte
+	for {
+		// At the cap, stop reading: TCP flow control then slows the
+		// client down instead of us dropping its queries.
+		select {
+		case c.sem <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		c.armDeadline()
+		raw, err := readMsg(c.conn, prefix[:])
+		if err != nil {
+			<-c.sem
+			if !errors.Is(err, io.EOF) && !s.closing() {
+				s.log.Debug("closing TCP connection", "client", c.client, "err", err)
+			}
+			return
+		}
+		c.mu.Lock()
+		c.busy++
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go s.answerTCP(c, raw)
+	}
+}
+
+// errZeroLength ends a connection whose client sent an empty message.
+var errZeroLength = errors.New("zero-length message")
+
+// readMsg reads one length-prefixed message (RFC 1035 §4.2.2).
+func readMsg(r io.Reader, prefix []byte) ([]byte, error) {
+	if _, err := io.ReadFull(r, prefix); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint16(prefix)
+	if n == 0 {
+		return nil, errZeroLength
+	}
+	raw := make([]byte, n)
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// answerTCP answers one query read from c and writes the answer.
+func (s *Server) answerTCP(c *tcpConn, raw []byte) {
+	defer c.wg.Done()
+	defer func() { <-c.sem }()
+	defer c.answered()
+	defer s.recoverPanic(c.client, transportTCP)
+
+	wire := s.answer(raw, c.client, transportTCP)
+	if wire == nil {
+		return
+	}
+	if err := c.write(wire); err != nil {
+		s.log.Debug("writing TCP answer failed", "client", c.client, "err", err)
+		// Half an answer leaves the stream unreadable: end it.
+		c.conn.Close()
+	}
+}
+
+// write sends one answer with its length prefix.
+func (c *tcpConn) write(wire []byte) error {
+	var prefix [2]byte
+	binary.BigEndian.PutUint16(prefix[:], uint16(len(wire)))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// A client that takes longer than the idle timeout to take one
+	// answer is not reading any more.
+	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+	bufs := net.Buffers{prefix[:], wire}
+	_, err := bufs.WriteTo(c.conn)
+	return err
+}
+
+// armDeadline sets the read deadline for the reader's next read. With
+// nothing in flight the client has TCPIdleTimeout to send a whole query;
+// with queries in flight there is none until the last is answered. After
+// Shutdown the deadline is in the past, so the reader stops.
+func (c *tcpConn) armDeadline() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setDeadline()
+}
+
+// answered records that one query's answer is done, starting the idle
+// timeout if it was the last one in flight.
+func (c *tcpConn) answered() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy--
+	c.setDeadline()
+}
+
+// stopReading makes the reader stop at once; called by Shutdown after it
+// closed s.done.
+func (c *tcpConn) stopReading() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setDeadline()
+}
+
+// setDeadline sets the read deadline for the current state. Because it
+// checks for Shutdown under c.mu, it never undoes stopReading.
+func (c *tcpConn) setDeadline() {
+	switch {
+	case c.srv.closing():
+		c.conn.SetReadDeadline(aLongTimeAgo)
+	case c.busy == 0:
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+	default:
+		c.conn.SetReadDeadline(time.Time{})
+	}
+}

@@ -76,18 +76,25 @@ func (random) Order(ups []*Upstream) []*Upstream {
 	return byTier(out)
 }
 
+// roundRobin takes turns within each tier. Rotating before sorting by
+// tier would hand a skipped upstream's turns to the one after it, which
+// would then carry twice the others' share.
 type roundRobin struct{ next atomic.Uint32 }
 
 func (r *roundRobin) Order(ups []*Upstream) []*Upstream {
-	n := len(ups)
-	if n == 0 {
-		return nil
+	turn := int(r.next.Add(1) - 1)
+	out := byTier(ups)
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && tier(out[j]) == tier(out[i]) {
+			j++
+		}
+		group := out[i:j]
+		k := turn % len(group)
+		copy(group, append(slices.Clone(group[k:]), group[:k]...))
+		i = j
 	}
-	start := int(r.next.Add(1)-1) % n
-	out := make([]*Upstream, 0, n)
-	out = append(out, ups[start:]...)
-	out = append(out, ups[:start]...)
-	return byTier(out)
+	return out
 }
 
 // fastest orders by decayed smoothed RTT; an upstream never measured

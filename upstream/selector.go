@@ -74,7 +74,15 @@ func (s *Selector) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if len(q.Question) != 1 {
 		return nil, fmt.Errorf("selector: query has %d questions", len(q.Question))
 	}
-	return s.flight.do(ctx, q, s.resolve)
+	r, err := s.flight.do(ctx, q, s.resolve)
+	var re *resolver.Error
+	if err != nil && ctx.Err() != nil && !errors.As(err, &re) {
+		// The caller's deadline ended its wait before the shared run,
+		// bound by the same deadline, could report: it still gets the
+		// Extended DNS Error saying nothing answered in time.
+		return s.giveUp(q, nil, []error{err})
+	}
+	return r, err
 }
 
 type attempt struct {

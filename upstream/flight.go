@@ -65,6 +65,9 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 
 	if !joined {
 		fctx, cancel := detach(ctx)
+		// The run may outlive this caller, who owns q again once do
+		// returns.
+		q := q.Copy()
 		go func() {
 			defer cancel()
 			c.r, c.err = fn(fctx, q)

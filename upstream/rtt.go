@@ -17,7 +17,8 @@ const (
 )
 
 // rtt is an exponentially weighted moving average of one upstream's
-// round-trip times that decays toward zero while no samples come.
+// round-trip times. Its score, which ranks upstreams, decays toward zero
+// while no samples come; the estimate itself does not.
 type rtt struct {
 	mu   sync.Mutex
 	srtt time.Duration
@@ -30,8 +31,12 @@ func (r *rtt) observe(d time.Duration, now time.Time) {
 	if r.last.IsZero() {
 		r.srtt = d
 	} else {
-		r.srtt = decay(r.srtt, now.Sub(r.last))
-		r.srtt += time.Duration(rttAlpha * float64(d-r.srtt))
+		// The old estimate's weight, not its value, fades with age: a
+		// sample after a long quiet mostly replaces it. (Blending with
+		// the decayed value would drag the estimate toward zero, and
+		// with it the hedge delay and the stall window derived from it.)
+		old := decayFactor(now.Sub(r.last)) * (1 - rttAlpha)
+		r.srtt += time.Duration((1 - old) * float64(d-r.srtt))
 	}
 	r.last = now
 }
@@ -55,8 +60,14 @@ func (r *rtt) smoothed() (time.Duration, bool) {
 }
 
 func decay(d, age time.Duration) time.Duration {
+	return time.Duration(float64(d) * decayFactor(age))
+}
+
+// decayFactor is what is left after age of something that halves every
+// rttHalfLife.
+func decayFactor(age time.Duration) float64 {
 	if age <= 0 {
-		return d
+		return 1
 	}
-	return time.Duration(float64(d) * math.Exp2(-float64(age)/float64(rttHalfLife)))
+	return math.Exp2(-float64(age) / float64(rttHalfLife))
 }

@@ -126,18 +126,23 @@ func (s *Server) DropConns() {
 	}
 }
 
-// Kill stops listening and closes every connection, as a crashed
-// resolver would; Restart brings it back on the same address.
-func (s *Server) Kill() {
+// StopAccepting stops listening but keeps serving the connections that
+// are open, as a resolver at its connection limit does; Restart listens
+// again.
+func (s *Server) StopAccepting() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ln != nil {
 		s.ln.Close()
 		s.ln = nil
 	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
+}
+
+// Kill stops listening and closes every connection, as a crashed
+// resolver would; Restart brings it back on the same address.
+func (s *Server) Kill() {
+	s.StopAccepting()
+	s.DropConns()
 	s.wg.Wait()
 }
 

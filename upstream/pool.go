@@ -42,8 +42,13 @@ func (p *pool) get(ctx context.Context) (*conn, bool, error) {
 			return nil, false, ErrConnClosed
 		}
 		best := p.pickLocked()
-		full := len(p.conns) >= p.max
-		if best != nil && (full || p.dialing != nil || best.load.Load() < busyThreshold) {
+		if best != nil {
+			// A busy connection still takes this query; the one dialed
+			// for it takes later ones, if the dial succeeds.
+			if best.load.Load() >= busyThreshold && len(p.conns) < p.max && p.dialing == nil {
+				p.dialing = make(chan struct{})
+				go p.dial(p.dialing)
+			}
 			p.mu.Unlock()
 			return best, false, nil
 		}

@@ -57,6 +57,11 @@ type result struct {
 // open).
 const unansweredLimit = 3
 
+// writeTimeout bounds one query's write. A query is a few hundred octets
+// that the socket buffer takes at once; a write still blocked after this
+// long has a peer that stopped reading.
+const writeTimeout = 2 * time.Second
+
 func newConn(tc *tls.Conn, idleTimeout time.Duration, stallAfter func() time.Duration) *conn {
 	c := &conn{
 		tc:          tc,
@@ -87,9 +92,7 @@ func (c *conn) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 
 	if err := c.write(ctx, out); err != nil {
 		c.unregister(id)
-		// Part of the message may be out: the stream is of no more use.
-		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
-		return nil, c.closeErr()
+		return nil, err
 	}
 	select {
 	case r := <-cl.ch:
@@ -131,16 +134,22 @@ func (c *conn) unregister(id uint16) {
 	c.mu.Unlock()
 }
 
+// write sends out when its turn comes. A caller whose context is done by
+// then sends nothing and gets the context's error, and the connection is
+// left as it was. A failed write closes the connection: crypto/tls makes
+// a write error permanent, and part of the message may be out.
 func (c *conn) write(ctx context.Context, out []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.idleTimeout)
-	}
-	c.tc.SetWriteDeadline(deadline)
-	if _, err := c.tc.Write(out); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// Not the caller's deadline, which may be all but spent: a write cut
+	// short by it would break the stream for every query on it.
+	c.tc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.tc.Write(out); err != nil {
+		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
+		return c.closeErr()
 	}
 	// The idle clock restarts with every query sent (RFC 7766 §6.2.3).
 	c.tc.SetReadDeadline(time.Now().Add(c.idleTimeout))

@@ -71,8 +71,9 @@ func newConn(tc *tls.Conn, idleTimeout time.Duration, stallAfter func() time.Dur
 		quietSince:  time.Now(),
 		done:        make(chan struct{}),
 	}
-	// Nothing sent yet: the idle clock starts now.
-	tc.SetReadDeadline(time.Now().Add(idleTimeout))
+	// Nothing sent yet: the idle clock starts now. (No lock needed:
+	// nothing else has c yet.)
+	c.armIdleLocked()
 	go c.readLoop()
 	return c
 }
@@ -111,8 +112,12 @@ func (c *conn) register(cl *call) (uint16, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if len(c.pending) == 0 && c.unanswered == 0 {
-		c.quietSince = time.Now()
+	if len(c.pending) == 0 {
+		// Busy from now: no idle clock while an answer is awaited.
+		c.tc.SetReadDeadline(time.Time{})
+		if c.unanswered == 0 {
+			c.quietSince = time.Now()
+		}
 	}
 	for {
 		if _, err := rand.Read(b[:]); err != nil {
@@ -129,9 +134,24 @@ func (c *conn) register(cl *call) (uint16, error) {
 
 func (c *conn) unregister(id uint16) {
 	c.mu.Lock()
+	c.removeLocked(id)
+	c.mu.Unlock()
+}
+
+// removeLocked forgets a query; the last one out starts the idle clock.
+func (c *conn) removeLocked(id uint16) {
 	delete(c.pending, id)
 	c.load.Store(int32(len(c.pending)))
-	c.mu.Unlock()
+	if len(c.pending) == 0 && c.err == nil {
+		c.armIdleLocked()
+	}
+}
+
+// armIdleLocked makes the reader give up, closing the connection, when
+// nothing is asked for idleTimeout (RFC 7766 §6.2.3: idle means no query
+// pending).
+func (c *conn) armIdleLocked() {
+	c.tc.SetReadDeadline(time.Now().Add(c.idleTimeout))
 }
 
 // write sends out when its turn comes. A caller whose context is done by
@@ -151,8 +171,6 @@ func (c *conn) write(ctx context.Context, out []byte) error {
 		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
 		return c.closeErr()
 	}
-	// The idle clock restarts with every query sent (RFC 7766 §6.2.3).
-	c.tc.SetReadDeadline(time.Now().Add(c.idleTimeout))
 	return nil
 }
 
@@ -216,8 +234,7 @@ func (c *conn) deliver(buf []byte) {
 		ok = false
 	}
 	if ok {
-		delete(c.pending, id)
-		c.load.Store(int32(len(c.pending)))
+		c.removeLocked(id)
 	}
 	c.mu.Unlock()
 	switch {

@@ -216,9 +216,9 @@ func (s *Server) TCPAddrs() []netip.AddrPort {
 // reading queries at once, waits for the queries in flight to be answered
 // and their answers written, and closes every socket and connection.
 //
-// If ctx ends first, Shutdown cancels the contexts of the queries still in
-// flight, closes everything at once and returns ctx.Err(); the goroutines
-// still answering exit as soon as their resolver returns. Shutdown may be
+// If ctx ends first, Shutdown closes everything at once, cancels the
+// contexts of the queries still in flight and returns ctx.Err(); the
+// goroutines still answering exit as soon as their resolver returns. Shutdown may be
 // called more than once, and before Start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -254,7 +254,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		s.log.Warn("shutdown deadline reached, abandoning queries in flight", "err", err)
 	}
-	s.cancel()
+	// Close before cancelling, so that nothing more is written once the
+	// bound is hit: not even the SERVFAILs of the queries cancelled.
 	s.mu.Lock()
 	for _, u := range s.udp {
 		u.conn.Close()
@@ -263,6 +264,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.conn.Close()
 	}
 	s.mu.Unlock()
+	s.cancel()
 	return err
 }
 

@@ -68,8 +68,8 @@ func (s *Server) admit(c *net.TCPConn) {
 	}
 	if over != "" {
 		s.mu.Unlock()
-		c.Close()
 		s.capWarn.warn(s.log, "TCP connection refused: limit reached", "client", client, "limit", over)
+		c.Close()
 		return
 	}
 	tc := &tcpConn{

@@ -100,6 +100,7 @@ func baseEnv() []string {
 // 0 and reported no data race.
 func launch(t *testing.T, setup func(listen netip.AddrPort) (args, env []string)) *dotproxy {
 	t.Helper()
+	short(t)
 	for attempt := 1; ; attempt++ {
 		d := &dotproxy{t: t, addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freePort(t, "127.0.0.1", true))}
 		args, env := setup(d.addr)

@@ -142,6 +142,7 @@ func TestFailoverFrozenUpstream(t *testing.T) {
 // (network error) when nothing listens, 22 (no reachable authority) when
 // the upstream is there but silent.
 func TestAllUpstreamsDead(t *testing.T) {
+	tool(t, "dig", "dnsutils")
 	p := newPKI(t)
 	const timeouts = "timeout: 500ms\nquery_timeout: 2s\n"
 

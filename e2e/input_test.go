@@ -18,6 +18,7 @@ const defaultConfigPath = "/etc/dotproxy/config.yaml"
 // no config file, make a working proxy; a companion without DNS_HOST is a
 // configuration error.
 func TestEnvironmentVariables(t *testing.T) {
+	tool(t, "dig", "dnsutils")
 	ub := startUnbound(t, newPKI(t), "127.0.0.4")
 	if fileExists(defaultConfigPath) {
 		// Its listen and upstreams are overridden; the rest applies.
@@ -54,6 +55,7 @@ func TestEnvironmentVariables(t *testing.T) {
 // outside allow gets REFUSED, and nothing goes upstream; so does a zone
 // transfer; a NOTIFY gets NOTIMP.
 func TestRefusedAndNotImplemented(t *testing.T) {
+	tool(t, "dig", "dnsutils")
 	ub := startUnbound(t, newPKI(t), "127.0.0.2")
 	ups := []upstreamConf{ub.upstream("unbound")}
 

@@ -28,6 +28,7 @@ func oneUnbound(t *testing.T) (*dotproxy, *unbound) {
 // UDP and TCP, and the debug log shows each step of the query, the
 // upstream leg over TLS 1.3.
 func TestDigOverUDPAndTCP(t *testing.T) {
+	tool(t, "dig", "dnsutils")
 	d, _ := oneUnbound(t)
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
@@ -181,6 +182,7 @@ func readTCPMsg(t *testing.T, c net.Conn) *dns.Msg {
 // without EDNS over UDP truncated, with TC set; dig, which then retries
 // over TCP, gets all of it.
 func TestTruncationOverUDP(t *testing.T) {
+	tool(t, "dig", "dnsutils")
 	d, _ := oneUnbound(t)
 
 	a, out := d.dig(t, "+ignore", "+noedns", bigName, "TXT")

@@ -1,0 +1,147 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dotproxy/dotproxy/internal/dottest"
+	"github.com/miekg/dns"
+)
+
+// gated answers only once the test opens the gate, and then slowly, so
+// that queries the test sends meanwhile are in flight together.
+func gated(t *testing.T) (dottest.Handler, func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open)
+	return func(q *dns.Msg, reply func(*dns.Msg)) {
+		<-gate
+		dottest.Delay(100*time.Millisecond, dottest.Answer("192.0.2.1"))(q, reply)
+	}, open
+}
+
+// TestDedupe: identical queries in flight together go upstream once and
+// every caller gets the answer with its own ID and question.
+func TestDedupe(t *testing.T) {
+	const n = 20
+	ca := dottest.NewCA(t)
+	h, open := gated(t)
+	srv := startServer(t, ca, h)
+	s := newSelector(t, SelectorOptions{}, newUpstream(t, ca, srv, Options{}))
+
+	var started, done sync.WaitGroup
+	started.Add(n)
+	for i := range n {
+		done.Go(func() {
+			// Each asks in its own letter case.
+			name := []byte("dup.example.")
+			for j := range name {
+				if i>>(j%5)&1 == 1 {
+					name[j] = strings.ToUpper(string(name[j]))[0]
+				}
+			}
+			q := query(string(name), dns.TypeA)
+			q.Id = uint16(1000 + i)
+			started.Done()
+			r, err := s.Resolve(ctxFor(t, testTimeout), q)
+			switch {
+			case err != nil:
+				t.Errorf("caller %d: %v", i, err)
+			case r.Id != q.Id || r.Question[0] != q.Question[0]:
+				t.Errorf("caller %d asked %d %v, got back %d %v", i, q.Id, q.Question[0], r.Id, r.Question[0])
+			case len(r.Answer) != 1:
+				t.Errorf("caller %d: answer %v", i, r.Answer)
+			}
+		})
+	}
+	started.Wait()
+	waitFor(t, "the query to reach the server", func() bool { return srv.Queries() >= 1 })
+	open()
+	done.Wait()
+	if got := srv.Queries(); got != 1 {
+		t.Errorf("server saw %d queries, want 1", got)
+	}
+}
+
+// TestDedupeKeepsDistinctQueries: the same name asked for another type,
+// or with other flags, is another question and goes upstream on its own.
+func TestDedupeKeepsDistinctQueries(t *testing.T) {
+	do := func(q *dns.Msg) { q.SetEdns0(4096, true) }
+	cd := func(q *dns.Msg) { q.CheckingDisabled = true }
+	tests := []struct {
+		name string
+		qs   []*dns.Msg
+	}{
+		{"A and AAAA", []*dns.Msg{query("www.example.", dns.TypeA), query("www.example.", dns.TypeAAAA)}},
+		{"DO bit", []*dns.Msg{query("www.example.", dns.TypeA), edit(query("www.example.", dns.TypeA), do)}},
+		{"CD bit", []*dns.Msg{query("www.example.", dns.TypeA), edit(query("www.example.", dns.TypeA), cd)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ca := dottest.NewCA(t)
+			h, open := gated(t)
+			srv := startServer(t, ca, h)
+			s := newSelector(t, SelectorOptions{}, newUpstream(t, ca, srv, Options{}))
+			var wg sync.WaitGroup
+			for _, q := range tt.qs {
+				wg.Go(func() {
+					if _, err := s.Resolve(ctxFor(t, testTimeout), q); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			// Merged queries would leave the server one short, and this
+			// wait would fail.
+			waitFor(t, "every query to reach the server", func() bool { return srv.Queries() == int64(len(tt.qs)) })
+			open()
+			wg.Wait()
+		})
+	}
+}
+
+func edit(q *dns.Msg, f func(*dns.Msg)) *dns.Msg {
+	f(q)
+	return q
+}
+
+// TestDedupeCallerGivesUp: the first caller leaving does not fail the
+// others waiting on the same run, and the caller may reuse its query
+// once Resolve has returned.
+func TestDedupeCallerGivesUp(t *testing.T) {
+	ca := dottest.NewCA(t)
+	h, open := gated(t)
+	srv := startServer(t, ca, h)
+	s := newSelector(t, SelectorOptions{}, newUpstream(t, ca, srv, Options{}))
+
+	first := query("www.example.", dns.TypeA)
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		_, err := s.Resolve(ctx, first)
+		gone <- err
+	}()
+	waitFor(t, "the query to reach the server", func() bool { return srv.Queries() == 1 })
+
+	second := make(chan error, 1)
+	go func() {
+		_, err := s.Resolve(ctxFor(t, testTimeout), query("www.example.", dns.TypeA))
+		second <- err
+	}()
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Errorf("first caller: %v, want context.Canceled", err)
+	}
+	// The caller owns its query again, as the resolver.Resolver contract
+	// says, and reuses it while the shared run goes on.
+	open()
+	first.Id = 1
+	first.Question[0].Name = "reused.example."
+	if err := <-second; err != nil {
+		t.Errorf("second caller: %v", err)
+	}
+}

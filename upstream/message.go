@@ -63,6 +63,12 @@ func checkAnswer(r *dns.Msg, q dns.Question) error {
 	if !r.Response {
 		return fmt.Errorf("%w: QR bit not set", ErrBadAnswer)
 	}
+	if len(r.Question) == 0 && r.Rcode != dns.RcodeSuccess {
+		// Some resolvers send FORMERR, SERVFAIL or REFUSED without the
+		// question; taking it by ID lets the query fail over at once
+		// instead of timing out. Over TLS nobody else can inject it.
+		return nil
+	}
 	if len(r.Question) != 1 {
 		return fmt.Errorf("%w: %d questions", ErrBadAnswer, len(r.Question))
 	}

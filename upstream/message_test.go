@@ -128,6 +128,8 @@ func TestCheckAnswer(t *testing.T) {
 		{"other letter case", answer(func(m *dns.Msg) { m.Question[0].Name = "WWW.example." }), true},
 		{"QR unset", answer(func(m *dns.Msg) { m.Response = false }), false},
 		{"no question", answer(func(m *dns.Msg) { m.Question = nil }), false},
+		{"no question, FORMERR", answer(func(m *dns.Msg) { m.Question, m.Rcode = nil, dns.RcodeFormatError }), true},
+		{"no question, REFUSED", answer(func(m *dns.Msg) { m.Question, m.Rcode = nil, dns.RcodeRefused }), true},
 		{"two questions", answer(func(m *dns.Msg) { m.Question = append(m.Question, q) }), false},
 		{"other name", answer(func(m *dns.Msg) { m.Question[0].Name = "ww.example." }), false},
 		{"other type", answer(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }), false},

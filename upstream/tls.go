@@ -30,7 +30,13 @@ func tlsConfig(name string, roots *x509.CertPool, pins [][]byte) *tls.Config {
 	}
 	if len(pins) > 0 {
 		conf.VerifyConnection = func(cs tls.ConnectionState) error {
-			return verifyPins(cs.PeerCertificates, pins)
+			// Pins may name any certificate of a verified chain, the
+			// root included, which the server need not send.
+			certs := cs.PeerCertificates
+			for _, chain := range cs.VerifiedChains {
+				certs = append(certs[:len(certs):len(certs)], chain...)
+			}
+			return verifyPins(certs, pins)
 		}
 	}
 	return conf

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"testing"
 
@@ -23,6 +24,7 @@ func TestTLSVerification(t *testing.T) {
 	}{
 		{name: "valid", cert: good},
 		{name: "valid, pin matches", cert: good, pins: [][]byte{dottest.SPKIPin(other.Leaf(t, testTLSName)), dottest.SPKIPin(good)}},
+		{name: "valid, pin names the CA the server does not send", cert: good, pins: [][]byte{caPin(ca)}},
 		{name: "certificate for another name", cert: ca.Leaf(t, "other.test"), wantErr: true},
 		{name: "self-signed", cert: dottest.SelfSigned(t, testTLSName), wantErr: true},
 		{name: "CA not trusted", cert: other.Leaf(t, testTLSName), wantErr: true},
@@ -87,4 +89,10 @@ func TestTLSSession(t *testing.T) {
 	if !states[1].DidResume {
 		t.Error("second connection did not resume the first one's session")
 	}
+}
+
+// caPin is the SPKI pin of the CA's own certificate.
+func caPin(ca *dottest.CA) []byte {
+	sum := sha256.Sum256(ca.Cert.RawSubjectPublicKeyInfo)
+	return sum[:]
 }

@@ -1,0 +1,196 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
+)
+
+const (
+	// maxBackground bounds the prefetches running at once: a burst of
+	// popular names expiring together must not become a burst upstream.
+	maxBackground = 16
+	// refreshTimeout bounds a prefetch, and a miss whose client set no
+	// deadline: the listener's query timeout.
+	refreshTimeout = 4 * time.Second
+)
+
+var (
+	errNoResponse = errors.New("cache: resolver returned no response and no error")
+	errClosed     = errors.New("cache: closed")
+)
+
+// flight is one upstream query the cache runs for a key, shared by every
+// miss on that key while it runs (and by nobody, for a prefetch that no
+// miss joins). It runs on a context of the cache's, bounded by the first
+// client's deadline, so that a client giving up does not fail the others
+// nor lose the answer for the cache.
+type flight struct {
+	key      key // name folded
+	hash     uint64
+	prefetch bool
+	waiters  int // misses that joined; guarded by the shard's mu
+
+	done chan struct{}
+	// Set before done is closed, read-only after.
+	resp   *dns.Msg // the response, when there is one
+	err    error
+	answer *answer // resp as stored, when it was cacheable
+	failed bool    // an error, SERVFAIL or REFUSED: a stale answer is better
+}
+
+func newFlight(k key, h uint64, prefetch bool) *flight {
+	return &flight{key: k, hash: h, prefetch: prefetch, done: make(chan struct{})}
+}
+
+// join returns the flight for k that a miss should wait on, and whether
+// the caller must start it.
+func (c *Cache) join(k *key, h uint64) (f *flight, leader bool) {
+	sh := c.store.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if f := sh.flights[h]; f != nil && f.key.matches(k) {
+		f.waiters++
+		return f, false
+	}
+	f = newFlight(k.folded(), h, false)
+	f.waiters = 1
+	if sh.flights[h] == nil {
+		// Otherwise another key's flight holds the slot (a collision):
+		// this one runs on its own.
+		sh.flights[h] = f
+	}
+	return f, true
+}
+
+// start runs f in the background against next, with a context that the
+// cache's Close cancels and that ends at deadline. After Close it runs f
+// at once, in the caller, bounded by ctx.
+func (c *Cache) start(ctx context.Context, next resolver.Resolver, f *flight, deadline time.Time) {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		c.run(ctx, next, f)
+		return
+	}
+	c.bg.wg.Add(1)
+	go func() {
+		defer c.bg.wg.Done()
+		ctx, cancel := context.WithDeadline(c.ctx, deadline)
+		defer cancel()
+		c.run(ctx, next, f)
+	}()
+}
+
+// prefetch runs the refresh f, registered by a hit, in the background.
+func (c *Cache) prefetch(next resolver.Resolver, f *flight) {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		<-c.bg.slots
+		c.settle(f, nil, errClosed)
+		return
+	}
+	c.prefetches.Add(1)
+	c.bg.wg.Add(1)
+	go func() {
+		defer c.bg.wg.Done()
+		defer func() { <-c.bg.slots }()
+		ctx, cancel := context.WithTimeout(c.ctx, refreshTimeout)
+		defer cancel()
+		c.run(ctx, next, f)
+	}()
+}
+
+// run asks next the cache's own query for f's key: the question, RD, and
+// EDNS with the key's DO bit and no option of any client's.
+func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
+	resp, err := next.Resolve(ctx, f.key.query())
+	if err == nil && resp == nil {
+		err = errNoResponse
+	}
+	c.settle(f, resp, err)
+}
+
+// settle stores what f's upstream query brought, ends f and wakes its
+// waiters. A good answer replaces the entry; one that must not be cached
+// removes it; a failure is remembered for ServfailTTL beside any answer
+// the entry still has (for serve-stale), except after a prefetch, whose
+// entry is still fresh.
+func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
+	now := c.opts.Now()
+	f.resp, f.err = resp, err
+	var fail *failed
+	switch {
+	case err != nil:
+		f.failed = true
+		fail = &failed{err: err}
+	case resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused:
+		// The selector returns these only when every upstream did.
+		f.failed = true
+		fail = &failed{answer: failure(resp)}
+	default:
+		f.answer = c.ttls.prepare(&f.key, resp)
+	}
+	remember := fail != nil && !f.prefetch && c.opts.ServfailTTL > 0 && c.ctx.Err() == nil
+
+	sh := c.store.shard(f.hash)
+	sh.mu.Lock()
+	if sh.flights[f.hash] == f {
+		delete(sh.flights, f.hash)
+	}
+	switch {
+	case f.answer != nil && c.ctx.Err() == nil:
+		e := sh.entryFor(&f.key, f.hash)
+		e.data, e.stored, e.expires, e.hits, e.fail = f.answer, now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
+		sh.resize(e)
+	case remember:
+		e := sh.entryFor(&f.key, f.hash)
+		fail.until = now.Add(c.opts.ServfailTTL)
+		e.fail = fail
+		sh.resize(e)
+	case !f.failed:
+		// An answer, but not one to keep (TTL 0, truncated, negative
+		// without SOA): whatever the entry held is out of date.
+		if e := sh.find(&f.key, f.hash); e != nil {
+			sh.remove(e)
+		}
+	}
+	sh.mu.Unlock()
+	close(f.done)
+}
+
+// respond builds a waiter's response to q (key k) from f's outcome. The
+// caller has checked f.failed and has no stale answer to serve instead.
+func (f *flight) respond(q *dns.Msg, k *key) (*dns.Msg, error) {
+	if f.answer != nil {
+		return f.answer.render(q, k, 0, false), nil
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	m := f.resp.Copy()
+	m.Id = q.Id
+	m.Question = []dns.Question{q.Question[0]}
+	return m, nil
+}
+
+// query is the query the cache sends for k: its own, never a client's,
+// so that nothing a client put in its query (EDNS options, odd flags)
+// shapes an answer that others will get.
+func (k *key) query() *dns.Msg {
+	q := new(dns.Msg)
+	q.Id = dns.Id()
+	q.RecursionDesired = true
+	// RFC 6840 §5.7: ask for AD, so that it is there for the clients
+	// that want it; render keeps it from those that do not.
+	q.AuthenticatedData = true
+	q.CheckingDisabled = k.cd
+	q.Question = []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}}
+	q.SetEdns0(ednsUDPSize, k.do)
+	return q
+}

@@ -1,0 +1,85 @@
+package cache
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestEviction: past the entry or byte bound the least recently used
+// entry goes first; a hit counts as a use.
+func TestEviction(t *testing.T) {
+	// withA(300, 20) is 20 records: 20 × (64 + 27) + 320 + name ≈ 2.1 kB
+	// by the cache's count; three of them pass 6 kB.
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		records  int
+		evicted  string // the name gone after a, b, c are stored, a hit, d stored
+		entries  int
+		maxBytes int
+	}{
+		{name: "by count", opts: Options{Size: 3}, records: 1, evicted: "b", entries: 3},
+		{name: "by bytes", opts: Options{MaxBytes: 6000}, records: 20, evicted: "b", entries: 2, maxBytes: 6000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := answering(withA(300, tc.records))
+			tc.opts.Now = newClock().Now
+			c, r := newCache(t, tc.opts, up)
+			ask := func(name string) {
+				resolve(t, r, query(name+".example.", dns.TypeA, false, false))
+			}
+			ask("a")
+			ask("b")
+			if tc.name == "by count" {
+				ask("c")
+			}
+			ask("a") // a hit: a is now the most recent
+			ask("d")
+			before := up.count()
+			ask("a")
+			ask("d")
+			if up.count() != before {
+				t.Fatalf("a or d was evicted")
+			}
+			ask(tc.evicted)
+			if up.count() != before+1 {
+				t.Fatalf("%s was still cached", tc.evicted)
+			}
+			st := c.Stats()
+			if st.Evictions == 0 || st.Entries > tc.entries || (tc.maxBytes > 0 && st.Bytes > tc.maxBytes) {
+				t.Fatalf("stats %+v, want evictions, at most %d entries, bytes within %d", st, tc.entries, tc.maxBytes)
+			}
+		})
+	}
+}
+
+// TestShardBounds: a large cache is split into shards whose bounds add
+// up to at least the configured ones, and a full one holds about Size
+// entries.
+func TestShardBounds(t *testing.T) {
+	for _, size := range []int{1, 3, 511, 512, 10000, 1 << 20} {
+		s := newStore(size, 1<<20)
+		var entries, bytes int
+		for i := range s.shards {
+			entries += s.shards[i].maxEntries
+			bytes += s.shards[i].maxBytes
+		}
+		if entries < size || entries >= size+len(s.shards) || bytes < 1<<20 {
+			t.Errorf("size %d: %d shards bound %d entries, %d bytes", size, len(s.shards), entries, bytes)
+		}
+		if n := len(s.shards); n > 1 && (size/n < minPerShard || (1<<20)/n < minShardBytes) {
+			t.Errorf("size %d: %d shards of %d entries", size, n, size/n)
+		}
+	}
+
+	up := answering(withA(300, 1))
+	c, r := newCache(t, Options{Size: 4096, Now: newClock().Now}, up)
+	for i := range 8192 {
+		resolve(t, r, query(fmt.Sprintf("n%d.example.", i), dns.TypeA, false, false))
+	}
+	if st := c.Stats(); st.Entries > 4096 || st.Entries < 4096*3/4 || st.Evictions != uint64(8192-st.Entries) {
+		t.Fatalf("after 8192 names in a cache of 4096: %+v", st)
+	}
+}

@@ -1,0 +1,273 @@
+// Package filter is dotproxy's DNS firewall, a resolver.Middleware that
+// sits in front of the cache and the upstream selector.
+//
+// It owns: blocklists and allowlists (hosts files, domain lists and the
+// adblock subset DNS lists use) read from files and HTTP(S) URLs, parsed
+// into immutable tables that are swapped whole when a list is refreshed
+// in the background, with the last good copy of each downloaded list
+// kept on disk; the block answers (with Extended DNS Error 15); CNAME
+// cloaking; per-client groups of lists; and the local names it answers
+// itself and never sends upstream: local records with their PTRs, and the
+// locally served zones (home.arpa, local, private reverse zones).
+//
+// It does not read the configuration (config fills Options), learn the
+// client's address (the listener puts it in the query's context with
+// resolver.WithClient), cache answers, or export metrics (Stats has the
+// counters for that).
+package filter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// DefaultRefresh is the default Options.Refresh: list publishers
+	// update daily at most.
+	DefaultRefresh = 24 * time.Hour
+	// DefaultCacheDir is where the configuration keeps the lists' last
+	// good copies unless told otherwise. Options.CacheDir does not
+	// default to it: an empty CacheDir keeps no copies (tests).
+	DefaultCacheDir = "/var/lib/dotproxy/lists"
+
+	// downloadTimeout bounds one list download: 60 MB over a 2 Mbit/s
+	// line takes 4 minutes.
+	downloadTimeout = 5 * time.Minute
+	// headerTimeout bounds the wait for a list server to start answering.
+	headerTimeout = 30 * time.Second
+)
+
+// Options configures a Filter. Zero values mean the defaults.
+type Options struct {
+	// Blocklists are the lists whose names are blocked, each a file
+	// path or an http(s) URL. Exceptions (@@||name^) in them allow.
+	Blocklists []string
+	// Allowlists are lists whose every name is allowed, whatever any
+	// blocklist says. Same formats.
+	Allowlists []string
+	// BlockResponse is what a blocked query gets: BlockNXDomain (the
+	// default), BlockNoData, BlockRefused or BlockNullIP.
+	BlockResponse string
+	// Refresh is how often every list is loaded again; DefaultRefresh
+	// when zero. A list that failed is retried sooner (every 10 minutes).
+	Refresh time.Duration
+	// CacheDir is the directory for the last good copy of each list
+	// downloaded from a URL, read at start so that filtering works
+	// without network. Empty keeps no copies; the configuration's
+	// default is DefaultCacheDir. It is created if missing.
+	CacheDir string
+	// LocalRecords are names answered here, authoritatively, with these
+	// addresses, and PTR records for the addresses.
+	LocalRecords map[string][]netip.Addr
+	// Groups give sets of clients lists of their own. A client in a
+	// group (the first whose Clients hold its address) is filtered by
+	// the group's lists instead of the lists above.
+	Groups []Group
+	// HTTPClient downloads the lists; nil means a client with timeouts
+	// fit for large lists over slow lines.
+	HTTPClient *http.Client
+	// Logger receives the filter's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Group is a set of clients with lists of their own: the kids' devices
+// with more lists, a TV whose apps break when filtered with none. Its
+// lists replace the global ones for its clients; to add to them, list
+// them again (a list named twice is loaded once). Local records and the
+// locally served zones apply to every client.
+type Group struct {
+	Name       string         // for logs
+	Clients    []netip.Prefix // the client addresses in the group
+	Blocklists []string
+	Allowlists []string
+}
+
+// Filter is the DNS firewall. Create it with New, put Middleware in the
+// resolver chain, and call Start to refresh the lists in the background
+// and Stop to end that.
+type Filter struct {
+	log     *slog.Logger
+	client  *http.Client
+	refresh time.Duration
+	mode    blockMode
+	local   *localNames
+	lists   []*list // every list, each once
+	global  ruleSet
+	groups  []group
+
+	blocked, cloaked, answeredLocally atomic.Uint64
+
+	lifecycle sync.Once // Start, or Stop before Start
+	mu        sync.Mutex
+	cancel    context.CancelFunc // stops the refresh loop
+	wg        sync.WaitGroup
+}
+
+type group struct {
+	name    string
+	clients []netip.Prefix
+	rules   ruleSet
+}
+
+// New checks opts and loads every list. It fails for what can never work
+// (an unknown block response, a bad local record or group) and for a list
+// that cannot be loaded and has no on-disk copy; a downloaded list with
+// an on-disk copy is loaded from the copy, without network, and fetched
+// again once Start runs.
+func New(opts Options) (*Filter, error) {
+	f := &Filter{log: opts.Logger, client: opts.HTTPClient, refresh: opts.Refresh}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = headerTimeout
+		f.client = &http.Client{Transport: t, Timeout: downloadTimeout}
+	}
+	if f.refresh == 0 {
+		f.refresh = DefaultRefresh
+	}
+	var errs []error
+	if f.refresh < 0 {
+		errs = append(errs, fmt.Errorf("refresh %v: must be positive", opts.Refresh))
+	}
+	var err error
+	if f.mode, err = parseBlockResponse(opts.BlockResponse); err != nil {
+		errs = append(errs, err)
+	}
+	if f.local, err = newLocalNames(opts.LocalRecords); err != nil {
+		errs = append(errs, err)
+	}
+	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list)}
+	f.global = b.rules(opts.Blocklists, opts.Allowlists, "", &errs)
+	names := make(map[string]bool)
+	for i, g := range opts.Groups {
+		where := fmt.Sprintf("groups[%d]", i)
+		if g.Name == "" || names[g.Name] {
+			errs = append(errs, fmt.Errorf("%s: name %q: empty or used twice", where, g.Name))
+		}
+		names[g.Name] = true
+		if len(g.Clients) == 0 {
+			errs = append(errs, fmt.Errorf("%s (%s): no clients", where, g.Name))
+		}
+		clients := make([]netip.Prefix, len(g.Clients))
+		for j, p := range g.Clients {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("%s (%s): clients[%d]: not a prefix", where, g.Name, j))
+			}
+			clients[j] = p.Masked()
+		}
+		f.groups = append(f.groups, group{g.Name, clients, b.rules(g.Blocklists, g.Allowlists, where+".", &errs)})
+	}
+	f.lists = b.lists
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+			f.log.Warn("cannot keep the lists' last good copies on disk", "err", err)
+		}
+	}
+	for _, l := range f.lists {
+		if err := f.loadFirst(l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return f, nil
+}
+
+// loadFirst gives l its first version: the on-disk copy when there is
+// one, else the source.
+func (f *Filter) loadFirst(l *list) error {
+	if l.cache != "" {
+		if _, err := os.Stat(l.cache); err == nil {
+			err := l.load(context.Background(), f, true)
+			if err == nil {
+				return nil
+			}
+			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", l.source, "err", err)
+		}
+	}
+	if err := l.load(context.Background(), f, false); err != nil {
+		return fmt.Errorf("list %s: %w (and no on-disk copy to fall back on)", l.source, err)
+	}
+	return nil
+}
+
+// listKey identifies a list: the same source may be a blocklist and an
+// allowlist, and is then two lists.
+type listKey struct {
+	source string
+	allow  bool
+}
+
+// listSet collects the configured lists, each once.
+type listSet struct {
+	cacheDir string
+	byKey    map[listKey]*list
+	lists    []*list
+}
+
+// rules returns the rule set of these blocklists and allowlists, adding
+// to errs what is wrong with their names; where prefixes the keys.
+func (s *listSet) rules(block, allow []string, where string, errs *[]error) ruleSet {
+	var rs ruleSet
+	for _, src := range block {
+		rs = s.add(rs, src, false, where+"blocklists", errs)
+	}
+	for _, src := range allow {
+		rs = s.add(rs, src, true, where+"allowlists", errs)
+	}
+	return rs
+}
+
+func (s *listSet) add(rs ruleSet, source string, allow bool, where string, errs *[]error) ruleSet {
+	key := listKey{source, allow}
+	if l, ok := s.byKey[key]; ok {
+		return append(rs, l)
+	}
+	isURL, err := checkSource(source)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %q: %w", where, source, err))
+		return rs
+	}
+	l := &list{source: source, allow: allow, isURL: isURL}
+	if isURL && s.cacheDir != "" {
+		l.cache = cacheFile(s.cacheDir, source)
+	}
+	s.byKey[key] = l
+	s.lists = append(s.lists, l)
+	return append(rs, l)
+}
+
+// checkSource reports whether source is a URL, and whether it can be
+// one we fetch.
+func checkSource(source string) (isURL bool, err error) {
+	if strings.TrimSpace(source) == "" {
+		return false, errors.New("empty")
+	}
+	if !strings.Contains(source, "://") {
+		return false, nil
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return false, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return false, errors.New("want a file path or an http(s) URL")
+	}
+	return true, nil
+}

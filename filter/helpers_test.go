@@ -1,0 +1,127 @@
+package filter
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
+)
+
+// writeFile writes content to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// newFilter builds a Filter from opts with a recording logger, stopped
+// at cleanup.
+func newFilter(t *testing.T, opts Options) (*Filter, *logRecorder) {
+	t.Helper()
+	rec := &logRecorder{}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(rec)
+	}
+	f, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f, rec
+}
+
+// upstream is a fake upstream that counts its queries and answers each
+// with answer, or with one A record 192.0.2.1 when answer is nil.
+type upstream struct {
+	queries atomic.Int64
+	answer  func(q *dns.Msg) *dns.Msg
+}
+
+func (u *upstream) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	u.queries.Add(1)
+	if u.answer != nil {
+		return u.answer(q), nil
+	}
+	return answerA(q, q.Question[0].Name, "192.0.2.1"), nil
+}
+
+// answerA answers q with an A record for name.
+func answerA(q *dns.Msg, name, addr string) *dns.Msg {
+	m := new(dns.Msg).SetReply(q)
+	m.Answer = append(m.Answer, &dns.A{
+		Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+		A:   net.ParseIP(addr).To4(),
+	})
+	return m
+}
+
+// ask sends a query for name and qtype, with EDNS, from client (none when
+// invalid) through f in front of up.
+func ask(t *testing.T, f *Filter, up resolver.Resolver, client netip.Addr, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
+	q.SetEdns0(1232, false)
+	ctx := context.Background()
+	if client.IsValid() {
+		ctx = resolver.WithClient(ctx, client)
+	}
+	m, err := f.Middleware()(up).Resolve(ctx, q)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return m
+}
+
+// isBlocked reports whether m is a block answer: one with EDE 15.
+func isBlocked(m *dns.Msg) bool {
+	e := resolver.EDE(m)
+	return e != nil && e.InfoCode == dns.ExtendedErrorCodeBlocked
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+
+// find returns the records with message msg, each as its attributes.
+func (h *logRecorder) find(msg string) []map[string]slog.Value {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var found []map[string]slog.Value
+	for _, r := range h.records {
+		if r.Message != msg {
+			continue
+		}
+		attrs := map[string]slog.Value{"level": slog.StringValue(r.Level.String())}
+		r.Attrs(func(a slog.Attr) bool {
+			attrs[a.Key] = a.Value
+			return true
+		})
+		found = append(found, attrs)
+	}
+	return found
+}

@@ -1,0 +1,270 @@
+package filter
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+)
+
+const (
+	// maxListBytes bounds one list, downloaded or read: the largest
+	// lists in use hold about 2M names in about 60 MB; more is a wrong
+	// URL or a server feeding a router more than it can hold.
+	maxListBytes = 128 << 20
+	// maxNameLen is the longest name in presentation form without the
+	// trailing dot (RFC 1035: 255 octets on the wire).
+	maxNameLen = 253
+	// maxLabelLen is RFC 1035's limit on one label.
+	maxLabelLen = 63
+	// malformedSamples is how many malformed lines the log quotes.
+	malformedSamples = 5
+)
+
+// Why a line is not a rule. The log quotes them next to the line.
+var (
+	errNotName    = errors.New("not a domain name")
+	errNonASCII   = errors.New("not ASCII: write internationalized names in punycode (xn--)")
+	errIPName     = errors.New("an IP address, not a name")
+	errNotHosts   = errors.New("several fields, but the first is not an IP address")
+	errModifier   = errors.New("adblock modifiers ($...) are not supported")
+	errNotDNSRule = errors.New("not a DNS rule (a path, a pattern or a cosmetic rule)")
+
+	errHTML    = errors.New("looks like HTML, not a list (an error page?)")
+	errTooBig  = fmt.Errorf("larger than %d MiB", maxListBytes>>20)
+	errGarbage = errors.New("more than half of its rule lines are malformed")
+)
+
+// hostsIgnored are the names hosts files map to themselves; they are
+// not domains to block.
+var hostsIgnored = map[string]bool{
+	"localhost": true, "localhost.localdomain": true, "local": true, "broadcasthost": true,
+	"ip6-localhost": true, "ip6-loopback": true, "ip6-localnet": true, "ip6-mcastprefix": true,
+	"ip6-allnodes": true, "ip6-allrouters": true, "ip6-allhosts": true,
+}
+
+// parsed is one list's content, parsed.
+type parsed struct {
+	table     *table
+	lines     int      // lines that held, or should have held, a rule
+	malformed int      // of those, lines skipped
+	samples   []string // the first few skipped lines, with their numbers and why
+}
+
+// parse reads a list in any of the formats below, line by line, and
+// returns its rules. In an allowlist every rule is an exception.
+//
+//	0.0.0.0 ads.example.com tracker.example.com   hosts file: any IP, then names
+//	ads.example.com                                plain domain list
+//	*.example.com                                  the names under example.com, not itself
+//	||ads.example.com^                             adblock: the name and its subdomains
+//	|ads.example.com^                              adblock start anchor: the name only
+//	@@||ads.example.com^                           adblock exception: allowed
+//	# comment, ! comment, [Adblock Plus 2.0]       ignored, as is anything after " #" or " !"
+//
+// Every listed name also covers its subdomains, except |name^ and *.name.
+// Names are matched without case and without a trailing dot; IDNs must be
+// in punycode. A line that is none of these is skipped and counted; a
+// list that looks like HTML, or of whose rule lines more than half are
+// malformed, is rejected as a whole.
+func parse(r io.Reader, allowList bool) (*parsed, error) {
+	lr := &limitReader{r: r, left: maxListBytes + 1}
+	sc := bufio.NewScanner(lr)
+	var b tableBuilder
+	p := &parsed{}
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\uFEFF") // a byte order mark
+		}
+		line = ruleText(line)
+		if line == "" {
+			continue
+		}
+		if line[0] == '<' && p.lines == 0 {
+			return nil, errHTML
+		}
+		p.lines++
+		if err := b.parseLine(line, allowList); err != nil {
+			p.malformed++
+			if len(p.samples) < malformedSamples {
+				p.samples = append(p.samples, fmt.Sprintf("line %d: %q: %v", n, clip(line), err))
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if p.malformed*2 > p.lines {
+		return nil, fmt.Errorf("%w (%d of %d; %s)", errGarbage, p.malformed, p.lines, strings.Join(p.samples, "; "))
+	}
+	p.table = b.build()
+	return p, nil
+}
+
+// ruleText returns what a line holds apart from comments and white
+// space. A comment that follows an entry must follow white space: '#'
+// also appears inside cosmetic adblock rules (example.com##.ad), which
+// must stay malformed, not become example.com.
+func ruleText(line string) string {
+	for i := 1; i < len(line); i++ {
+		if (line[i] == '#' || line[i] == '!') && (line[i-1] == ' ' || line[i-1] == '\t') {
+			line = line[:i]
+			break
+		}
+	}
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' || line[0] == '!' || line[0] == '[' {
+		return ""
+	}
+	return line
+}
+
+// parseLine adds the rules of one line that is neither blank nor a
+// comment, or says why it holds none.
+func (b *tableBuilder) parseLine(line string, allowList bool) error {
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		return b.hostsLine(strings.Fields(line), allowList)
+	}
+	k := blockTree
+	tok := line
+	if rest, ok := strings.CutPrefix(tok, "@@"); ok {
+		if !strings.HasPrefix(rest, "|") {
+			return errNotDNSRule
+		}
+		tok, allowList = rest, true
+	}
+	if rest, ok := strings.CutPrefix(tok, "||"); ok {
+		tok = rest
+	} else if rest, ok := strings.CutPrefix(tok, "|"); ok {
+		tok, k = rest, blockExact
+	}
+	if tok != line || strings.HasSuffix(tok, "^") {
+		if strings.Contains(tok, "$") {
+			return errModifier
+		}
+		tok = strings.TrimSuffix(strings.TrimSuffix(tok, "|"), "^")
+	}
+	if rest, ok := strings.CutPrefix(tok, "*."); ok {
+		tok, k = rest, blockBelow
+	}
+	if strings.ContainsAny(tok, "/*:?=^|$#") {
+		return errNotDNSRule
+	}
+	name, err := normalizeName(tok)
+	if err != nil {
+		return err
+	}
+	if allowList {
+		k <<= allowShift
+	}
+	b.add(name, k)
+	return nil
+}
+
+// hostsLine adds the names of a hosts-file line: an address, then names.
+// The address does not matter: every listed name is blocked (or allowed).
+// Names a hosts file maps to the machine itself are skipped, not counted.
+func (b *tableBuilder) hostsLine(fields []string, allowList bool) error {
+	if _, err := netip.ParseAddr(fields[0]); err != nil {
+		return errNotHosts
+	}
+	k := blockTree
+	if allowList {
+		k <<= allowShift
+	}
+	names := make([]string, 0, len(fields)-1)
+	for _, f := range fields[1:] {
+		if _, err := netip.ParseAddr(f); err == nil || hostsIgnored[strings.ToLower(f)] {
+			continue // 0.0.0.0 0.0.0.0, 127.0.0.1 localhost
+		}
+		name, err := normalizeName(f)
+		if err != nil {
+			return err
+		}
+		if strings.IndexByte(name, '.') < 0 {
+			continue // a machine's own name, not a domain
+		}
+		names = append(names, name)
+	}
+	for _, name := range names {
+		b.add(name, k)
+	}
+	return nil
+}
+
+// normalizeName checks that s is a domain name, and returns it in lower
+// case without a trailing dot. Letters, digits, '-' and '_' (in SRV and
+// tracking names alike) are allowed.
+func normalizeName(s string) (string, error) {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > maxNameLen {
+		return "", errNotName
+	}
+	upper, label, numeric := false, 0, true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '-', c == '_':
+			numeric = false
+		case c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z':
+			upper, numeric = true, false
+		case c == '.':
+			if label == 0 {
+				return "", errNotName
+			}
+			label, numeric = 0, true
+			continue
+		case c >= 0x80:
+			return "", errNonASCII
+		default:
+			return "", errNotName
+		}
+		if label++; label > maxLabelLen {
+			return "", errNotName
+		}
+	}
+	if label == 0 {
+		return "", errNotName
+	}
+	if numeric {
+		return "", errIPName // no top-level domain is all digits
+	}
+	if upper {
+		s = strings.ToLower(s)
+	}
+	return s, nil
+}
+
+// clip shortens a line for the log.
+func clip(s string) string {
+	const n = 80
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// limitReader fails with errTooBig once it has read left bytes: one more
+// than the largest list allowed.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errTooBig
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	if l.left -= int64(n); l.left <= 0 {
+		return n, errTooBig
+	}
+	return n, err
+}

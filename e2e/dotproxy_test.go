@@ -57,9 +57,10 @@ func (c proxyConfig) yaml(listen netip.AddrPort) string {
 
 // dotproxy is the binary under test, running.
 type dotproxy struct {
-	t    *testing.T
-	addr netip.AddrPort // UDP and TCP
-	proc *process
+	t      *testing.T
+	addr   netip.AddrPort // UDP and TCP
+	proc   *process
+	config string // its config file; "" when configured by the environment
 }
 
 // startDotproxy runs dotproxy on cfg, listening on a free port of
@@ -67,12 +68,14 @@ type dotproxy struct {
 func startDotproxy(t *testing.T, cfg proxyConfig) *dotproxy {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	return launch(t, func(listen netip.AddrPort) ([]string, []string) {
+	d := launch(t, func(listen netip.AddrPort) ([]string, []string) {
 		if err := os.WriteFile(path, []byte(cfg.yaml(listen)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return []string{"-config", path}, baseEnv()
 	})
+	d.config = path
+	return d
 }
 
 // startDotproxyEnv runs dotproxy without -config, configured by vars and

@@ -34,6 +34,9 @@ const (
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		return healthcheck(os.Args[2:])
+	}
 	fs := flag.NewFlagSet("dotproxy", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (default /etc/dotproxy/config.yaml if it exists, else the built-in default)")
 	check := fs.Bool("check", false, "validate the configuration and exit")

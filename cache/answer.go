@@ -7,16 +7,10 @@ import (
 )
 
 const (
-	// staleTTL is the TTL of every record in a stale answer (RFC 8767 §4).
-	staleTTL = 30
-	// ednsUDPSize is the buffer size in the OPT record of an answer from
-	// the cache, as the upstream side advertises it; the listener sets
-	// its own anyway.
-	ednsUDPSize = 1232
 	// entryOverhead and rrOverhead are what an entry and each of its
 	// records take in memory beyond their packed size: the Go structs,
 	// the map slot, string headers. Measured with BenchmarkMemoryPerEntry.
-	entryOverhead = 320
+	entryOverhead = 336
 	rrOverhead    = 64
 )
 
@@ -34,6 +28,7 @@ type answer struct {
 	ede        []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
 	ttl        uint32          // seconds the entry is fresh: at least 1
 	size       int             // approximate memory, for the byte bound
+	nA, nAAAA  int             // A and AAAA records, which render copies in bulk
 }
 
 // records returns the number of records a holds.
@@ -114,6 +109,12 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
 		for _, rr := range rrs {
 			a.size += rrOverhead + dns.Len(rr)
+			switch rr.(type) {
+			case *dns.A:
+				a.nA++
+			case *dns.AAAA:
+				a.nAAAA++
+			}
 		}
 	}
 	return a
@@ -164,73 +165,4 @@ func stale(code uint16) bool {
 // matchesQuestion reports whether an answer's question is k's.
 func (k *key) matchesQuestion(q dns.Question) bool {
 	return k.matches(&key{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, do: k.do, cd: k.cd})
-}
-
-// render builds the response to q, whose key is k, from a: a new message
-// that shares nothing with a, with q's ID, question (in the client's
-// letter case) and flags. age is the seconds since a was stored: every
-// TTL counts down by it, and stays at least 1 while a is fresh. A stale
-// answer has TTL 30 in every record.
-func (a *answer) render(q *dns.Msg, k *key, age uint32, isStale bool) *dns.Msg {
-	m := &dns.Msg{MsgHdr: dns.MsgHdr{
-		Id:                 q.Id,
-		Response:           true,
-		Opcode:             dns.OpcodeQuery,
-		Authoritative:      a.aa,
-		RecursionDesired:   q.RecursionDesired,
-		RecursionAvailable: a.ra,
-		// RFC 6840 §5.8: AD only to a client that asked for it, with AD
-		// or DO.
-		AuthenticatedData: a.ad && (q.AuthenticatedData || k.do),
-		CheckingDisabled:  q.CheckingDisabled,
-		Rcode:             a.rcode,
-	}}
-	m.Question = []dns.Question{q.Question[0]}
-	edns := q.IsEdns0() != nil
-	n := a.records()
-	if edns {
-		n++ // room for the OPT record
-	}
-	if n > 0 {
-		slab := make([]dns.RR, n)
-		m.Answer, slab = section(slab, a.answer, len(a.answer), age, isStale)
-		m.Ns, slab = section(slab, a.ns, len(a.ns), age, isStale)
-		m.Extra, _ = section(slab, a.extra, len(slab), age, isStale)
-	}
-	if edns {
-		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		opt.SetUDPSize(ednsUDPSize)
-		opt.SetDo(k.do)
-		for _, e := range a.ede {
-			opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: e.InfoCode, ExtraText: e.ExtraText})
-		}
-		m.Extra = append(m.Extra, opt)
-	}
-	return m
-}
-
-// section copies rrs into the front of slab, in a slice of capacity
-// size, with their TTLs counted down by age (or set to staleTTL), and
-// returns the copies and the rest of slab.
-func section(slab, rrs []dns.RR, size int, age uint32, isStale bool) (copied, rest []dns.RR) {
-	if size == 0 {
-		return nil, slab
-	}
-	copied, rest = slab[:len(rrs):size], slab[size:]
-	for i, rr := range rrs {
-		c := dns.Copy(rr)
-		h := c.Header()
-		switch {
-		case isStale:
-			h.Ttl = staleTTL
-		case h.Ttl > age:
-			h.Ttl -= age
-		default:
-			// Only the shortest-lived record reaches 0 while the entry is
-			// fresh, and only in the entry's last, rounded-down second.
-			h.Ttl = 1
-		}
-		copied[i] = c
-	}
-	return copied, rest
 }

@@ -72,12 +72,13 @@ func (c *Cache) join(k *key, h uint64) (f *flight, leader bool) {
 // at once, in the caller, bounded by ctx.
 func (c *Cache) start(ctx context.Context, next resolver.Resolver, f *flight, deadline time.Time) {
 	c.closeMu.RLock()
-	defer c.closeMu.RUnlock()
 	if c.closed {
+		c.closeMu.RUnlock()
 		c.run(ctx, next, f)
 		return
 	}
 	c.bg.wg.Add(1)
+	c.closeMu.RUnlock()
 	go func() {
 		defer c.bg.wg.Done()
 		ctx, cancel := context.WithDeadline(c.ctx, deadline)
@@ -89,14 +90,15 @@ func (c *Cache) start(ctx context.Context, next resolver.Resolver, f *flight, de
 // prefetch runs the refresh f, registered by a hit, in the background.
 func (c *Cache) prefetch(next resolver.Resolver, f *flight) {
 	c.closeMu.RLock()
-	defer c.closeMu.RUnlock()
 	if c.closed {
+		c.closeMu.RUnlock()
 		<-c.bg.slots
 		c.settle(f, nil, errClosed)
 		return
 	}
-	c.prefetches.Add(1)
 	c.bg.wg.Add(1)
+	c.closeMu.RUnlock()
+	c.prefetches.Add(1)
 	go func() {
 		defer c.bg.wg.Done()
 		defer func() { <-c.bg.slots }()

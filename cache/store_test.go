@@ -10,7 +10,7 @@ import (
 // TestEviction: past the entry or byte bound the least recently used
 // entry goes first; a hit counts as a use.
 func TestEviction(t *testing.T) {
-	// withA(300, 20) is 20 records: 20 × (64 + 27) + 320 + name ≈ 2.1 kB
+	// withA(300, 20) is 20 records: 20 × (64 + 25) + 336 + name ≈ 2.1 kB
 	// by the cache's count; three of them pass 6 kB.
 	for _, tc := range []struct {
 		name     string

@@ -1,0 +1,89 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// benchNames is the name set of the hit benchmarks: a home network's
+// worth.
+const benchNames = 1000
+
+func benchQueries(n int) []*dns.Msg {
+	qs := make([]*dns.Msg, n)
+	for i := range qs {
+		qs[i] = query(fmt.Sprintf("host%d.example.com.", i), dns.TypeA, true, false)
+	}
+	return qs
+}
+
+// BenchmarkHit is one hit: lookup, TTL countdown and the copy for the
+// caller, for a typical answer (one A record, EDNS query).
+func BenchmarkHit(b *testing.B) {
+	_, r := newCache(b, Options{}, answering(withA(3600, 1)))
+	q := benchQueries(1)[0]
+	resolve(b, r, q)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Resolve(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHitParallel is hits on benchNames names from every core.
+func BenchmarkHitParallel(b *testing.B) {
+	_, r := newCache(b, Options{}, answering(withA(3600, 1)))
+	qs := benchQueries(benchNames)
+	for _, q := range qs {
+		resolve(b, r, q)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := r.Resolve(ctx, qs[i%len(qs)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkMemoryPerEntry fills a cache with 100,000 typical answers and
+// reports the heap they take per entry, beside the cache's own estimate
+// (what the MaxBytes bound counts).
+func BenchmarkMemoryPerEntry(b *testing.B) {
+	const n = 100000
+	for b.Loop() {
+		up := answering(withA(3600, 1))
+		c := New(Options{Size: 2 * n, MaxBytes: 1 << 30}) // shards fill unevenly
+		r := c.Middleware()(up)
+		qs := benchQueries(n)
+		// The queries are the benchmark's, not the cache's: allocated
+		// before the first reading.
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, q := range qs {
+			resolve(b, r, q)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		st := c.Stats()
+		if st.Entries != n {
+			b.Fatalf("%d entries, want %d", st.Entries, n)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/entry")
+		b.ReportMetric(float64(st.Bytes)/n, "counted-B/entry")
+		runtime.KeepAlive(qs)
+		c.Close()
+	}
+}

@@ -165,10 +165,12 @@ func (c *Cache) Wrap(next resolver.Resolver) resolver.Resolver {
 	return &cached{c: c, next: next}
 }
 
-// Close cancels the upstream queries the cache runs on its own (prefetch,
-// refreshes, misses whose clients have gone) and waits for them to end.
-// Queries still answered after Close go to the wrapped resolver directly
-// on a miss.
+// Close cancels the upstream queries the cache runs (prefetches, and the
+// shared queries of misses, which outlive their clients to fill the
+// cache) and waits for them to end. Call it after the listener has shut
+// down and before the upstreams close: a miss still waiting fails. After
+// Close a miss asks the wrapped resolver in the client's own time and
+// nothing more is stored.
 func (c *Cache) Close() {
 	c.closeMu.Lock()
 	c.closed = true
@@ -180,7 +182,7 @@ func (c *Cache) Close() {
 // Stats is a snapshot of the cache's counters.
 type Stats struct {
 	Hits       uint64 // answered from a fresh entry (positive, negative or a cached failure)
-	Misses     uint64 // sent upstream, or joined a query already sent
+	Misses     uint64 // not answered by a fresh entry or a cached failure: asked upstream, or joined a query in flight
 	Stale      uint64 // answered with an expired entry (RFC 8767)
 	Prefetches uint64 // background refreshes started before expiry
 	Evictions  uint64 // entries pushed out by the size or memory bound

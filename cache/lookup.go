@@ -70,10 +70,12 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
 		}
 		return r
 	}
-	e.fail = nil
 	sh.misses++
 	if e.data == nil {
 		sh.remove(e)
+	} else if e.fail != nil {
+		e.fail = nil
+		sh.resize(e)
 	}
 	return r
 }

@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -81,5 +83,59 @@ func TestShardBounds(t *testing.T) {
 	}
 	if st := c.Stats(); st.Entries > 4096 || st.Entries < 4096*3/4 || st.Evictions != uint64(8192-st.Entries) {
 		t.Fatalf("after 8192 names in a cache of 4096: %+v", st)
+	}
+}
+
+// TestBytesAccounting: the byte count follows entries as they are
+// stored, fail, go stale and go, back to 0 when the cache is empty.
+func TestBytesAccounting(t *testing.T) {
+	var mode string
+	up := &fakeUpstream{answer: func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+		switch mode {
+		case "servfail":
+			return new(dns.Msg).SetRcode(q, dns.RcodeServerFailure), nil
+		case "ttl0":
+			return withA(0, 1)(q), nil
+		}
+		return withA(60, 3)(q), nil
+	}}
+	clk := newClock()
+	c, r := newCache(t, Options{Now: clk.Now, ServeStale: true, StaleMaxAge: time.Hour}, up)
+	ask := func(name string) { resolve(t, r, query(name, dns.TypeA, false, false)) }
+	counted := func() int {
+		total := 0
+		for i := range c.store.shards {
+			sh := &c.store.shards[i]
+			sh.mu.Lock()
+			for _, e := range sh.entries {
+				total += e.size
+			}
+			sh.mu.Unlock()
+		}
+		return total
+	}
+	check := func(step string) {
+		t.Helper()
+		if st := c.Stats(); st.Bytes != counted() || st.Bytes < 0 {
+			t.Fatalf("%s: Bytes %d, entries add up to %d", step, st.Bytes, counted())
+		}
+	}
+	ask("a.example.")
+	ask("b.example.")
+	check("stored")
+	clk.advance(time.Minute)
+	mode = "servfail"
+	ask("a.example.") // stale, failure remembered beside it
+	ask("c.example.") // failure alone
+	check("failed")
+	clk.advance(DefaultServfailTTL)
+	mode = "ttl0"
+	ask("a.example.")
+	ask("c.example.")
+	check("replaced")
+	clk.advance(2 * time.Hour)
+	ask("b.example.") // too old to serve stale: dropped
+	if st := c.Stats(); st.Bytes != 0 || st.Entries != 0 {
+		t.Fatalf("empty cache: %+v", st)
 	}
 }

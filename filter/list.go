@@ -3,10 +3,18 @@ package filter
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// returnMemoryAbove is the size of a replaced version above which the
+// filter hands its memory back to the OS at once (debug.FreeOSMemory, a
+// forced GC, in the refresh goroutine) rather than leave it to the
+// runtime's background scavenger, which keeps up to twice the live heap:
+// a router's memory is small, and a refresh comes once a day.
+const returnMemoryAbove = 16 << 20
 
 // list is one configured blocklist or allowlist: where it comes from,
 // the version in use, and how loading it went. Queries read only table
@@ -69,7 +77,7 @@ func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 		l.setStatus(func(s *listStatus) { s.lastAttempt, s.lastErr = start, err; s.failures++ })
 		return err
 	}
-	l.table.Store(p.table)
+	old := l.table.Swap(p.table)
 	if !fromCache {
 		l.etag, l.lastModified = v.etag, v.lastModified
 	}
@@ -82,6 +90,9 @@ func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 	if p.malformed > 0 {
 		f.log.Warn("list has malformed lines, skipped them", "list", l.source,
 			"malformed", p.malformed, "of", p.lines, "first", p.samples)
+	}
+	if old != nil && old.bytes() >= returnMemoryAbove {
+		debug.FreeOSMemory()
 	}
 	return nil
 }

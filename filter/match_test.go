@@ -109,11 +109,12 @@ func TestLowerASCII(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	var b tableBuilder
-	const n = 50000
+	const n = 40000
+	pad := strings.Repeat("x", 60) // 3 MB of names: several chunks
 	for i := range n {
-		b.add(fmt.Sprintf("host%d.example.com", i), blockTree)
+		b.add([]byte(fmt.Sprintf("host%d.%s.example.com", i, pad)), blockTree)
 	}
-	b.add("host7.example.com", allowExact) // the same name again: kinds merge
+	b.add([]byte("HOST7."+pad+".example.com"), allowExact) // the same name again: kinds merge
 	tb := b.build()
 	if tb.names != n {
 		t.Fatalf("names %d, want %d", tb.names, n)
@@ -121,8 +122,20 @@ func TestTable(t *testing.T) {
 	if load := float64(tb.names) / float64(len(tb.slots)); load > 0.67 {
 		t.Errorf("load factor %.2f, want at most 2/3", load)
 	}
+	if len(tb.chunks) < 3 {
+		t.Errorf("%d chunks, want the names spread over several", len(tb.chunks))
+	}
+	misses := 0 // names not in the table that the Bloom filter lets through
 	for i := range n {
-		name := fmt.Sprintf("host%d.example.com", i)
+		if tb.bloom.has(hashName(fmt.Sprintf("other%d.example.net", i))) {
+			misses++
+		}
+	}
+	if rate := float64(misses) / n; rate > 0.03 {
+		t.Errorf("Bloom filter false positive rate %.3f, want about 0.01", rate)
+	}
+	for i := range n {
+		name := fmt.Sprintf("host%d.%s.example.com", i, pad)
 		want := blockTree
 		if i == 7 {
 			want |= allowExact

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,14 +38,6 @@ var (
 	errGarbage = errors.New("more than half of its rule lines are malformed")
 )
 
-// hostsIgnored are the names hosts files map to themselves; they are
-// not domains to block.
-var hostsIgnored = map[string]bool{
-	"localhost": true, "localhost.localdomain": true, "local": true, "broadcasthost": true,
-	"ip6-localhost": true, "ip6-loopback": true, "ip6-localnet": true, "ip6-mcastprefix": true,
-	"ip6-allnodes": true, "ip6-allrouters": true, "ip6-allhosts": true,
-}
-
 // parsed is one list's content, parsed.
 type parsed struct {
 	table     *table
@@ -74,13 +67,16 @@ func parse(r io.Reader, allowList bool) (*parsed, error) {
 	sc := bufio.NewScanner(lr)
 	var b tableBuilder
 	p := &parsed{}
+	// Lines stay in the scanner's buffer: a million of them are parsed
+	// without a million allocations, which would set the peak memory of
+	// a refresh, when the old version is still held.
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
+		line := sc.Bytes()
 		if n == 1 {
-			line = strings.TrimPrefix(line, "\uFEFF") // a byte order mark
+			line = bytes.TrimPrefix(line, []byte("\uFEFF")) // a byte order mark
 		}
 		line = ruleText(line)
-		if line == "" {
+		if len(line) == 0 {
 			continue
 		}
 		if line[0] == '<' && p.lines == 0 {
@@ -108,52 +104,52 @@ func parse(r io.Reader, allowList bool) (*parsed, error) {
 // space. A comment that follows an entry must follow white space: '#'
 // also appears inside cosmetic adblock rules (example.com##.ad), which
 // must stay malformed, not become example.com.
-func ruleText(line string) string {
+func ruleText(line []byte) []byte {
 	for i := 1; i < len(line); i++ {
 		if (line[i] == '#' || line[i] == '!') && (line[i-1] == ' ' || line[i-1] == '\t') {
 			line = line[:i]
 			break
 		}
 	}
-	line = strings.TrimSpace(line)
-	if line == "" || line[0] == '#' || line[0] == '!' || line[0] == '[' {
-		return ""
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 || line[0] == '#' || line[0] == '!' || line[0] == '[' {
+		return nil
 	}
 	return line
 }
 
 // parseLine adds the rules of one line that is neither blank nor a
 // comment, or says why it holds none.
-func (b *tableBuilder) parseLine(line string, allowList bool) error {
-	if i := strings.IndexAny(line, " \t"); i >= 0 {
-		return b.hostsLine(strings.Fields(line), allowList)
+func (b *tableBuilder) parseLine(line []byte, allowList bool) error {
+	if bytes.ContainsAny(line, " \t") {
+		return b.hostsLine(line, allowList)
 	}
 	k := blockTree
 	tok := line
-	if rest, ok := strings.CutPrefix(tok, "@@"); ok {
-		if !strings.HasPrefix(rest, "|") {
+	if rest, ok := bytes.CutPrefix(tok, []byte("@@")); ok {
+		if !bytes.HasPrefix(rest, []byte("|")) {
 			return errNotDNSRule
 		}
 		tok, allowList = rest, true
 	}
-	if rest, ok := strings.CutPrefix(tok, "||"); ok {
+	if rest, ok := bytes.CutPrefix(tok, []byte("||")); ok {
 		tok = rest
-	} else if rest, ok := strings.CutPrefix(tok, "|"); ok {
+	} else if rest, ok := bytes.CutPrefix(tok, []byte("|")); ok {
 		tok, k = rest, blockExact
 	}
-	if tok != line || strings.HasSuffix(tok, "^") {
-		if strings.Contains(tok, "$") {
+	if len(tok) != len(line) || bytes.HasSuffix(tok, []byte("^")) {
+		if bytes.IndexByte(tok, '$') >= 0 {
 			return errModifier
 		}
-		tok = strings.TrimSuffix(strings.TrimSuffix(tok, "|"), "^")
+		tok = bytes.TrimSuffix(bytes.TrimSuffix(tok, []byte("|")), []byte("^"))
 	}
-	if rest, ok := strings.CutPrefix(tok, "*."); ok {
+	if rest, ok := bytes.CutPrefix(tok, []byte("*.")); ok {
 		tok, k = rest, blockBelow
 	}
-	if strings.ContainsAny(tok, "/*:?=^|$#") {
+	if bytes.ContainsAny(tok, "/*:?=^|$#") {
 		return errNotDNSRule
 	}
-	name, err := normalizeName(tok)
+	name, err := checkName(tok)
 	if err != nil {
 		return err
 	}
@@ -167,25 +163,27 @@ func (b *tableBuilder) parseLine(line string, allowList bool) error {
 // hostsLine adds the names of a hosts-file line: an address, then names.
 // The address does not matter: every listed name is blocked (or allowed).
 // Names a hosts file maps to the machine itself are skipped, not counted.
-func (b *tableBuilder) hostsLine(fields []string, allowList bool) error {
-	if _, err := netip.ParseAddr(fields[0]); err != nil {
+func (b *tableBuilder) hostsLine(line []byte, allowList bool) error {
+	i := bytes.IndexAny(line, " \t")
+	if !isIP(line[:i]) {
 		return errNotHosts
 	}
 	k := blockTree
 	if allowList {
 		k <<= allowShift
 	}
-	names := make([]string, 0, len(fields)-1)
-	for _, f := range fields[1:] {
-		if _, err := netip.ParseAddr(f); err == nil || hostsIgnored[strings.ToLower(f)] {
-			continue // 0.0.0.0 0.0.0.0, 127.0.0.1 localhost
+	var buf [8][]byte
+	names := buf[:0] // all are checked before any is added
+	for f := range bytes.FieldsSeq(line[i:]) {
+		if isIP(f) {
+			continue // 0.0.0.0 0.0.0.0
 		}
-		name, err := normalizeName(f)
+		name, err := checkName(f)
 		if err != nil {
 			return err
 		}
-		if strings.IndexByte(name, '.') < 0 {
-			continue // a machine's own name, not a domain
+		if bytes.IndexByte(name, '.') < 0 || string(name) == "localhost.localdomain" {
+			continue // the machine's own names: localhost, broadcasthost, ip6-loopback
 		}
 		names = append(names, name)
 	}
@@ -195,57 +193,79 @@ func (b *tableBuilder) hostsLine(fields []string, allowList bool) error {
 	return nil
 }
 
-// normalizeName checks that s is a domain name, and returns it in lower
-// case without a trailing dot. Letters, digits, '-' and '_' (in SRV and
-// tracking names alike) are allowed.
-func normalizeName(s string) (string, error) {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > maxNameLen {
-		return "", errNotName
+// isIP reports whether s is an IP address. It spares names, and the
+// addresses hosts files use, the conversion to a string and the parse.
+func isIP(s []byte) bool {
+	switch string(s) {
+	case "0.0.0.0", "127.0.0.1", "::", "::1":
+		return true
 	}
-	upper, label, numeric := false, 0, true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	if bytes.IndexByte(s, ':') < 0 {
+		for _, c := range s {
+			if (c < '0' || c > '9') && c != '.' {
+				return false
+			}
+		}
+	}
+	_, err := netip.ParseAddr(string(s))
+	return err == nil
+}
+
+// checkName checks that s is a domain name and returns it without a
+// trailing dot; letter case is left to the caller. Letters, digits, '-'
+// and '_' (in SRV and tracking names alike) are allowed.
+func checkName(s []byte) ([]byte, error) {
+	s = bytes.TrimSuffix(s, []byte("."))
+	if len(s) == 0 || len(s) > maxNameLen {
+		return nil, errNotName
+	}
+	label, numeric := 0, true
+	for _, c := range s {
 		switch {
-		case c >= 'a' && c <= 'z', c == '-', c == '_':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
 			numeric = false
 		case c >= '0' && c <= '9':
-		case c >= 'A' && c <= 'Z':
-			upper, numeric = true, false
 		case c == '.':
 			if label == 0 {
-				return "", errNotName
+				return nil, errNotName
 			}
 			label, numeric = 0, true
 			continue
 		case c >= 0x80:
-			return "", errNonASCII
+			return nil, errNonASCII
 		default:
-			return "", errNotName
+			return nil, errNotName
 		}
 		if label++; label > maxLabelLen {
-			return "", errNotName
+			return nil, errNotName
 		}
 	}
 	if label == 0 {
-		return "", errNotName
+		return nil, errNotName
 	}
 	if numeric {
-		return "", errIPName // no top-level domain is all digits
-	}
-	if upper {
-		s = strings.ToLower(s)
+		return nil, errIPName // no top-level domain is all digits
 	}
 	return s, nil
 }
 
+// normalizeName checks that s is a domain name and returns it in lower
+// case, without a trailing dot.
+func normalizeName(s string) (string, error) {
+	name, err := checkName([]byte(s))
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(string(name)), nil
+}
+
 // clip shortens a line for the log.
-func clip(s string) string {
+func clip(s []byte) string {
 	const n = 80
 	if len(s) <= n {
-		return s
+		return string(s)
 	}
-	return s[:n] + "…"
+	return string(s[:n]) + "…"
 }
 
 // limitReader fails with errTooBig once it has read left bytes: one more

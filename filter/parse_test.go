@@ -12,11 +12,11 @@ import (
 // rules returns every name in t with its kinds.
 func (t *table) rules() map[string]kind {
 	got := make(map[string]kind)
-	for off := 0; off < len(t.data); {
-		l := int(t.data[off+1])
-		name := string(t.data[off+2 : off+2+l])
-		got[name] = t.lookup(name, hashName(name))
-		off += 2 + l
+	for _, c := range t.chunks {
+		for off := 0; off < len(c); off += 2 + int(c[off+1]) {
+			name := string(c[off+2 : off+2+int(c[off+1])])
+			got[name] = t.lookup(name, hashName(name))
+		}
 	}
 	return got
 }
@@ -82,7 +82,7 @@ func TestParseLine(t *testing.T) {
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			var b tableBuilder
-			err := b.parseLine(ruleText(tc.line), tc.allow)
+			err := b.parseLine(ruleText([]byte(tc.line)), tc.allow)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}

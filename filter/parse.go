@@ -11,9 +11,9 @@ import (
 )
 
 const (
-	// maxListBytes bounds one list, downloaded or read: the largest
-	// lists in use hold about 2M names in about 60 MB; more is a wrong
-	// URL or a server feeding a router more than it can hold.
+	// maxListBytes bounds one list, downloaded or read: the biggest
+	// lists in common use are tens of MB; more is a wrong URL, or a
+	// server feeding a router more than it can hold.
 	maxListBytes = 128 << 20
 	// maxNameLen is the longest name in presentation form without the
 	// trailing dot (RFC 1035: 255 octets on the wire).
@@ -33,9 +33,10 @@ var (
 	errModifier   = errors.New("adblock modifiers ($...) are not supported")
 	errNotDNSRule = errors.New("not a DNS rule (a path, a pattern or a cosmetic rule)")
 
-	errHTML    = errors.New("looks like HTML, not a list (an error page?)")
-	errTooBig  = fmt.Errorf("larger than %d MiB", maxListBytes>>20)
-	errGarbage = errors.New("more than half of its rule lines are malformed")
+	errHTML     = errors.New("looks like HTML, not a list (an error page?)")
+	errLongLine = fmt.Errorf("has a line longer than %d KiB: not a list", bufio.MaxScanTokenSize>>10)
+	errTooBig   = fmt.Errorf("larger than %d MiB", maxListBytes>>20)
+	errGarbage  = errors.New("more than half of its rule lines are malformed")
 )
 
 // parsed is one list's content, parsed.
@@ -90,7 +91,9 @@ func parse(r io.Reader, allowList bool) (*parsed, error) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, errLongLine
+	} else if err != nil {
 		return nil, err
 	}
 	if p.malformed*2 > p.lines {
@@ -182,7 +185,7 @@ func (b *tableBuilder) hostsLine(line []byte, allowList bool) error {
 		if err != nil {
 			return err
 		}
-		if bytes.IndexByte(name, '.') < 0 || string(name) == "localhost.localdomain" {
+		if bytes.IndexByte(name, '.') < 0 || bytes.EqualFold(name, []byte("localhost.localdomain")) {
 			continue // the machine's own names: localhost, broadcasthost, ip6-loopback
 		}
 		names = append(names, name)

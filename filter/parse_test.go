@@ -40,6 +40,7 @@ func TestParseLine(t *testing.T) {
 		{line: "255.255.255.255 broadcasthost", want: map[string]kind{}},
 		{line: "0.0.0.0 0.0.0.0", want: map[string]kind{}},
 		{line: "127.0.0.1 localhost.localdomain", want: map[string]kind{}},
+		{line: "127.0.0.1 LocalHost.LocalDomain", want: map[string]kind{}},
 		{line: "192.168.1.5 mybox", want: map[string]kind{}},
 		{line: "ads.example.com 0.0.0.0", err: errNotHosts},
 		{line: "0.0.0.0 ads.example.com bad!name", err: errNotName},
@@ -161,6 +162,7 @@ func TestParseRejects(t *testing.T) {
 		{"html page", "<!DOCTYPE html>\n<html><body>502 Bad Gateway</body></html>\n", errHTML},
 		{"html after blank lines", "\n\n  <html>\n<head>\n", errHTML},
 		{"mostly garbage", "ads.example.com\n{\"error\": \"quota\"}\n{\"code\": 429}\n", errGarbage},
+		{"binary", "ads.example.com\n" + strings.Repeat("\x00", 70000), errLongLine},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := parse(strings.NewReader(tc.list), false); !errors.Is(err, tc.want) {

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/hashicorp/go-multierror"
 )
@@ -21,7 +22,10 @@ type Problem struct {
 	Msg  string // what is wrong
 }
 
-// Error formats p as FILE:LINE: KEY: MSG, leaving out what p lacks.
+// Error formats p as FILE:LINE: KEY: MSG, leaving out what p lacks. It is
+// always one line: a key or message holding a line break or another
+// character that does not print (a quoted YAML key may hold any) is
+// quoted.
 func (p *Problem) Error() string {
 	var b strings.Builder
 	b.WriteString(p.File)
@@ -32,10 +36,18 @@ func (p *Problem) Error() string {
 		b.WriteString(": ")
 	}
 	if p.Key != "" {
-		b.WriteString(p.Key + ": ")
+		b.WriteString(printable(p.Key) + ": ")
 	}
-	b.WriteString(p.Msg)
+	b.WriteString(printable(p.Msg))
 	return b.String()
+}
+
+// printable returns s, quoted if it holds a character that does not print.
+func printable(s string) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // joinProblems returns nil for no problems, else one error listing them

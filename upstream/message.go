@@ -81,11 +81,16 @@ func checkAnswer(r *dns.Msg, q dns.Question) error {
 
 // restore makes the answer r fit the client query q: its ID and question
 // as the client sent them, and no padding (RFC 7830 §6: padding belongs
-// to the encrypted hop only).
+// to the encrypted hop only) in any OPT record: an answer may hold more
+// than one.
 func restore(r, q *dns.Msg) {
 	r.Id = q.Id
 	r.Question = []dns.Question{q.Question[0]}
-	if opt := r.IsEdns0(); opt != nil {
+	for _, rr := range r.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
 		kept := opt.Option[:0]
 		for _, o := range opt.Option {
 			if o.Option() != dns.EDNS0PADDING {

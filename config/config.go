@@ -33,6 +33,9 @@ type Config struct {
 	Health       Health
 	Allow        []netip.Prefix // clients allowed to query; masked
 	TCP          TCP
+	Cache        Cache
+	Filter       Filter
+	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
 	Log          Log
 }
 
@@ -116,6 +119,20 @@ func (c *Config) clone() *Config {
 			pins = nil
 		}
 		d.Upstreams[i].SPKIPins = pins
+	}
+	d.Filter.Blocklists = slices.Clone(c.Filter.Blocklists)
+	d.Filter.Allowlists = slices.Clone(c.Filter.Allowlists)
+	d.Filter.Groups = slices.Clone(c.Filter.Groups)
+	for i, g := range d.Filter.Groups {
+		d.Filter.Groups[i].Clients = slices.Clone(g.Clients)
+		d.Filter.Groups[i].Blocklists = slices.Clone(g.Blocklists)
+		d.Filter.Groups[i].Allowlists = slices.Clone(g.Allowlists)
+	}
+	if c.LocalRecords != nil {
+		d.LocalRecords = make(map[string][]netip.Addr, len(c.LocalRecords))
+		for k, v := range c.LocalRecords {
+			d.LocalRecords[k] = slices.Clone(v)
+		}
 	}
 	return &d
 }

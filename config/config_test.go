@@ -43,7 +43,13 @@ func want() *Config {
 		},
 		Allow: allow,
 		TCP:   TCP{IdleTimeout: 10 * time.Second, MaxConnections: 1000, MaxPerClient: 64, MaxInflightPerConn: 100},
-		Log:   Log{Level: slog.LevelInfo, Format: "text"},
+		Cache: Cache{Enabled: true, Size: 10000, MaxBytes: 32 << 20, MaxTTL: 24 * time.Hour,
+			NegativeTTL: time.Hour, ServfailTTL: 5 * time.Second, Prefetch: true, ServeStale: true,
+			StaleMaxAge: 24 * time.Hour},
+		Filter: Filter{Blocklists: []string{}, Allowlists: []string{}, BlockResponse: "nxdomain",
+			Refresh: 24 * time.Hour, CacheDir: "/var/lib/dotproxy/lists", Groups: []Group{}},
+		LocalRecords: map[string][]netip.Addr{},
+		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}
 }
 

@@ -62,6 +62,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			"max_per_client":        value(d, &c.TCP.MaxPerClient, "an integer", parseCount),
 			"max_inflight_per_conn": value(d, &c.TCP.MaxInflightPerConn, "an integer", parseCount),
 		}),
+		"cache":         section(d, d.cacheFields(&c.Cache)),
+		"filter":        section(d, d.filterFields(&c.Filter)),
+		"local_records": d.localRecords(&c.LocalRecords),
 		"log": section(d, map[string]field{
 			"level":  value(d, &c.Log.Level, "a log level", parseLogLevel),
 			"format": value(d, &c.Log.Format, "a log format", parseLogFormat),

@@ -93,17 +93,19 @@ func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.A
 	if rcode != dns.RcodeSuccess {
 		m = new(dns.Msg).SetRcode(msg, rcode)
 	} else {
-		m = s.resolve(q)
+		m = s.resolve(q, client)
 	}
 	shape(m, q)
 	return m, q
 }
 
-// resolve asks the resolver, with the query's own deadline, and turns a
-// failure into SERVFAIL with the Extended DNS Error the error carries.
-func (s *Server) resolve(q *query) *dns.Msg {
+// resolve asks the resolver, with the query's own deadline and the
+// client's address in the context, and turns a failure into SERVFAIL with
+// the Extended DNS Error the error carries.
+func (s *Server) resolve(q *query, client netip.AddrPort) *dns.Msg {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.QueryTimeout)
 	defer cancel()
+	ctx = resolver.WithClient(ctx, client.Addr())
 	m, err := s.opts.Resolver.Resolve(ctx, q.msg)
 	if err == nil && m == nil {
 		err = errNoResponse

@@ -1,0 +1,184 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Cache configures the answer cache.
+type Cache struct {
+	Enabled     bool
+	Size        int           // most entries
+	MaxBytes    int           // most memory the entries take, roughly
+	MinTTL      time.Duration // floor on every record's TTL
+	MaxTTL      time.Duration // ceiling on every record's TTL
+	NegativeTTL time.Duration // cap for NXDOMAIN and NODATA (RFC 2308)
+	ServfailTTL time.Duration // how long a failure is remembered
+	Prefetch    bool          // refresh popular entries before they expire
+	ServeStale  bool          // answer from expired entries when upstreams fail (RFC 8767)
+	StaleMaxAge time.Duration // how long past expiry an entry may be served
+}
+
+// Filter configures the DNS firewall.
+type Filter struct {
+	Blocklists    []string // file paths and http(s) URLs
+	Allowlists    []string
+	BlockResponse string        // "nxdomain" | "nodata" | "refused" | "null_ip"
+	Refresh       time.Duration // how often URL lists are downloaded again
+	CacheDir      string        // where the last good copy of each URL list is kept
+	Groups        []Group
+}
+
+// Group applies its own lists to a set of clients.
+type Group struct {
+	Name       string
+	Clients    []netip.Prefix
+	Blocklists []string
+	Allowlists []string
+}
+
+// cacheFields is the schema of the cache: section.
+func (d *decoder) cacheFields(c *Cache) map[string]field {
+	return map[string]field{
+		"enabled":       value(d, &c.Enabled, "true or false", parseBool),
+		"size":          value(d, &c.Size, "an integer", parseCount),
+		"max_memory":    value(d, &c.MaxBytes, `a size like "32MiB"`, parseSize),
+		"min_ttl":       value(d, &c.MinTTL, "a duration", parseNonNegativeDuration),
+		"max_ttl":       value(d, &c.MaxTTL, "a duration", parsePositiveDuration),
+		"negative_ttl":  value(d, &c.NegativeTTL, "a duration", parseNonNegativeDuration),
+		"servfail_ttl":  value(d, &c.ServfailTTL, "a duration", parseNonNegativeDuration),
+		"prefetch":      value(d, &c.Prefetch, "true or false", parseBool),
+		"serve_stale":   value(d, &c.ServeStale, "true or false", parseBool),
+		"stale_max_age": value(d, &c.StaleMaxAge, "a duration", parsePositiveDuration),
+	}
+}
+
+// filterFields is the schema of the filter: section.
+func (d *decoder) filterFields(f *Filter) map[string]field {
+	return map[string]field{
+		"blocklists":     values(d, &f.Blocklists, "a file path or URL", "", parseListSource),
+		"allowlists":     values(d, &f.Allowlists, "a file path or URL", "", parseListSource),
+		"block_response": value(d, &f.BlockResponse, "a block response", oneOf("nxdomain", "nodata", "refused", "null_ip")),
+		"refresh":        value(d, &f.Refresh, "a duration", parsePositiveDuration),
+		"cache_dir":      value(d, &f.CacheDir, "a directory", parseListSource),
+		"groups":         d.groups(&f.Groups),
+	}
+}
+
+// groups is the field for filter.groups, a list of client groups.
+func (d *decoder) groups(dst *[]Group) field {
+	return func(n *yaml.Node, p string) {
+		out := make([]Group, len(n.Content))
+		if !d.list(n, p, "", func(i int, n *yaml.Node, p string) {
+			g := &out[i]
+			d.mapping(n, p, map[string]field{
+				"name": value(d, &g.Name, "a name", parseName),
+				"clients": values(d, &g.Clients, "a CIDR prefix",
+					"empty list; a group applies to the clients it lists", parsePrefix),
+				"blocklists": values(d, &g.Blocklists, "a file path or URL", "", parseListSource),
+				"allowlists": values(d, &g.Allowlists, "a file path or URL", "", parseListSource),
+			})
+			if _, ok := d.lines[join(p, "clients")]; !ok {
+				d.addf(n.Line, join(p, "clients"), "required: the client prefixes the group applies to")
+			}
+		}) {
+			return
+		}
+		*dst = out
+	}
+}
+
+// localRecords is the field for local_records: a mapping of names to
+// lists of addresses.
+func (d *decoder) localRecords(dst *map[string][]netip.Addr) field {
+	return func(n *yaml.Node, p string) {
+		if n.Kind != yaml.MappingNode {
+			d.addf(n.Line, p, "expected a mapping of names to address lists, got %s", describe(n))
+			return
+		}
+		out := make(map[string][]netip.Addr, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], resolve(n.Content[i+1])
+			name := strings.ToLower(strings.TrimSuffix(k.Value, "."))
+			kp := fmt.Sprintf("%s[%s]", p, k.Value)
+			if k.Kind != yaml.ScalarNode || !isHostname(name) {
+				d.addf(k.Line, kp, "%q is not a host name", k.Value)
+				continue
+			}
+			if _, dup := out[name]; dup {
+				d.addf(k.Line, kp, "repeated name")
+				continue
+			}
+			var addrs []netip.Addr
+			if isNull(v) {
+				d.addf(k.Line, kp, "expected a list of addresses")
+				continue
+			}
+			values(d, &addrs, "an IP address", "empty list; give at least one address", parseRecordAddr)(v, kp)
+			out[name] = addrs
+		}
+		*dst = out
+	}
+}
+
+// parseRecordAddr reads a local record's address; a zone (fe80::1%eth0)
+// means nothing to other hosts.
+func parseRecordAddr(s string) (netip.Addr, error) {
+	a, err := parseIP(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	return a.Unmap(), nil
+}
+
+// parseBool accepts YAML's true and false.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", s)
+}
+
+// sizeUnits are the suffixes parseSize knows, longest first.
+var sizeUnits = []struct {
+	suffix string
+	mult   int
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// parseSize reads a memory size: a whole number of bytes, or one with a
+// unit such as "32MiB" or "64MB".
+func parseSize(s string) (int, error) {
+	num, mult := strings.TrimSpace(s), 1
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB, GiB, KB, MB, GB)", s)
+	}
+	return n * mult, nil
+}
+
+// parseListSource accepts a non-empty path or URL; the filter checks
+// the rest when it loads the list.
+func parseListSource(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("empty")
+	}
+	return s, nil
+}

@@ -1,0 +1,106 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestParseFeatures decodes the cache, filter and local_records sections.
+func TestParseFeatures(t *testing.T) {
+	const yaml = `cache:
+  enabled: false
+  size: 500
+  max_memory: 8MiB
+  min_ttl: 30s
+  negative_ttl: 10m
+  serve_stale: no
+filter:
+  blocklists: [/etc/dotproxy/ads.txt, "https://lists.test/hosts.txt"]
+  allowlists: [/etc/dotproxy/allow.txt]
+  block_response: null_ip
+  refresh: 6h
+  cache_dir: /tmp/lists
+  groups:
+    - name: kids
+      clients: ["192.168.1.128/25", "fd00:1::/64"]
+      blocklists: [/etc/dotproxy/kids.txt]
+local_records:
+  nas.home.arpa: ["192.168.1.10", "fd00::10"]
+  Printer.Home.Arpa.: ["192.168.1.20"]
+`
+	c, err := Parse("config.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := want()
+	w.Cache.Enabled, w.Cache.Size, w.Cache.MaxBytes = false, 500, 8<<20
+	w.Cache.MinTTL, w.Cache.NegativeTTL, w.Cache.ServeStale = 30*time.Second, 10*time.Minute, false
+	w.Filter = Filter{
+		Blocklists:    []string{"/etc/dotproxy/ads.txt", "https://lists.test/hosts.txt"},
+		Allowlists:    []string{"/etc/dotproxy/allow.txt"},
+		BlockResponse: "null_ip",
+		Refresh:       6 * time.Hour,
+		CacheDir:      "/tmp/lists",
+		Groups: []Group{{Name: "kids",
+			Clients:    []netip.Prefix{netip.MustParsePrefix("192.168.1.128/25"), netip.MustParsePrefix("fd00:1::/64")},
+			Blocklists: []string{"/etc/dotproxy/kids.txt"}}},
+	}
+	w.LocalRecords = map[string][]netip.Addr{
+		"nas.home.arpa":     {netip.MustParseAddr("192.168.1.10"), netip.MustParseAddr("fd00::10")},
+		"printer.home.arpa": {netip.MustParseAddr("192.168.1.20")},
+	}
+	if !reflect.DeepEqual(c, w) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, w)
+	}
+}
+
+func TestParseFeatureErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"cache unknown key", "cache:\n  sise: 5\n", []string{"config.yaml:2: cache.sise: unknown key"}},
+		{"cache bad bool", "cache:\n  prefetch: maybe\n", []string{`config.yaml:2: cache.prefetch: "maybe" is not true or false`}},
+		{"cache bad size", "cache:\n  max_memory: lots\n", []string{`config.yaml:2: cache.max_memory: "lots" is not a size`}},
+		{"block response", "filter:\n  block_response: drop\n", []string{`config.yaml:2: filter.block_response: "drop"`}},
+		{"group without clients", "filter:\n  groups:\n    - name: tv\n", []string{"config.yaml:3: filter.groups[0].clients: required"}},
+		{"group bad prefix", "filter:\n  groups:\n    - name: tv\n      clients: [nope]\n", []string{`config.yaml:4: filter.groups[0].clients[0]: "nope"`}},
+		{"local record not a name", "local_records:\n  \"bad name\": [192.0.2.1]\n", []string{`config.yaml:2: local_records[bad name]: "bad name" is not a host name`}},
+		{"local record bad address", "local_records:\n  nas.home.arpa: [192.0.2.300]\n", []string{`config.yaml:2: local_records[nas.home.arpa][0]: "192.0.2.300"`}},
+		{"local record empty", "local_records:\n  nas.home.arpa: []\n", []string{"config.yaml:2: local_records[nas.home.arpa]: empty list"}},
+		{"local records a list", "local_records: [a]\n", []string{"config.yaml:1: local_records: expected a mapping of names to address lists, got a list"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("config.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d problems:\n%v\nwant %d", len(lines), err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d: %q, want it to start with %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int{"1024": 1024, "32MiB": 32 << 20, "64 MB": 64e6, "1GiB": 1 << 30, "10KB": 10000, "7B": 7} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "MiB", "1.5MiB", "2TiB", "99999999GiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}

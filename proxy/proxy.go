@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"time"
 
+	"github.com/dotproxy/dotproxy/cache"
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/filter"
 	"github.com/dotproxy/dotproxy/health"
 	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
@@ -28,6 +31,9 @@ type Proxy struct {
 	ups      []*upstream.Upstream
 	selector *upstream.Selector
 	checker  *health.Checker
+	filter   *filter.Filter
+	cache    *cache.Cache // nil when disabled
+	chain    resolver.Resolver
 	listener *listener.Server
 }
 
@@ -55,6 +61,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
 		Logger:         log,
 	}, p.ups...)
 	if err != nil {
+		p.closeUpstreams()
+		return nil, err
+	}
+	if err := p.buildChain(cfg, log); err != nil {
 		p.closeUpstreams()
 		return nil, err
 	}
@@ -115,11 +125,60 @@ func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*ups
 	})
 }
 
-// Resolver is the chain the listeners call: today the selector itself;
-// cache and filter middleware wrap it here.
-func (p *Proxy) Resolver() resolver.Resolver {
-	return resolver.Chain(p.selector)
+// buildChain builds the filter and the cache around the selector: a
+// query meets the filter first (blocked and local names never reach the
+// cache or an upstream), then the cache, then the selector.
+func (p *Proxy) buildChain(cfg *config.Config, log *slog.Logger) error {
+	groups := make([]filter.Group, len(cfg.Filter.Groups))
+	for i, g := range cfg.Filter.Groups {
+		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
+	}
+	f, err := filter.New(filter.Options{
+		Blocklists:    cfg.Filter.Blocklists,
+		Allowlists:    cfg.Filter.Allowlists,
+		BlockResponse: cfg.Filter.BlockResponse,
+		Refresh:       cfg.Filter.Refresh,
+		CacheDir:      cfg.Filter.CacheDir,
+		LocalRecords:  cfg.LocalRecords,
+		Groups:        groups,
+		HTTPClient:    listHTTPClient(p.selector),
+		Logger:        log,
+	})
+	if err != nil {
+		return fmt.Errorf("building filter: %w", err)
+	}
+	p.filter = f
+	mw := []resolver.Middleware{f.Middleware()}
+	if c := cfg.Cache; c.Enabled {
+		p.cache = cache.New(cache.Options{
+			Size:        c.Size,
+			MaxBytes:    c.MaxBytes,
+			MinTTL:      c.MinTTL,
+			MaxTTL:      c.MaxTTL,
+			NegativeTTL: orNegative(c.NegativeTTL),
+			ServfailTTL: orNegative(c.ServfailTTL),
+			Prefetch:    c.Prefetch,
+			ServeStale:  c.ServeStale,
+			StaleMaxAge: c.StaleMaxAge,
+			Logger:      log,
+		})
+		mw = append(mw, p.cache.Middleware())
+	}
+	p.chain = resolver.Chain(p.selector, mw...)
+	return nil
 }
+
+// orNegative maps a configured 0 ("do not cache") to the cache's
+// negative value: its zero means "the default".
+func orNegative(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// Resolver is the chain the listeners call: filter, cache, selector.
+func (p *Proxy) Resolver() resolver.Resolver { return p.chain }
 
 // Start binds the listeners and starts the health checker, logging each
 // upstream (the listener logs its addresses).
@@ -133,6 +192,7 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	p.checker.Start()
+	p.filter.Start(context.Background())
 	return nil
 }
 
@@ -146,6 +206,10 @@ func (p *Proxy) TCPAddrs() []netip.AddrPort { return p.listener.TCPAddrs() }
 // then stops probing and closes the upstream connections.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	err := p.listener.Shutdown(ctx)
+	p.filter.Stop()
+	if p.cache != nil {
+		p.cache.Close()
+	}
 	p.checker.Stop()
 	p.closeUpstreams()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -40,6 +40,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 			Name: string(rune('a' + i)), Address: srv.Addr(), TLSName: "dns.test", CAFile: caFile,
 		})
 	}
+	cfg.Filter.CacheDir = t.TempDir()
 	cfg.Health.Interval = 100 * time.Millisecond
 	cfg.Health.DownInterval = 50 * time.Millisecond
 	if tweak != nil {
@@ -125,7 +126,10 @@ func hammer(t *testing.T, addr string, workers, perWorker int, during func(i int
 }
 
 func TestNoQueryLostWhenAnUpstreamDies(t *testing.T) {
-	tb := newTestbed(t, 3, func(c *config.Config) { c.Policy = "round_robin" })
+	tb := newTestbed(t, 3, func(c *config.Config) {
+		c.Policy = "round_robin"
+		c.Cache.Enabled = false // every query must cross to an upstream
+	})
 	var once sync.Once
 	bad := hammer(t, tb.udp, 8, 40, func(n int) {
 		if n > 40 {
@@ -140,6 +144,7 @@ func TestNoQueryLostWhenAnUpstreamDies(t *testing.T) {
 func TestNoQueryLostWhenAnUpstreamGoesSilent(t *testing.T) {
 	tb := newTestbed(t, 3, func(c *config.Config) {
 		c.Policy = "round_robin"
+		c.Cache.Enabled = false     // every query must cross to an upstream
 		c.Timeout = 3 * time.Second // hedging, not timeouts, must carry the load
 	})
 	var once sync.Once

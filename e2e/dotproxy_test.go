@@ -41,6 +41,13 @@ type upstreamConf struct {
 type proxyConfig struct {
 	upstreams []upstreamConf
 	extra     string // more top-level YAML
+	// bin is the binary to run; "" is dotproxyBin, built with -race when
+	// the tests run with it.
+	bin string
+	// logLevel is the log's level; "" is debug.
+	logLevel string
+	// env holds more NAME=value pairs for dotproxy's environment.
+	env []string
 }
 
 func (c proxyConfig) yaml(listen netip.AddrPort) string {
@@ -50,7 +57,11 @@ func (c proxyConfig) yaml(listen netip.AddrPort) string {
 		fmt.Fprintf(&b, "  - name: %s\n    address: %q\n    tls_name: %s\n    ca_file: %q\n",
 			u.name, u.addr, tlsName, u.caFile)
 	}
-	b.WriteString("log: {level: debug, format: json}\n")
+	level := c.logLevel
+	if level == "" {
+		level = "debug"
+	}
+	fmt.Fprintf(&b, "log: {level: %s, format: json}\n", level)
 	b.WriteString(c.extra)
 	return b.String()
 }
@@ -68,11 +79,15 @@ type dotproxy struct {
 func startDotproxy(t *testing.T, cfg proxyConfig) *dotproxy {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	d := launch(t, func(listen netip.AddrPort) ([]string, []string) {
+	bin := cfg.bin
+	if bin == "" {
+		bin = dotproxyBin
+	}
+	d := launchBin(t, bin, func(listen netip.AddrPort) ([]string, []string) {
 		if err := os.WriteFile(path, []byte(cfg.yaml(listen)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return []string{"-config", path}, baseEnv()
+		return []string{"-config", path}, append(baseEnv(), cfg.env...)
 	})
 	d.config = path
 	return d
@@ -96,18 +111,24 @@ func baseEnv() []string {
 	})
 }
 
-// launch starts dotproxy with the arguments and environment setup gives
+// launch is launchBin for the binary TestMain built.
+func launch(t *testing.T, setup func(listen netip.AddrPort) (args, env []string)) *dotproxy {
+	t.Helper()
+	return launchBin(t, dotproxyBin, setup)
+}
+
+// launchBin starts bin with the arguments and environment setup gives
 // for a listen address and waits until it answers there over UDP and TCP,
 // trying other ports if the one picked was taken meanwhile. When the test
 // ends it stops dotproxy with SIGTERM and checks that it exits with status
 // 0 and reported no data race.
-func launch(t *testing.T, setup func(listen netip.AddrPort) (args, env []string)) *dotproxy {
+func launchBin(t *testing.T, bin string, setup func(listen netip.AddrPort) (args, env []string)) *dotproxy {
 	t.Helper()
 	short(t)
 	for attempt := 1; ; attempt++ {
 		d := &dotproxy{t: t, addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freePort(t, "127.0.0.1", true))}
 		args, env := setup(d.addr)
-		d.proc = startProcess(t, env, "", dotproxyBin, args...)
+		d.proc = startProcess(t, env, "", bin, args...)
 		err := waitReady(d.proc, d.ready)
 		if err == nil {
 			t.Cleanup(d.stop)

@@ -56,6 +56,8 @@ func FuzzParse(f *testing.F) {
 		"hedge_delay: -1ms\ntimeout: 5\nconnections: {idle_timeout: 0s, max_per_upstream: -1}\n",
 		"health:\n  probe: \"example.com. AAAA\"\n  fall: 99999999999999999999\n",
 		"health: {probe: \". BOGUS\"}\n",
+		// A name of 256 octets, which dns.IsDomainName accepts.
+		"health: {probe: \"" + strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("a", 62) + ". NS\"}\n",
 		"log: {level: debug, format: json}\ntcp: {max_connections: 1, max_per_client: 1, max_inflight_per_conn: 1, idle_timeout: 1ns}\n",
 		"base: &b {interval: 1s}\nhealth: *b\n",
 		"health: &h {interval: 1s}\nconnections: *h\n",
@@ -232,6 +234,11 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	if _, ok := dns.IsDomainName(h.ProbeName); !ok || !dns.IsFqdn(h.ProbeName) || dns.TypeToString[h.ProbeType] == "" {
 		fail("health probe %q type %d", h.ProbeName, h.ProbeType)
+	}
+	// The probe, and so its answer, which echoes its question, must
+	// come back off the wire.
+	if wire, err := new(dns.Msg).SetQuestion(h.ProbeName, h.ProbeType).Pack(); err != nil || new(dns.Msg).Unpack(wire) != nil {
+		fail("health probe %q does not pack and unpack", h.ProbeName)
 	}
 	if len(c.Allow) == 0 {
 		fail("empty allow list")

@@ -206,7 +206,7 @@ func parseProbe(s string) (probe, error) {
 		return probe{}, fmt.Errorf(`%q is not "NAME TYPE", such as ". NS"`, s)
 	}
 	name := dns.Fqdn(f[0])
-	if _, ok := dns.IsDomainName(name); !ok {
+	if _, ok := dns.IsDomainName(name); !ok || wireLen(name) > maxNameLen {
 		return probe{}, fmt.Errorf("%q: %q is not a domain name", s, f[0])
 	}
 	t, ok := dns.StringToType[strings.ToUpper(f[1])]
@@ -214,6 +214,22 @@ func parseProbe(s string) (probe, error) {
 		return probe{}, fmt.Errorf("%q: %q is not a query type", s, f[1])
 	}
 	return probe{name: name, qtype: t}, nil
+}
+
+// maxNameLen is the most octets a domain name may have on the wire (RFC
+// 1035 §2.3.4). dns.IsDomainName lets one more through, which dns.Msg
+// packs but will not unpack: every answer to a probe for such a name
+// would be refused as malformed.
+const maxNameLen = 255
+
+// wireLen is the length of the fully qualified domain name on the wire,
+// or maxNameLen+1 if it does not pack.
+func wireLen(name string) int {
+	n, err := dns.PackDomainName(name, make([]byte, maxNameLen+1), 0, nil, false)
+	if err != nil {
+		return maxNameLen + 1
+	}
+	return n
 }
 
 // oneOf returns a parser accepting exactly the given words.

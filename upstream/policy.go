@@ -110,7 +110,7 @@ func (fastest) Order(ups []*Upstream) []*Upstream {
 	now := time.Now()
 	rs := make([]ranked, len(ups))
 	for i, u := range ups {
-		rs[i] = ranked{u, tier(u), u.rtt.score(now)}
+		rs[i] = ranked{u, tier(u), u.rank.score(now)}
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
 		if d := a.tier - b.tier; d != 0 {

@@ -178,8 +178,8 @@ func TestOrderWithinTier(t *testing.T) {
 	})
 	t.Run("fastest: unmeasured first, then by RTT, exploring rarely", func(t *testing.T) {
 		now := time.Now()
-		ups[0].rtt.observe(30*time.Millisecond, now)
-		ups[1].rtt.observe(10*time.Millisecond, now)
+		ups[0].rank.observe(30*time.Millisecond, now)
+		ups[1].rank.observe(10*time.Millisecond, now)
 		// ups[2] is not measured yet.
 		const n = 1000
 		byRTT := 0

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -128,5 +129,35 @@ func TestStallAfter(t *testing.T) {
 		if got := u.stallAfter(); got != tt.want {
 			t.Errorf("srtt %v: stall after %v, want %v", tt.srtt, got, tt.want)
 		}
+	}
+}
+
+// TestSilenceDoesNotStretchHedging: attempts abandoned to a faster
+// upstream and failed attempts push the upstream down the fastest
+// ranking, but leave the hedge delay and the stall window, which time a
+// silent upstream, where its answered round trips put them. Otherwise
+// each hedge would lengthen the next and a frozen resolver would again
+// cost the attempt timeout.
+func TestSilenceDoesNotStretchHedging(t *testing.T) {
+	u, err := New(Options{Name: "u", Addr: netip.MustParseAddrPort("192.0.2.53:853"), TLSName: testTLSName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSelector(t, SelectorOptions{HedgeDelay: 50 * time.Millisecond, AttemptTimeout: 1500 * time.Millisecond}, u)
+	u.succeed(40 * time.Millisecond)
+	hedge, stall, rank := s.hedgeDelay(u), u.stallAfter(), u.rank.score(time.Now())
+	for range 20 {
+		// Abandoned just after the hedge fired, and outright failures.
+		u.fail(time.Now().Add(-hedge-10*time.Millisecond), context.Canceled)
+		u.fail(time.Now().Add(-time.Second), context.DeadlineExceeded)
+	}
+	if got := s.hedgeDelay(u); got != hedge {
+		t.Errorf("hedge delay %v after silence, want %v as before", got, hedge)
+	}
+	if got := u.stallAfter(); got != stall {
+		t.Errorf("stall window %v after silence, want %v as before", got, stall)
+	}
+	if got := u.rank.score(time.Now()); got <= rank {
+		t.Errorf("ranking RTT %v after silence, want above %v", got, rank)
 	}
 }

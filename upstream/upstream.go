@@ -49,7 +49,12 @@ type Upstream struct {
 	addr   netip.AddrPort
 	log    *slog.Logger
 	pool   *pool
-	rtt    rtt
+	// rtt averages answered round trips only: it times hedging and
+	// stall detection, which must not stretch while the upstream is
+	// silent. rank also counts failures and attempts abandoned to a
+	// faster upstream, as lower bounds: it orders upstreams for fastest.
+	rtt  rtt
+	rank rtt
 	down   atomic.Bool  // set by the health checker
 	streak atomic.Int32 // real queries failed in a row
 	failed chan struct{}
@@ -145,7 +150,9 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 }
 
 func (u *Upstream) succeed(d time.Duration) {
-	u.rtt.observe(d, time.Now())
+	now := time.Now()
+	u.rtt.observe(d, now)
+	u.rank.observe(d, now)
 	u.streak.Store(0)
 }
 
@@ -155,12 +162,12 @@ func (u *Upstream) succeed(d time.Duration) {
 func (u *Upstream) fail(start time.Time, err error) error {
 	d := time.Since(start)
 	if errors.Is(err, context.Canceled) {
-		if s, ok := u.rtt.smoothed(); ok && d > s {
-			u.rtt.observe(d, time.Now())
+		if s, ok := u.rank.smoothed(); ok && d > s {
+			u.rank.observe(d, time.Now())
 		}
 		return err
 	}
-	u.rtt.observe(max(d, failurePenalty), time.Now())
+	u.rank.observe(max(d, failurePenalty), time.Now())
 	u.streak.Add(1)
 	msg := err.Error()
 	u.last.Store(&msg)
@@ -193,7 +200,8 @@ func (u *Upstream) Healthy() bool { return !u.down.Load() }
 // failed; the health checker probes sooner when it does.
 func (u *Upstream) Failed() <-chan struct{} { return u.failed }
 
-// SRTT is the smoothed round-trip time; 0 before the first answer.
+// SRTT is the smoothed round-trip time of answered queries; 0 before the
+// first answer.
 func (u *Upstream) SRTT() time.Duration {
 	s, _ := u.rtt.smoothed()
 	return s

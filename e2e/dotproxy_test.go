@@ -48,6 +48,10 @@ type proxyConfig struct {
 	logLevel string
 	// env holds more NAME=value pairs for dotproxy's environment.
 	env []string
+	// cache turns the answer cache on. Off by default here, so that a
+	// repeated name crosses to an upstream as the failover tests need;
+	// extra may configure it instead.
+	cache bool
 }
 
 func (c proxyConfig) yaml(listen netip.AddrPort) string {
@@ -62,6 +66,9 @@ func (c proxyConfig) yaml(listen netip.AddrPort) string {
 		level = "debug"
 	}
 	fmt.Fprintf(&b, "log: {level: %s, format: json}\n", level)
+	if !c.cache && !strings.Contains(c.extra, "cache:") {
+		b.WriteString("cache: {enabled: false}\n")
+	}
 	b.WriteString(c.extra)
 	return b.String()
 }

@@ -74,7 +74,7 @@ func (s *Server) answer(raw []byte, client netip.AddrPort, tr transport) (wire [
 // reply returns the response to the query raw (parsed into msg unless
 // unpackErr), and the validated query when there is one.
 func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.AddrPort) (*dns.Msg, *query) {
-	if !s.allow.allows(client.Addr()) {
+	if !s.live.Load().allow.allows(client.Addr()) {
 		return errorReply(raw, msg, dns.RcodeRefused), nil
 	}
 	// Before unpacking matters: another opcode's message need not
@@ -103,10 +103,11 @@ func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.A
 // client's address in the context, and turns a failure into SERVFAIL with
 // the Extended DNS Error the error carries.
 func (s *Server) resolve(q *query, client netip.AddrPort) *dns.Msg {
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.QueryTimeout)
+	live := s.live.Load()
+	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
 	defer cancel()
 	ctx = resolver.WithClient(ctx, client.Addr())
-	m, err := s.opts.Resolver.Resolve(ctx, q.msg)
+	m, err := live.resolver.Resolve(ctx, q.msg)
 	if err == nil && m == nil {
 		err = errNoResponse
 	}

@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dotproxy/dotproxy/resolver"
@@ -81,9 +83,9 @@ type Options struct {
 // Server answers plain DNS on UDP and TCP. Create it with New, then call
 // Start and, when done, Shutdown.
 type Server struct {
-	opts  Options
-	allow acl
-	log   *slog.Logger
+	opts Options // as given to New; what Reconfigure may change is read from live
+	live atomic.Pointer[settings]
+	log  *slog.Logger
 
 	ctx    context.Context // parent of every query's context
 	cancel context.CancelFunc
@@ -113,18 +115,80 @@ const (
 	stateStopped
 )
 
+// settings are the options Reconfigure can change while serving.
+type settings struct {
+	resolver                          resolver.Resolver
+	allow                             acl
+	queryTimeout                      time.Duration
+	maxConns, perClient, inflightConn int
+}
+
+func newSettings(o Options) *settings {
+	return &settings{
+		resolver:     o.Resolver,
+		allow:        newACL(o.Allow),
+		queryTimeout: o.QueryTimeout,
+		maxConns:     o.MaxTCPConns,
+		perClient:    o.MaxTCPConnsPerClient,
+		inflightConn: o.MaxTCPInflightPerConn,
+	}
+}
+
 // New checks opts, fills in the defaults and returns a Server that is not
 // serving yet.
 func New(opts Options) (*Server, error) {
+	opts, err := normalize(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
+		conns:     make(map[*tcpConn]struct{}),
+		perClient: make(map[netip.Addr]int),
+	}
+	s.live.Store(newSettings(opts))
+	return s, nil
+}
+
+// ErrAddrsChanged is Reconfigure's answer to other listen addresses: the
+// sockets are bound once, at Start.
+var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while serving")
+
+// Reconfigure applies new options to a serving Server at once: the
+// resolver, the access list, the query timeout and the TCP limits (a
+// lower cap closes no open connection; it refuses new ones). Queries
+// already being answered finish as they started. The addresses, the UDP
+// in-flight cap and the logger must stay as they are: other addresses
+// return ErrAddrsChanged and change nothing.
+func (s *Server) Reconfigure(opts Options) error {
+	opts, err := normalize(opts)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(opts.Addrs, s.opts.Addrs) {
+		return ErrAddrsChanged
+	}
+	s.live.Store(newSettings(opts))
+	return nil
+}
+
+// normalize checks opts and fills in the defaults.
+func normalize(opts Options) (Options, error) {
 	if len(opts.Addrs) == 0 {
-		return nil, errors.New("listener: no addresses to listen on")
+		return opts, errors.New("listener: no addresses to listen on")
 	}
 	if opts.Resolver == nil {
-		return nil, errors.New("listener: no resolver")
+		return opts, errors.New("listener: no resolver")
 	}
 	if opts.QueryTimeout < 0 || opts.TCPIdleTimeout < 0 || opts.MaxTCPConns < 0 ||
 		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 {
-		return nil, errors.New("listener: negative timeout or limit")
+		return opts, errors.New("listener: negative timeout or limit")
 	}
 	opts.Addrs = append([]netip.AddrPort(nil), opts.Addrs...)
 	setDefault(&opts.QueryTimeout, DefaultQueryTimeout)
@@ -139,19 +203,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
-		opts:      opts,
-		allow:     newACL(opts.Allow),
-		log:       opts.Logger,
-		ctx:       ctx,
-		cancel:    cancel,
-		done:      make(chan struct{}),
-		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
-		conns:     make(map[*tcpConn]struct{}),
-		perClient: make(map[netip.Addr]int),
-	}, nil
+	return opts, nil
 }
 
 func setDefault[T comparable](v *T, def T) {

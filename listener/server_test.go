@@ -42,7 +42,7 @@ func TestNewOptions(t *testing.T) {
 			if o.QueryTimeout != DefaultQueryTimeout || o.TCPIdleTimeout != DefaultTCPIdleTimeout ||
 				o.MaxTCPConns != DefaultMaxTCPConns || o.MaxTCPConnsPerClient != DefaultMaxTCPConnsPerClient ||
 				o.MaxTCPInflightPerConn != DefaultMaxTCPInflightPerConn || o.MaxUDPInflight != DefaultMaxUDPInflight ||
-				len(s.allow) != len(DefaultAllow) || s.log == nil {
+				len(s.live.Load().allow) != len(DefaultAllow) || s.log == nil {
 				t.Errorf("defaults not applied: %+v", o)
 			}
 		})

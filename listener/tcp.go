@@ -61,9 +61,9 @@ func (s *Server) admit(c *net.TCPConn) {
 	}
 	var over string
 	switch {
-	case len(s.conns) >= s.opts.MaxTCPConns:
+	case len(s.conns) >= s.live.Load().maxConns:
 		over = "MaxTCPConns"
-	case s.perClient[key] >= s.opts.MaxTCPConnsPerClient:
+	case s.perClient[key] >= s.live.Load().perClient:
 		over = "MaxTCPConnsPerClient"
 	}
 	if over != "" {
@@ -77,7 +77,7 @@ func (s *Server) admit(c *net.TCPConn) {
 		client: client,
 		key:    key,
 		srv:    s,
-		sem:    make(chan struct{}, s.opts.MaxTCPInflightPerConn),
+		sem:    make(chan struct{}, s.live.Load().inflightConn),
 	}
 	s.conns[tc] = struct{}{}
 	s.perClient[key]++

@@ -23,6 +23,9 @@ type Target interface {
 	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
 	// SetHealthy receives the checker's verdict.
 	SetHealthy(up bool)
+	// Healthy is the verdict the target holds now: a checker that takes
+	// over a target from another (on reload) starts from it.
+	Healthy() bool
 	// Failed signals a failed real query: the next probe comes sooner.
 	Failed() <-chan struct{}
 }
@@ -103,7 +106,7 @@ func New(opts Options, targets ...Target) *Checker {
 	}
 	c := &Checker{opts: opts, log: opts.Logger, targets: targets, state: map[string]*State{}}
 	for _, t := range targets {
-		c.state[t.Name()] = &State{Up: true}
+		c.state[t.Name()] = &State{Up: t.Healthy()}
 	}
 	return c
 }

@@ -31,7 +31,12 @@ func newFake(name string) *fakeTarget {
 	return &fakeTarget{name: name, failed: make(chan struct{}, 1), changed: make(chan bool, 16)}
 }
 
-func (f *fakeTarget) Name() string            { return f.name }
+func (f *fakeTarget) Name() string { return f.name }
+func (f *fakeTarget) Healthy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.verdict) == 0 || f.verdict[len(f.verdict)-1]
+}
 func (f *fakeTarget) Failed() <-chan struct{} { return f.failed }
 func (f *fakeTarget) SetHealthy(up bool) {
 	f.mu.Lock()
@@ -194,5 +199,18 @@ func TestStopEndsProbing(t *testing.T) {
 	c.Stop() // must return although the probe would hang for an hour
 	if st, _ := c.State("u"); !st.Up {
 		t.Fatal("stopping marked the upstream down")
+	}
+}
+
+// TestStartsFromTargetsVerdict: a checker taking over an upstream marked
+// down (on reload) keeps it down until probes bring it up, and reports
+// that transition.
+func TestStartsFromTargetsVerdict(t *testing.T) {
+	f := newFake("u")
+	f.verdict = []bool{false}
+	c := start(t, Options{Interval: time.Hour, DownInterval: 5 * time.Millisecond}, f)
+	waitVerdict(t, f, true)
+	if st, _ := c.State("u"); !st.Up {
+		t.Fatalf("state %+v", st)
 	}
 }

@@ -17,10 +17,13 @@ import (
 
 // testbed is a running proxy in front of in-process DoT upstreams.
 type testbed struct {
-	proxy *Proxy
-	ups   []*dottest.Server
-	udp   string
-	tcp   string
+	ca     *dottest.CA
+	caFile string
+	cfg    *config.Config // as the proxy was built; tests copy it to reload
+	proxy  *Proxy
+	ups    []*dottest.Server
+	udp    string
+	tcp    string
 }
 
 // newTestbed starts n upstreams and a proxy over them; tweak may change
@@ -32,7 +35,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 	cfg := config.Default()
 	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
 	cfg.Upstreams = nil
-	tb := &testbed{}
+	tb := &testbed{ca: ca, caFile: caFile}
 	for i := range n {
 		srv := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, "dns.test")})
 		tb.ups = append(tb.ups, srv)
@@ -63,6 +66,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 		p.Shutdown(ctx)
 	})
 	tb.proxy = p
+	tb.cfg = cfg
 	tb.udp = p.UDPAddrs()[0].String()
 	tb.tcp = p.TCPAddrs()[0].String()
 	return tb
@@ -157,7 +161,7 @@ func TestNoQueryLostWhenAnUpstreamGoesSilent(t *testing.T) {
 		t.Fatalf("%d of 320 queries lost or failed after an upstream went silent", bad)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for tb.proxy.ups[1].Healthy() {
+	for tb.proxy.gen.Load().ups[1].Healthy() {
 		if time.Now().After(deadline) {
 			t.Fatal("silent upstream never marked down")
 		}

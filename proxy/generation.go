@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/dotproxy/dotproxy/cache"
+	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/filter"
+	"github.com/dotproxy/dotproxy/health"
+	"github.com/dotproxy/dotproxy/resolver"
+	"github.com/dotproxy/dotproxy/upstream"
+	"github.com/miekg/dns"
+)
+
+// generation is everything one configuration builds behind the listener:
+// upstreams, selector, checker, filter, cache and the chain through them.
+// A reload builds a new generation, reusing the parts whose configuration
+// did not change, and retires the old one once its queries are done.
+type generation struct {
+	cfg      *config.Config
+	ups      []*upstream.Upstream
+	selector *upstream.Selector
+	checker  *health.Checker
+	filter   *filter.Filter
+	cache    *cache.Cache // nil when disabled
+	chain    resolver.Resolver
+
+	active  atomic.Int64 // queries being resolved by this generation
+	retired atomic.Bool  // no new query may start here
+}
+
+// build makes a generation for cfg. Parts of prev (nil at start) whose
+// configuration is unchanged are taken over: an upstream keeps its
+// connections, RTT and health, the filter its loaded lists, the cache its
+// entries. On error, what build made is closed and prev is untouched.
+//
+// current returns the generation serving now (nil before the first):
+// filter list downloads resolve their hosts through its selector, so
+// that a filter kept across reloads never uses upstreams since closed.
+func build(cfg *config.Config, prev *generation, current func() *generation, log *slog.Logger) (g *generation, err error) {
+	g = &generation{cfg: cfg}
+	defer func() {
+		if err != nil {
+			g.stopUnused(prev)
+		}
+	}()
+	for _, uc := range cfg.Upstreams {
+		u := prev.upstream(uc, cfg)
+		if u == nil {
+			if u, err = newUpstream(uc, cfg, log); err != nil {
+				return g, err
+			}
+		}
+		g.ups = append(g.ups, u)
+	}
+	policy, err := upstream.NewPolicy(cfg.Policy)
+	if err != nil {
+		return g, err
+	}
+	g.selector, err = upstream.NewSelector(upstream.SelectorOptions{
+		Policy:         policy,
+		AttemptTimeout: cfg.Timeout,
+		HedgeDelay:     cfg.HedgeDelay,
+		Logger:         log,
+	}, g.ups...)
+	if err != nil {
+		return g, err
+	}
+	if prev != nil && sameFilter(prev.cfg, cfg) {
+		g.filter = prev.filter
+	} else if g.filter, err = newFilter(cfg, g.listResolver(current), log); err != nil {
+		return g, err
+	}
+	if prev != nil && reflect.DeepEqual(prev.cfg.Cache, cfg.Cache) {
+		g.cache = prev.cache
+	} else if cfg.Cache.Enabled {
+		g.cache = newCache(cfg.Cache, log)
+	}
+	mw := []resolver.Middleware{g.filter.Middleware()}
+	if g.cache != nil {
+		mw = append(mw, g.cache.Middleware())
+	}
+	g.chain = resolver.Chain(g.selector, mw...)
+
+	targets := make([]health.Target, len(g.ups))
+	for i, u := range g.ups {
+		targets[i] = u
+	}
+	h := cfg.Health
+	g.checker = health.New(health.Options{
+		Interval: h.Interval, DownInterval: h.DownInterval, Timeout: h.Timeout,
+		Fall: h.Fall, Rise: h.Rise, ProbeName: h.ProbeName, ProbeType: h.ProbeType,
+		Logger: log,
+	}, targets...)
+	return g, nil
+}
+
+// listResolver resolves through the selector of the generation current
+// returns, or g's own before there is one.
+func (g *generation) listResolver(current func() *generation) resolver.Resolver {
+	return resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		if cur := current(); cur != nil {
+			return cur.selector.Resolve(ctx, q)
+		}
+		return g.selector.Resolve(ctx, q)
+	})
+}
+
+// upstream returns prev's upstream configured exactly as uc under cfg,
+// or nil.
+func (prev *generation) upstream(uc config.Upstream, cfg *config.Config) *upstream.Upstream {
+	if prev == nil || prev.cfg.Connections != cfg.Connections {
+		return nil
+	}
+	for i, old := range prev.cfg.Upstreams {
+		if reflect.DeepEqual(old, uc) {
+			return prev.ups[i]
+		}
+	}
+	return nil
+}
+
+func sameFilter(a, b *config.Config) bool {
+	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
+}
+
+// resolve runs q through the generation's chain; ok is false when the
+// generation was retired before the query could start here.
+func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bool, err error) {
+	g.active.Add(1)
+	defer g.active.Add(-1)
+	if g.retired.Load() {
+		return nil, false, nil
+	}
+	m, err = g.chain.Resolve(ctx, q)
+	return m, true, err
+}
+
+// start begins what runs in the background: probing and, for a filter
+// prev did not already run, list refreshes.
+func (g *generation) start(prev *generation) {
+	g.checker.Start()
+	if prev == nil || g.filter != prev.filter {
+		g.filter.Start(context.Background())
+	}
+}
+
+// retire stops new queries from starting in g, waits up to wait for the
+// ones it is resolving, then stops what next (nil: nothing) does not take
+// over. g's checker must already be stopped.
+func (g *generation) retire(next *generation, wait time.Duration) {
+	g.retired.Store(true)
+	deadline := time.Now().Add(wait)
+	for g.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.stopUnused(next)
+}
+
+// stopUnused stops the parts of g that keep (nil: none) does not use.
+func (g *generation) stopUnused(keep *generation) {
+	if g.filter != nil && (keep == nil || keep.filter != g.filter) {
+		g.filter.Stop()
+	}
+	if g.cache != nil && (keep == nil || keep.cache != g.cache) {
+		g.cache.Close()
+	}
+	for _, u := range g.ups {
+		if keep == nil || !slices.Contains(keep.ups, u) {
+			u.Close()
+		}
+	}
+}

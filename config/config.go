@@ -36,6 +36,9 @@ type Config struct {
 	Cache        Cache
 	Filter       Filter
 	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
+	Admin        netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
+	Watch        bool                    // reload when the config file changes
+	QueryLog     QueryLog
 	Log          Log
 }
 

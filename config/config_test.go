@@ -49,6 +49,8 @@ func want() *Config {
 		Filter: Filter{Blocklists: []string{}, Allowlists: []string{}, BlockResponse: "nxdomain",
 			Refresh: 24 * time.Hour, CacheDir: "/var/lib/dotproxy/lists", Groups: []Group{}},
 		LocalRecords: map[string][]netip.Addr{},
+		Admin:        netip.MustParseAddrPort("127.0.0.1:8053"),
+		QueryLog:     QueryLog{Path: "-", Anonymize: true},
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}
 }

@@ -42,6 +42,30 @@ type Group struct {
 	Allowlists []string
 }
 
+// QueryLog configures the per-query log, off by default for privacy.
+type QueryLog struct {
+	Enabled   bool
+	Path      string // a file appended to, or "-" for standard output
+	Anonymize bool   // client addresses truncated to /24 (IPv4) and /56 (IPv6)
+}
+
+// queryLogFields is the schema of the query_log: section.
+func (d *decoder) queryLogFields(q *QueryLog) map[string]field {
+	return map[string]field{
+		"enabled":   value(d, &q.Enabled, "true or false", parseBool),
+		"path":      value(d, &q.Path, `a file path or "-"`, parseListSource),
+		"anonymize": value(d, &q.Anonymize, "true or false", parseBool),
+	}
+}
+
+// parseAdmin reads the admin listener's address; "" turns it off.
+func parseAdmin(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	return parseAddrPort(s, 0)
+}
+
 // cacheFields is the schema of the cache: section.
 func (d *decoder) cacheFields(c *Cache) map[string]field {
 	return map[string]field{

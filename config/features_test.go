@@ -104,3 +104,21 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestParseOperations(t *testing.T) {
+	c, err := Parse("config.yaml", []byte("admin: \"\"\nwatch: true\nquery_log: {enabled: true, path: /var/log/dns.jsonl, anonymize: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.IsValid() || !c.Watch || c.QueryLog != (QueryLog{Enabled: true, Path: "/var/log/dns.jsonl"}) {
+		t.Errorf("got admin %v, watch %v, query_log %+v", c.Admin, c.Watch, c.QueryLog)
+	}
+	c, err = Parse("config.yaml", []byte("admin: \"[::1]:9053\"\n"))
+	if err != nil || c.Admin != netip.MustParseAddrPort("[::1]:9053") {
+		t.Errorf("admin on ::1: %v, %v", c.Admin, err)
+	}
+	if _, err := Parse("config.yaml", []byte("admin: localhost:8053\n")); err == nil ||
+		!strings.HasPrefix(err.Error(), `config.yaml:1: admin: "localhost:8053" is not an address:port`) {
+		t.Errorf("admin host name: %v", err)
+	}
+}

@@ -65,6 +65,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"cache":         section(d, d.cacheFields(&c.Cache)),
 		"filter":        section(d, d.filterFields(&c.Filter)),
 		"local_records": d.localRecords(&c.LocalRecords),
+		"admin":         value(d, &c.Admin, `an address:port, or "" for none`, parseAdmin),
+		"watch":         value(d, &c.Watch, "true or false", parseBool),
+		"query_log":     section(d, d.queryLogFields(&c.QueryLog)),
 		"log": section(d, map[string]field{
 			"level":  value(d, &c.Log.Level, "a log level", parseLogLevel),
 			"format": value(d, &c.Log.Format, "a log format", parseLogFormat),

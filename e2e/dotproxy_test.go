@@ -66,6 +66,9 @@ func (c proxyConfig) yaml(listen netip.AddrPort) string {
 		level = "debug"
 	}
 	fmt.Fprintf(&b, "log: {level: %s, format: json}\n", level)
+	if !strings.Contains(c.extra, "admin:") {
+		b.WriteString("admin: \"\"\n") // 127.0.0.1:8053 is one port for all the tests
+	}
 	if !c.cache && !strings.Contains(c.extra, "cache:") {
 		b.WriteString("cache: {enabled: false}\n")
 	}

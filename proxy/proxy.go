@@ -27,8 +27,9 @@ type Proxy struct {
 	log      *slog.Logger
 	listener *listener.Server
 
-	mu  sync.Mutex // serialises Reload and Shutdown
-	gen atomic.Pointer[generation]
+	mu     sync.Mutex // serialises Reload and Shutdown
+	closed bool       // Shutdown has begun
+	gen    atomic.Pointer[generation]
 }
 
 var _ resolver.Resolver = (*Proxy)(nil)
@@ -108,6 +109,7 @@ func (p *Proxy) TCPAddrs() []netip.AddrPort { return p.listener.TCPAddrs() }
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	err := p.listener.Shutdown(ctx)
 	g := p.gen.Load()
 	g.checker.Stop()

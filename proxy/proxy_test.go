@@ -44,6 +44,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 		})
 	}
 	cfg.Filter.CacheDir = t.TempDir()
+	cfg.Admin = netip.AddrPort{} // one port for all tests; admin tests choose their own
 	cfg.Health.Interval = 100 * time.Millisecond
 	cfg.Health.DownInterval = 50 * time.Millisecond
 	if tweak != nil {

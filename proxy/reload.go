@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -15,6 +16,9 @@ import (
 func (p *Proxy) Reload(cfg *config.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("reload: shutting down")
+	}
 	old := p.gen.Load()
 	if !slices.Equal(cfg.Listen, old.cfg.Listen) {
 		p.log.Warn("listen addresses changed in the configuration; restart dotproxy to apply them",

@@ -75,6 +75,7 @@ func run() int {
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go reloads(ctx, p, source, cfg.Watch, log)
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down", "grace", shutdownGrace)

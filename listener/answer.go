@@ -50,12 +50,15 @@ func (s *Server) answer(raw []byte, client netip.AddrPort, tr transport) (wire [
 		if r := recover(); r != nil {
 			s.log.Error("panic answering query", "client", client, "transport", tr,
 				"err", fmt.Sprint(r), "stack", string(debug.Stack()))
-			wire, _ = pack(errorReply(raw, msg, dns.RcodeServerFailure), limit)
+			m := errorReply(raw, msg, dns.RcodeServerFailure)
+			if wire, _ = pack(m, limit); wire != nil && s.opts.Observer != nil {
+				s.observe(m, len(wire), client, tr, start, resolver.Info{})
+			}
 		}
 	}()
 	s.logReceived(raw, msg, client, tr)
 
-	m, q := s.reply(raw, msg, unpackErr, client)
+	m, q, info := s.reply(raw, msg, unpackErr, client)
 	if q != nil && tr == transportUDP {
 		limit = q.udpLimit()
 	}
@@ -68,45 +71,56 @@ func (s *Server) answer(raw []byte, client netip.AddrPort, tr transport) (wire [
 		}
 	}
 	s.logAnswered(m, len(wire), client, tr, start)
+	if s.opts.Observer != nil {
+		s.observe(m, len(wire), client, tr, start, info)
+	}
 	return wire
 }
 
 // reply returns the response to the query raw (parsed into msg unless
-// unpackErr), and the validated query when there is one.
-func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.AddrPort) (*dns.Msg, *query) {
+// unpackErr), the validated query when there is one, and what the
+// resolver chain recorded about it.
+func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.AddrPort) (*dns.Msg, *query, resolver.Info) {
 	if !s.live.Load().allow.allows(client.Addr()) {
-		return errorReply(raw, msg, dns.RcodeRefused), nil
+		return errorReply(raw, msg, dns.RcodeRefused), nil, resolver.Info{}
 	}
 	// Before unpacking matters: another opcode's message need not
 	// follow a query's format.
 	if rawHeader(raw).Opcode != dns.OpcodeQuery {
-		return errorReply(raw, msg, dns.RcodeNotImplemented), nil
+		return errorReply(raw, msg, dns.RcodeNotImplemented), nil, resolver.Info{}
 	}
 	if unpackErr != nil {
-		return errorReply(raw, nil, dns.RcodeFormatError), nil
+		return errorReply(raw, nil, dns.RcodeFormatError), nil, resolver.Info{}
 	}
 	q, rcode := validate(raw, msg)
 	if q == nil {
-		return errorReply(raw, msg, rcode), nil
+		return errorReply(raw, msg, rcode), nil, resolver.Info{}
 	}
 	var m *dns.Msg
+	var info resolver.Info
 	if rcode != dns.RcodeSuccess {
 		m = new(dns.Msg).SetRcode(msg, rcode)
 	} else {
-		m = s.resolve(q, client)
+		m, info = s.resolve(q, client)
 	}
 	shape(m, q)
-	return m, q
+	return m, q, info
 }
 
 // resolve asks the resolver, with the query's own deadline and the
 // client's address in the context, and turns a failure into SERVFAIL with
-// the Extended DNS Error the error carries.
-func (s *Server) resolve(q *query, client netip.AddrPort) *dns.Msg {
+// the Extended DNS Error the error carries. With an observer, the context
+// also carries a resolver.Info for the chain to fill in, returned with
+// the answer.
+func (s *Server) resolve(q *query, client netip.AddrPort) (*dns.Msg, resolver.Info) {
 	live := s.live.Load()
 	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
 	defer cancel()
 	ctx = resolver.WithClient(ctx, client.Addr())
+	var info *resolver.Info
+	if s.opts.Observer != nil {
+		ctx, info = resolver.WithInfo(ctx)
+	}
 	m, err := live.resolver.Resolve(ctx, q.msg)
 	if err == nil && m == nil {
 		err = errNoResponse
@@ -114,9 +128,14 @@ func (s *Server) resolve(q *query, client netip.AddrPort) *dns.Msg {
 	if err != nil {
 		s.log.Debug("resolving failed", "qname", q.question.Name,
 			"qtype", dns.Type(q.question.Qtype).String(), "err", err)
-		return resolver.ServFail(q.msg, err)
+		m = resolver.ServFail(q.msg, err)
 	}
-	return m
+	if info == nil {
+		return m, resolver.Info{}
+	}
+	// Every write to info happened before Resolve returned (see
+	// resolver.Info): this copy is the whole record.
+	return m, *info
 }
 
 // pack packs m into at most limit bytes, dropping whole records and

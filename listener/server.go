@@ -78,6 +78,11 @@ type Options struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Observer, when set, is told about every answered query (metrics,
+	// query log); see Observer for what it may do. Nil costs nothing.
+	// Like the addresses it is fixed at New: Reconfigure ignores it.
+	Observer Observer
 }
 
 // Server answers plain DNS on UDP and TCP. Create it with New, then call
@@ -164,8 +169,8 @@ var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while
 // resolver, the access list, the query timeout and the TCP limits (a
 // lower cap closes no open connection; it refuses new ones). Queries
 // already being answered finish as they started. The addresses, the UDP
-// in-flight cap and the logger must stay as they are: other addresses
-// return ErrAddrsChanged and change nothing.
+// in-flight cap, the logger and the observer stay as New set them: other
+// addresses return ErrAddrsChanged and change nothing.
 func (s *Server) Reconfigure(opts Options) error {
 	opts, err := normalize(opts)
 	if err != nil {

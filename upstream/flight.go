@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // flight sends identical queries that are in flight together upstream
@@ -30,6 +32,7 @@ type flightCall struct {
 	done chan struct{}
 	r    *dns.Msg
 	err  error
+	up   string // the upstream that answered, from the run's own resolver.Info
 }
 
 func keyOf(q *dns.Msg) flightKey {
@@ -49,7 +52,9 @@ func keyOf(q *dns.Msg) flightKey {
 // do runs fn once for all identical queries in flight. The shared run
 // gets a context of its own, detached from the first caller's
 // cancellation but bounded by its deadline, so one client giving up does
-// not fail the others.
+// not fail the others. It also gets a resolver.Info of its own, since it
+// may outlive the first caller: each caller copies the upstream recorded
+// there into its own Info, in its own goroutine.
 func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *dns.Msg) (*dns.Msg, error)) (*dns.Msg, error) {
 	k := keyOf(q)
 	f.mu.Lock()
@@ -65,12 +70,14 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 
 	if !joined {
 		fctx, cancel := detach(ctx)
+		fctx, info := resolver.WithInfo(fctx)
 		// The run may outlive this caller, who owns q again once do
 		// returns.
 		q := q.Copy()
 		go func() {
 			defer cancel()
 			c.r, c.err = fn(fctx, q)
+			c.up = info.Upstream
 			f.mu.Lock()
 			delete(f.calls, k)
 			f.mu.Unlock()
@@ -85,6 +92,7 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 	if c.err != nil {
 		return nil, c.err
 	}
+	resolver.InfoFrom(ctx).SetUpstream(c.up)
 	r := c.r.Copy()
 	r.Id = q.Id
 	r.Question = []dns.Question{q.Question[0]}

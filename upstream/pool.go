@@ -122,7 +122,7 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tlsConf}
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", p.addr, err)
+		return nil, fmt.Errorf("dialing %s: %w", p.addr, &dialError{err})
 	}
 	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter), nil
 }

@@ -69,7 +69,8 @@ func NewSelector(opts SelectorOptions, ups ...*Upstream) (*Selector, error) {
 // Upstreams returns the upstreams the selector chooses among.
 func (s *Selector) Upstreams() []*Upstream { return s.ups }
 
-// Resolve implements resolver.Resolver.
+// Resolve implements resolver.Resolver. It records in the context's
+// resolver.Info the upstream whose answer it returns.
 func (s *Selector) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if len(q.Question) != 1 {
 		return nil, fmt.Errorf("selector: query has %d questions", len(q.Question))
@@ -94,8 +95,10 @@ type attempt struct {
 // resolve runs the attempts for one query. Attempts are started in
 // policy order: the next one when the latest fails, or when it has run
 // for its hedge delay without an answer. The first good answer wins and
-// cancels the rest.
+// cancels the rest. The upstream whose answer is returned is recorded
+// here, in this goroutine, never in the attempts' own.
 func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	info := resolver.InfoFrom(ctx)
 	cands := s.policy.Order(s.ups)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -117,6 +120,7 @@ func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	defer func() { hedge.Stop() }()
 
 	var fallback *dns.Msg // an upstream's SERVFAIL/REFUSED, returned if nothing better comes
+	var fallbackFrom *Upstream
 	var errs []error
 	for {
 		select {
@@ -127,6 +131,7 @@ func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 					s.log.DebugContext(ctx, "answered after failover", "upstream", a.u.Name(),
 						"qname", q.Question[0].Name, "attempts", next)
 				}
+				info.SetUpstream(a.u.Name())
 				return a.r, nil
 			}
 			if a.err != nil {
@@ -134,27 +139,38 @@ func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 				s.log.InfoContext(ctx, "upstream attempt failed, failing over", "upstream", a.u.Name(),
 					"qname", q.Question[0].Name, "err", a.err)
 			} else {
-				fallback = a.r
+				fallback, fallbackFrom = a.r, a.u
 				s.log.InfoContext(ctx, "upstream answered "+dns.RcodeToString[a.r.Rcode]+", failing over",
 					"upstream", a.u.Name(), "qname", q.Question[0].Name)
 			}
 			if next < len(cands) {
+				a.u.failedOver()
 				hedge.Stop()
 				hedge = launch()
 			} else if running == 0 {
-				return s.giveUp(q, fallback, errs)
+				return s.giveUpFrom(info, q, fallback, fallbackFrom, errs)
 			}
 		case <-hedge.C:
 			if next < len(cands) {
 				s.log.DebugContext(ctx, "slow upstream, hedging", "upstream", cands[next-1].Name(),
 					"next", cands[next].Name(), "qname", q.Question[0].Name)
+				cands[next-1].failedOver()
 				hedge = launch()
 			}
 		case <-ctx.Done():
 			errs = append(errs, ctx.Err())
-			return s.giveUp(q, fallback, errs)
+			return s.giveUpFrom(info, q, fallback, fallbackFrom, errs)
 		}
 	}
+}
+
+// giveUpFrom is giveUp, recording in info the upstream whose SERVFAIL or
+// REFUSED is returned, when one is.
+func (s *Selector) giveUpFrom(info *resolver.Info, q, fallback *dns.Msg, from *Upstream, errs []error) (*dns.Msg, error) {
+	if fallback != nil {
+		info.SetUpstream(from.Name())
+	}
+	return s.giveUp(q, fallback, errs)
 }
 
 // usable: SERVFAIL and REFUSED say this upstream cannot answer; another

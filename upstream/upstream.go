@@ -1,9 +1,11 @@
 // Package upstream owns the DNS-over-TLS side of dotproxy: one client per
 // resolver with persistent, pipelined, verified TLS connections
 // (Upstream), and the Selector that orders resolvers by health and
-// latency, hedges slow attempts and fails over until one answers. It
-// does not probe resolvers on its own schedule (package health does,
-// through Upstream's narrow health methods) and does not cache.
+// latency, hedges slow attempts and fails over until one answers. Each
+// Upstream counts its own queries, errors by kind, failovers and RTTs
+// (Stats), for whoever exports them. It does not probe resolvers on its
+// own schedule (package health does, through Upstream's narrow health
+// methods), does not cache and does not export metrics.
 package upstream
 
 import (
@@ -45,20 +47,21 @@ type Options struct {
 
 // Upstream is one DNS-over-TLS resolver. It is safe for concurrent use.
 type Upstream struct {
-	name   string
-	addr   netip.AddrPort
-	log    *slog.Logger
-	pool   *pool
+	name string
+	addr netip.AddrPort
+	log  *slog.Logger
+	pool *pool
 	// rtt averages answered round trips only: it times hedging and
 	// stall detection, which must not stretch while the upstream is
 	// silent. rank also counts failures and attempts abandoned to a
 	// faster upstream, as lower bounds: it orders upstreams for fastest.
-	rtt  rtt
-	rank rtt
-	down   atomic.Bool  // set by the health checker
-	streak atomic.Int32 // real queries failed in a row
-	failed chan struct{}
-	last   atomic.Pointer[string] // the last error, for the status page
+	rtt      rtt
+	rank     rtt
+	down     atomic.Bool  // set by the health checker
+	streak   atomic.Int32 // real queries failed in a row
+	failed   chan struct{}
+	last     atomic.Pointer[lastError] // the last error, for the status page
+	counters counters                  // for Stats
 }
 
 // New builds an Upstream. It dials nothing until the first query.
@@ -117,6 +120,7 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return nil, err
 	}
 	start := time.Now()
+	u.counters.queries.Add(1)
 	var resent error // why the query had to be resent, once it was
 	for {
 		c, fresh, err := u.pool.get(ctx)
@@ -130,6 +134,7 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			if err == nil {
 				dur := time.Since(start)
 				u.succeed(dur)
+				u.counters.answered(dur, r.Rcode)
 				restore(r, q)
 				u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
 					"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
@@ -162,15 +167,16 @@ func (u *Upstream) succeed(d time.Duration) {
 func (u *Upstream) fail(start time.Time, err error) error {
 	d := time.Since(start)
 	if errors.Is(err, context.Canceled) {
+		u.counters.abandoned.Add(1)
 		if s, ok := u.rank.smoothed(); ok && d > s {
 			u.rank.observe(d, time.Now())
 		}
 		return err
 	}
+	u.counters.errors[classify(err)].Add(1)
 	u.rank.observe(max(d, failurePenalty), time.Now())
 	u.streak.Add(1)
-	msg := err.Error()
-	u.last.Store(&msg)
+	u.last.Store(&lastError{msg: err.Error(), at: time.Now()})
 	select {
 	case u.failed <- struct{}{}:
 	default:
@@ -210,10 +216,14 @@ func (u *Upstream) SRTT() time.Duration {
 // LastError is the last failure's text, or "".
 func (u *Upstream) LastError() string {
 	if p := u.last.Load(); p != nil {
-		return *p
+		return p.msg
 	}
 	return ""
 }
+
+// failedOver counts a query the selector moved on from u to another
+// upstream, after a failure or as a hedge.
+func (u *Upstream) failedOver() { u.counters.failovers.Add(1) }
 
 // OpenConns counts the upstream's live TLS connections.
 func (u *Upstream) OpenConns() int { return u.pool.open() }

@@ -37,10 +37,11 @@ type flight struct {
 
 	done chan struct{}
 	// Set before done is closed, read-only after.
-	resp   *dns.Msg // the response, when there is one
-	err    error
-	answer *answer // resp as stored, when it was cacheable
-	failed bool    // an error, SERVFAIL or REFUSED: a stale answer is better
+	resp     *dns.Msg // the response, when there is one
+	err      error
+	answer   *answer // resp as stored, when it was cacheable
+	failed   bool    // an error, SERVFAIL or REFUSED: a stale answer is better
+	upstream string  // the upstream that answered, from the query's own resolver.Info
 }
 
 func newFlight(k key, h uint64, prefetch bool) *flight {
@@ -109,9 +110,13 @@ func (c *Cache) prefetch(next resolver.Resolver, f *flight) {
 }
 
 // run asks next the cache's own query for f's key: the question, RD, and
-// EDNS with the key's DO bit and no option of any client's.
+// EDNS with the key's DO bit and no option of any client's. The query has
+// a resolver.Info of its own, never a client's: it may outlive every
+// client waiting on it. The waiters copy the upstream from f.
 func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
+	ctx, info := resolver.WithInfo(ctx)
 	resp, err := next.Resolve(ctx, f.key.query())
+	f.upstream = info.Upstream
 	if err == nil && resp == nil {
 		err = errNoResponse
 	}

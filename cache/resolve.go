@@ -19,6 +19,8 @@ type cached struct {
 var _ resolver.Resolver = (*cached)(nil)
 
 // Resolve answers q from the cache when it can, and from next otherwise.
+// It records in the context's resolver.Info an answer from the cache, or
+// the upstream that answered a miss.
 func (r *cached) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if !cacheable(q) {
 		return r.next.Resolve(ctx, q)
@@ -33,12 +35,14 @@ func (r *cached) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			c.prefetch(r.next, res.refresh)
 		}
 		c.logQuery(ctx, "cache hit", q)
+		resolver.InfoFrom(ctx).SetCached(false)
 		return res.fresh.render(q, &k, res.age, false), nil
 	case failing:
 		if res.stale != nil {
 			return c.serveStale(ctx, q, &k, res.stale), nil
 		}
 		c.logQuery(ctx, "cache hit, failure", q)
+		resolver.InfoFrom(ctx).SetCached(false)
 		if res.fail.err != nil {
 			return nil, res.fail.err
 		}
@@ -93,6 +97,7 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k 
 	if f.failed && stale != nil {
 		return c.serveStale(ctx, q, k, stale), nil
 	}
+	resolver.InfoFrom(ctx).SetUpstream(f.upstream)
 	return f.respond(q, k)
 }
 
@@ -102,6 +107,7 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k 
 func (c *Cache) serveStale(ctx context.Context, q *dns.Msg, k *key, a *answer) *dns.Msg {
 	c.stale.Add(1)
 	c.logQuery(ctx, "cache stale", q)
+	resolver.InfoFrom(ctx).SetCached(true)
 	m := a.render(q, k, 0, true)
 	code := dns.ExtendedErrorCodeStaleAnswer
 	if a.rcode == dns.RcodeNameError {

@@ -14,7 +14,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/dotproxy/dotproxy/admin"
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
@@ -25,7 +27,10 @@ import (
 // generation of upstreams, filter and cache behind.
 type Proxy struct {
 	log      *slog.Logger
+	version  string
+	started  time.Time
 	listener *listener.Server
+	admin    *admin.Server // nil when off
 
 	mu     sync.Mutex // serialises Reload and Shutdown
 	closed bool       // Shutdown has begun
@@ -35,9 +40,9 @@ type Proxy struct {
 var _ resolver.Resolver = (*Proxy)(nil)
 
 // New builds every component from cfg; nothing listens or dials until
-// Start.
-func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{log: log}
+// Start. version is shown on the status page.
+func New(cfg *config.Config, version string, log *slog.Logger) (*Proxy, error) {
+	p := &Proxy{log: log, version: version}
 	g, err := build(cfg, nil, p.gen.Load, log)
 	if err != nil {
 		return nil, err
@@ -47,6 +52,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
 	if err != nil {
 		g.stopUnused(nil)
 		return nil, fmt.Errorf("building listener: %w", err)
+	}
+	if p.admin, err = p.newAdmin(); err != nil {
+		g.stopUnused(nil)
+		return nil, err
 	}
 	return p, nil
 }
@@ -82,8 +91,15 @@ func (p *Proxy) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 func (p *Proxy) Start() error {
 	g := p.gen.Load()
 	p.logConfig(g.cfg)
+	p.started = time.Now()
 	if err := p.listener.Start(); err != nil {
 		return err
+	}
+	if p.admin != nil {
+		if err := p.admin.Start(); err != nil {
+			return err
+		}
+		p.log.Info("admin listener", "addr", p.admin.Addr(), "status", "http://"+p.admin.Addr().String()+"/")
 	}
 	g.start(nil)
 	return nil
@@ -111,6 +127,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	defer p.mu.Unlock()
 	p.closed = true
 	err := p.listener.Shutdown(ctx)
+	if p.admin != nil {
+		p.admin.Shutdown(ctx)
+	}
 	g := p.gen.Load()
 	g.checker.Stop()
 	g.retire(nil, 0)

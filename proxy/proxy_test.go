@@ -54,7 +54,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	p, err := New(cfg, log)
+	p, err := New(cfg, "test", log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,13 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.Listen = old.cfg.Listen
 		cfg = &c
 	}
+	if cfg.Admin != old.cfg.Admin {
+		p.log.Warn("admin address changed in the configuration; restart dotproxy to apply it",
+			"listening", old.cfg.Admin, "configured", cfg.Admin)
+		c := *cfg
+		c.Admin = old.cfg.Admin
+		cfg = &c
+	}
 	g, err := build(cfg, old, p.gen.Load, p.log)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)

@@ -63,7 +63,7 @@ func run() int {
 
 	log := proxy.NewLogger(os.Stderr, cfg.Log)
 	log.Info("starting dotproxy", "version", version, "config", source)
-	p, err := proxy.New(cfg, log)
+	p, err := proxy.New(cfg, version, log)
 	if err != nil {
 		log.Error("building proxy", "err", err)
 		return exitFail

@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dotproxy/dotproxy/admin"
+)
+
+// errNoHealthyUpstream is readiness's answer while every upstream is down.
+var errNoHealthyUpstream = errors.New("no upstream is healthy")
+
+// ready reports whether the proxy can answer: its listeners are bound and
+// at least one upstream is healthy. It backs /readyz.
+func (p *Proxy) ready() error {
+	if len(p.listener.UDPAddrs()) == 0 {
+		return errors.New("listeners not bound")
+	}
+	for _, u := range p.gen.Load().ups {
+		if u.Healthy() {
+			return nil
+		}
+	}
+	return errNoHealthyUpstream
+}
+
+// status is the snapshot the admin page and /api/status show.
+func (p *Proxy) status() admin.Status {
+	g := p.gen.Load()
+	st := admin.Status{Version: p.version, StartedAt: p.started, Upstreams: []admin.UpstreamStatus{}}
+	for i, u := range g.ups {
+		st.Upstreams = append(st.Upstreams, admin.UpstreamStatus{
+			Name:      u.Name(),
+			Address:   u.Addr().String(),
+			TLSName:   g.cfg.Upstreams[i].TLSName,
+			Healthy:   u.Healthy(),
+			SRTT:      u.SRTT(),
+			LastError: u.LastError(),
+			OpenConns: u.OpenConns(),
+		})
+	}
+	if g.cache != nil {
+		cs := g.cache.Stats()
+		st.Cache = &admin.CacheStatus{Hits: cs.Hits, Misses: cs.Misses, Stale: cs.Stale, Entries: cs.Entries}
+	}
+	fs := g.filter.Stats()
+	rules := 0
+	for _, l := range fs.Lists {
+		if !l.Allow {
+			rules += l.Rules
+		}
+	}
+	st.Filter = &admin.FilterStatus{Blocked: fs.Blocked, Rules: rules}
+	return st
+}
+
+// newAdmin builds the admin listener for the configured address, or nil
+// when it is off.
+func (p *Proxy) newAdmin() (*admin.Server, error) {
+	addr := p.gen.Load().cfg.Admin
+	if !addr.IsValid() {
+		return nil, nil
+	}
+	s, err := admin.New(admin.Options{Addr: addr, Status: p.status, Ready: p.ready, Logger: p.log})
+	if err != nil {
+		return nil, fmt.Errorf("building admin listener: %w", err)
+	}
+	return s, nil
+}

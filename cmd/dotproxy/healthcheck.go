@@ -3,8 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dotproxy/dotproxy/config"
@@ -16,9 +19,11 @@ import (
 const healthcheckTimeout = 5 * time.Second
 
 // healthcheck asks the running proxy, at the first address it listens
-// on, the health probe's own question over UDP and exits 0 when it gets a
-// real answer: the listener works and at least one upstream answers. It
-// needs no shell or curl, so a scratch image's HEALTHCHECK can run it.
+// on, the health probe's own question over UDP and, when the admin
+// listener is on, its /readyz; it exits 0 when it gets a real answer
+// (NOERROR or NXDOMAIN) and readiness: the listener works and an upstream
+// is healthy. It needs no shell or curl, so a scratch image's HEALTHCHECK
+// can run it.
 func healthcheck(args []string) int {
 	fs := flag.NewFlagSet("dotproxy healthcheck", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (as for the proxy itself)")
@@ -48,6 +53,25 @@ func healthcheck(args []string) int {
 		return exitFail
 	}
 	fmt.Printf("dotproxy healthcheck: %s answered %s\n", addr, dns.RcodeToString[r.Rcode])
+	if !cfg.Admin.IsValid() {
+		return exitOK
+	}
+	// The answer may have come from the cache; readiness says whether
+	// an upstream is reachable now.
+	url := "http://" + localAddr(cfg.Admin).String() + "/readyz"
+	hc := &http.Client{Timeout: healthcheckTimeout}
+	resp, err := hc.Get(url)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dotproxy healthcheck: %v\n", err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "dotproxy healthcheck: %s: %s %s\n", url, resp.Status, strings.TrimSpace(string(body)))
+		return exitFail
+	}
+	fmt.Printf("dotproxy healthcheck: %s: %s\n", url, strings.TrimSpace(string(body)))
 	return exitOK
 }
 

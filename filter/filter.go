@@ -13,7 +13,8 @@
 // It does not read the configuration (config fills Options), learn the
 // client's address (the listener puts it in the query's context with
 // resolver.WithClient), cache answers, or export metrics (Stats has the
-// counters for that).
+// counters for that; what it did to a query goes in the query's
+// resolver.Info).
 package filter
 
 import (
@@ -244,7 +245,7 @@ func (s *listSet) add(rs ruleSet, source string, allow bool, where string, errs 
 		*errs = append(*errs, fmt.Errorf("%s: %q: %w", where, source, err))
 		return rs
 	}
-	l := &list{source: source, allow: allow, isURL: isURL}
+	l := &list{source: source, name: ListName(source), allow: allow, isURL: isURL}
 	if isURL && s.cacheDir != "" {
 		l.cache = cacheFile(s.cacheDir, source)
 	}

@@ -22,6 +22,7 @@ const returnMemoryAbove = 16 << 20
 // sees one version or the other and never waits for a load.
 type list struct {
 	source string
+	name   string // ListName(source): what may be shown
 	allow  bool   // an allowlist: every rule in it is an exception
 	isURL  bool   // fetched over HTTP(S), else read from a file
 	cache  string // the on-disk last good copy; "" when there is none
@@ -110,6 +111,7 @@ func (l *list) stats() ListStats {
 	l.mu.Unlock()
 	ls := ListStats{
 		Source:      l.source,
+		Name:        l.name,
 		Allow:       l.allow,
 		Rules:       s.rules,
 		Malformed:   s.malformed,

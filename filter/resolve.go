@@ -37,6 +37,7 @@ func (r *filtering) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	qname := lowerASCII(q.Question[0].Name)
 	if m := f.local.answer(q, qname); m != nil {
 		f.answeredLocally.Add(1)
+		resolver.InfoFrom(ctx).SetLocal()
 		return m, nil
 	}
 	rules, grp := f.rulesFor(ctx)
@@ -82,6 +83,7 @@ func cnameVerdict(resp *dns.Msg, rules ruleSet) (verdict, string) {
 func (f *Filter) block(ctx context.Context, q *dns.Msg, grp string, v verdict, zone, cname string) *dns.Msg {
 	f.blocked.Add(1)
 	v.list.blocked.Add(1)
+	resolver.InfoFrom(ctx).SetBlocked(v.list.name)
 	f.logMatch(ctx, "blocked", q, grp, v, cname)
 	text := "blocked by " + v.ruleText()
 	if cname != "" {

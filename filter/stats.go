@@ -22,6 +22,7 @@ type Stats struct {
 // ListStats is one list's state.
 type ListStats struct {
 	Source    string // file path or URL, as configured
+	Name      string // Source fit to show: ListName(Source)
 	Allow     bool   // an allowlist
 	Rules     int    // distinct names in the version in use
 	Malformed int    // lines skipped when the version in use was parsed

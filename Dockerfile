@@ -1,0 +1,54 @@
+# dotproxy as a container image: one static binary on scratch, with the CA
+# bundle and the default configuration. See README.md, "Docker".
+#
+#   docker build -t dotproxy .
+#
+# Offline (CI, see .ci/docker-setup): run `go mod vendor` first so that the
+# modules are in the build context, and name a local builder image:
+#
+#   docker build --network none --build-arg GO_IMAGE=dotproxy-builder:bookworm .
+
+# Any bookworm image with Go at least go.mod's version, the CA bundle and
+# setcap (libcap2-bin).
+ARG GO_IMAGE=golang:1.26-bookworm
+
+FROM ${GO_IMAGE} AS build
+ARG VERSION=dev
+WORKDIR /src
+# The modules come from vendor/ when the context has it, else from the
+# module proxy. (No separate layer that downloads them from go.mod alone:
+# it could not run offline, and there are only a handful to fetch.)
+COPY . .
+# /rootfs is the final image's whole file system, made here so that modes
+# do not depend on the builder's umask and scratch needs one COPY.
+#
+# The file capability lets the non-root user bind port 53 on the host's
+# network (--network host), where Docker does not lower
+# net.ipv4.ip_unprivileged_port_start as it does in a container's own
+# network namespace. Being "+ep", it also means the kernel refuses to start
+# the binary where NET_BIND_SERVICE is not in the bounding set: with
+# --cap-drop ALL, add --cap-add NET_BIND_SERVICE.
+RUN if [ -f vendor/modules.txt ]; then mod=vendor; else mod=readonly; fi \
+ && CGO_ENABLED=0 go build -mod="$mod" -trimpath \
+        -ldflags "-s -w -X main.version=${VERSION}" \
+        -o /rootfs/dotproxy ./cmd/dotproxy \
+ && setcap cap_net_bind_service=+ep /rootfs/dotproxy \
+ && install -D -m 0444 /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
+ && install -D -m 0444 config.yaml /rootfs/etc/dotproxy/config.yaml
+
+FROM scratch
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="dotproxy" \
+      org.opencontainers.image.description="DNS-over-TLS forwarding proxy" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /rootfs/ /
+# Numeric: scratch has no /etc/passwd to look a name up in. 65532 is the
+# "nonroot" user of the distroless images.
+USER 65532:65532
+EXPOSE 53/udp 53/tcp
+# No shell in the image: the binary asks the running proxy itself (at the
+# first listen address of /etc/dotproxy/config.yaml) and exits 0 or 1. Its
+# own timeout is 5 s; the start period covers the first upstream dials.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \
+    CMD ["/dotproxy", "healthcheck"]
+ENTRYPOINT ["/dotproxy"]

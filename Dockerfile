@@ -8,8 +8,7 @@
 #
 #   docker build --network none --build-arg GO_IMAGE=dotproxy-builder:bookworm .
 
-# Any bookworm image with Go at least go.mod's version, the CA bundle and
-# setcap (libcap2-bin).
+# Any bookworm image with Go at least go.mod's version and the CA bundle.
 ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${GO_IMAGE} AS build
@@ -22,17 +21,15 @@ COPY . .
 # /rootfs is the final image's whole file system, made here so that modes
 # do not depend on the builder's umask and scratch needs one COPY.
 #
-# The file capability lets the non-root user bind port 53 on the host's
-# network (--network host), where Docker does not lower
-# net.ipv4.ip_unprivileged_port_start as it does in a container's own
-# network namespace. Being "+ep", it also means the kernel refuses to start
-# the binary where NET_BIND_SERVICE is not in the bounding set: with
-# --cap-drop ALL, add --cap-add NET_BIND_SERVICE.
+# No file capability: in a container's own network namespace Docker lowers
+# net.ipv4.ip_unprivileged_port_start to 0, so the non-root user binds port
+# 53 with no capability at all and --cap-drop ALL just works. (A forced
+# "+ep" capability would make the kernel refuse to start the binary under
+# --cap-drop ALL.) On the host's network see README.md, "Docker".
 RUN if [ -f vendor/modules.txt ]; then mod=vendor; else mod=readonly; fi \
  && CGO_ENABLED=0 go build -mod="$mod" -trimpath \
         -ldflags "-s -w -X main.version=${VERSION}" \
         -o /rootfs/dotproxy ./cmd/dotproxy \
- && setcap cap_net_bind_service=+ep /rootfs/dotproxy \
  && install -D -m 0444 /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
  && install -D -m 0444 config.yaml /rootfs/etc/dotproxy/config.yaml
 

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,14 +20,11 @@ const (
 	// maxImageSize: a static binary (~7 MB) and a CA bundle on scratch.
 	// Far above that, something of the builder got into the image.
 	maxImageSize = 30 << 20
-	// capNetBindService is CAP_NET_BIND_SERVICE's bit in the Cap lines of
-	// /proc/PID/status.
-	capNetBindService = 1 << 10
 )
 
 // dockerHardened are the docker run options the README recommends: nothing
-// writable, no capability but the one the binary's file capability needs.
-var dockerHardened = []string{"--read-only", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"}
+// writable, no capability at all.
+var dockerHardened = []string{"--read-only", "--cap-drop", "ALL"}
 
 // dockerFastHealth runs the image's HEALTHCHECK every second instead of
 // every 30 s.
@@ -177,44 +172,18 @@ func checkDockerLog(t *testing.T, log []logEntry) {
 	}
 }
 
-// dockerListenAddr returns the address for a proxy on the host's network:
-// port 53, which shows the binary's file capability at work, of a random
-// 127/8 address (no other test uses port 53), if the test can see that it
-// is free; otherwise, when not root or when something holds port 53 on
-// every address, a free port of 127.0.0.1.
+// dockerListenAddr returns the address for a proxy on the host's network
+// run as the image's user with no capability: a free port of 127.0.0.1
+// above 1023 (port 53 there needs root's NET_BIND_SERVICE; see README).
 func dockerListenAddr(t *testing.T) netip.AddrPort {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		var b [2]byte
-		rand.Read(b[:])
-		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 53, b[0], b[1]%254 + 1}), 53)
-		err := checkBindable(addr)
-		if err == nil {
-			return addr
-		}
-		t.Logf("port 53 not free (%v): testing on another port", err)
-	}
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freePort(t, "127.0.0.1", true))
-}
-
-// checkBindable returns why addr cannot be bound for TCP and UDP, nil if it can.
-func checkBindable(addr netip.AddrPort) error {
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	pc, err := net.ListenPacket("udp", addr.String())
-	if err != nil {
-		return err
-	}
-	return pc.Close()
 }
 
 // checkDockerCaps checks, where the container's processes are visible
 // (the engine runs on this machine), that the proxy, pid, runs as the
-// image's user with NET_BIND_SERVICE alone: --cap-drop ALL took effect,
-// and the file capability gave the one it names.
+// image's user with no capability at all: --cap-drop ALL took effect and
+// nothing in the image adds one back.
 func checkDockerCaps(t *testing.T, pid string) {
 	t.Helper()
 	// Another machine's engine has other pids: check the name first.
@@ -229,9 +198,9 @@ func checkDockerCaps(t *testing.T, pid string) {
 	}
 	want := map[string]string{
 		"Uid":    strings.Repeat(imageUser+"\t", 3) + imageUser,
-		"CapEff": fmt.Sprintf("%016x", capNetBindService),
-		"CapPrm": fmt.Sprintf("%016x", capNetBindService),
-		"CapBnd": fmt.Sprintf("%016x", capNetBindService),
+		"CapEff": fmt.Sprintf("%016x", 0),
+		"CapPrm": fmt.Sprintf("%016x", 0),
+		"CapBnd": fmt.Sprintf("%016x", 0),
 	}
 	for line := range strings.Lines(string(status)) {
 		key, value, _ := strings.Cut(strings.TrimSuffix(line, "\n"), ":\t")

@@ -27,16 +27,21 @@ func (p *Proxy) ready() error {
 // status is the snapshot the admin page and /api/status show.
 func (p *Proxy) status() admin.Status {
 	g := p.gen.Load()
-	st := admin.Status{Version: p.version, StartedAt: p.started, Upstreams: []admin.UpstreamStatus{}}
-	for i, u := range g.ups {
+	st := admin.Status{Version: p.version, StartedAt: p.started, Queries: p.metrics.Queries(),
+		Upstreams: []admin.UpstreamStatus{}}
+	for _, u := range g.ups {
+		us := u.Stats()
 		st.Upstreams = append(st.Upstreams, admin.UpstreamStatus{
-			Name:      u.Name(),
-			Address:   u.Addr().String(),
-			TLSName:   g.cfg.Upstreams[i].TLSName,
-			Healthy:   u.Healthy(),
-			SRTT:      u.SRTT(),
-			LastError: u.LastError(),
-			OpenConns: u.OpenConns(),
+			Name:        us.Name,
+			Address:     us.Address,
+			TLSName:     us.TLSName,
+			Healthy:     us.Healthy,
+			SRTT:        us.SRTT,
+			Queries:     us.Answers,
+			Errors:      us.Errors.Total(),
+			LastError:   us.LastError,
+			LastErrorAt: us.LastErrorAt,
+			OpenConns:   us.OpenConns,
 		})
 	}
 	if g.cache != nil {
@@ -61,7 +66,7 @@ func (p *Proxy) newAdmin() (*admin.Server, error) {
 	if !addr.IsValid() {
 		return nil, nil
 	}
-	s, err := admin.New(admin.Options{Addr: addr, Status: p.status, Ready: p.ready, Logger: p.log})
+	s, err := admin.New(admin.Options{Addr: addr, Metrics: p.metrics.Handler(), Status: p.status, Ready: p.ready, Logger: p.log})
 	if err != nil {
 		return nil, fmt.Errorf("building admin listener: %w", err)
 	}

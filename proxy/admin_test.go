@@ -44,8 +44,31 @@ func TestAdminReadinessAndStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil {
 		t.Fatalf("/api/status: %d %v\n%s", code, err, body)
 	}
-	if len(st.Upstreams) != 2 || st.Upstreams[0].Name != "a" || !st.Upstreams[0].Healthy || st.Version != "test" {
+	if len(st.Upstreams) != 2 || st.Upstreams[0].Name != "a" || !st.Upstreams[0].Healthy || st.Version != "test" ||
+		st.Queries != 1 || st.Upstreams[0].Queries+st.Upstreams[1].Queries == 0 {
 		t.Fatalf("status: %+v", st)
+	}
+
+	// The metrics move as queries flow.
+	scrape := func() string {
+		t.Helper()
+		code, body := get("/metrics")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics: %d", code)
+		}
+		return body
+	}
+	const udpA = `dotproxy_queries_total{qtype="A",rcode="NOERROR",transport="udp"}`
+	if m := scrape(); !strings.Contains(m, udpA+" 1\n") || !strings.Contains(m, `dotproxy_upstream_up{upstream="a"} 1`) {
+		t.Fatalf("metrics after one query lack %s 1 or upstream a up:\n%s", udpA, m)
+	}
+	for range 3 {
+		if _, err := ask(t, "udp", tb.udp, "example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := scrape(); !strings.Contains(m, udpA+" 4\n") || !strings.Contains(m, "dotproxy_cache_hits_total 3\n") {
+		t.Fatalf("metrics after three more (cached) queries:\n%s", m)
 	}
 
 	for _, s := range tb.ups {

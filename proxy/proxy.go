@@ -19,6 +19,8 @@ import (
 	"github.com/dotproxy/dotproxy/admin"
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/listener"
+	"github.com/dotproxy/dotproxy/metrics"
+	"github.com/dotproxy/dotproxy/querylog"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/miekg/dns"
 )
@@ -30,7 +32,9 @@ type Proxy struct {
 	version  string
 	started  time.Time
 	listener *listener.Server
-	admin    *admin.Server // nil when off
+	admin    *admin.Server    // nil when off
+	metrics  *metrics.Metrics // lives across reloads
+	qlog     *querylog.Logger // nil when off
 
 	mu     sync.Mutex // serialises Reload and Shutdown
 	closed bool       // Shutdown has begun
@@ -48,16 +52,36 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*Proxy, error) {
 		return nil, err
 	}
 	p.gen.Store(g)
-	p.listener, err = listener.New(listenerOptions(cfg, p, log))
+	if err := p.newObservers(cfg); err != nil {
+		g.stopUnused(nil)
+		return nil, err
+	}
+	lo := listenerOptions(cfg, p, log)
+	if p.qlog != nil {
+		lo.Observer = listener.Observers(p.metrics, p.qlog)
+	} else {
+		lo.Observer = p.metrics
+	}
+	p.listener, err = listener.New(lo)
 	if err != nil {
 		g.stopUnused(nil)
+		p.closeQueryLog()
 		return nil, fmt.Errorf("building listener: %w", err)
 	}
 	if p.admin, err = p.newAdmin(); err != nil {
 		g.stopUnused(nil)
+		p.closeQueryLog()
 		return nil, err
 	}
 	return p, nil
+}
+
+func (p *Proxy) closeQueryLog() {
+	if p.qlog != nil {
+		if err := p.qlog.Close(); err != nil {
+			p.log.Warn("closing the query log", "err", err)
+		}
+	}
 }
 
 func listenerOptions(cfg *config.Config, r resolver.Resolver, log *slog.Logger) listener.Options {
@@ -130,6 +154,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if p.admin != nil {
 		p.admin.Shutdown(ctx)
 	}
+	p.closeQueryLog()
 	g := p.gen.Load()
 	g.checker.Stop()
 	g.retire(nil, 0)

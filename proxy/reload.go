@@ -34,6 +34,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.Admin = old.cfg.Admin
 		cfg = &c
 	}
+	if cfg.QueryLog != old.cfg.QueryLog {
+		p.log.Warn("query_log changed in the configuration; restart dotproxy to apply it")
+		c := *cfg
+		c.QueryLog = old.cfg.QueryLog
+		cfg = &c
+	}
 	g, err := build(cfg, old, p.gen.Load, p.log)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)

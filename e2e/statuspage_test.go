@@ -54,6 +54,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if r := row("dead"); !strings.Contains(r, `class="state down"`) || !strings.Contains(r, "connection refused") {
 		t.Errorf("dead's row does not show it down with its error:\n%s", r)
 	}
+	// 20 queries, and the test's own readiness probes.
+	if m := regexp.MustCompile(`id="query-total">(\d+) queries`).FindStringSubmatch(dom); m == nil || len(m[1]) < 2 {
+		t.Errorf("the page does not count the 20 queries sent: %q", m)
+	}
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Errorf("no screenshot: %v", err)
 	}

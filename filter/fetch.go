@@ -64,7 +64,7 @@ func (l *list) fetch(ctx context.Context, f *Filter) (*parsed, validators, error
 	case resp.StatusCode == http.StatusNotModified && inUse:
 		return nil, validators{}, errNotModified
 	case resp.StatusCode != http.StatusOK:
-		return nil, validators{}, fmt.Errorf("GET %s: %s", l.source, resp.Status)
+		return nil, validators{}, fmt.Errorf("GET %s: %s", ListName(l.source), resp.Status)
 	}
 	v := validators{etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}
 
@@ -76,10 +76,10 @@ func (l *list) fetch(ctx context.Context, f *Filter) (*parsed, validators, error
 	p, err := parse(body, l.allow)
 	if err != nil {
 		cw.discard()
-		return nil, validators{}, fmt.Errorf("GET %s: %w", l.source, err)
+		return nil, validators{}, fmt.Errorf("GET %s: %w", ListName(l.source), err)
 	}
 	if err := cw.commit(); err != nil {
-		f.log.Warn("could not keep the list's last good copy on disk", "list", l.source, "err", err)
+		f.log.Warn("could not keep the list's last good copy on disk", "list", ListName(l.source), "err", err)
 	}
 	return p, v, nil
 }
@@ -117,7 +117,7 @@ func (f *Filter) newCacheWriter(l *list) *cacheWriter {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(l.cache), ".download-*")
 	if err != nil {
-		f.log.Warn("could not keep the list's last good copy on disk", "list", l.source, "err", err)
+		f.log.Warn("could not keep the list's last good copy on disk", "list", ListName(l.source), "err", err)
 		return nil
 	}
 	return &cacheWriter{tmp: tmp, path: l.cache}

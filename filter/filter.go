@@ -199,11 +199,11 @@ func (f *Filter) loadFirst(l *list) error {
 			if err == nil {
 				return nil
 			}
-			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", l.source, "err", err)
+			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", ListName(l.source), "err", err)
 		}
 	}
 	if err := l.load(context.Background(), f, false); err != nil {
-		return fmt.Errorf("list %s: %w (and no on-disk copy to fall back on)", l.source, err)
+		return fmt.Errorf("list %s: %w (and no on-disk copy to fall back on)", ListName(l.source), err)
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 		l.setStatus(func(s *listStatus) {
 			s.lastAttempt, s.lastErr, s.fromCache = start, nil, false
 		})
-		f.log.Debug("list not modified", "list", l.source)
+		f.log.Debug("list not modified", "list", ListName(l.source))
 		return nil
 	}
 	if err != nil {
@@ -86,10 +86,10 @@ func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 		s.rules, s.malformed = p.table.names, p.malformed
 		s.loadedAt, s.lastAttempt, s.lastErr, s.fromCache = start, start, nil, fromCache
 	})
-	f.log.Info("list loaded", "list", l.source, "allowlist", l.allow, "rules", p.table.names,
+	f.log.Info("list loaded", "list", ListName(l.source), "allowlist", l.allow, "rules", p.table.names,
 		"from_cache", fromCache, "dur", time.Since(start).Round(time.Millisecond))
 	if p.malformed > 0 {
-		f.log.Warn("list has malformed lines, skipped them", "list", l.source,
+		f.log.Warn("list has malformed lines, skipped them", "list", ListName(l.source),
 			"malformed", p.malformed, "of", p.lines, "first", p.samples)
 	}
 	if old != nil && old.bytes() >= returnMemoryAbove {

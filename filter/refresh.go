@@ -82,7 +82,7 @@ func (f *Filter) refreshList(ctx context.Context, l *list) time.Duration {
 	if err == nil || ctx.Err() != nil {
 		return f.refresh
 	}
-	f.log.Warn("list not refreshed, keeping the version in use", "list", l.source, "err", err)
+	f.log.Warn("list not refreshed, keeping the version in use", "list", ListName(l.source), "err", err)
 	return min(f.refresh, retryInterval)
 }
 

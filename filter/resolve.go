@@ -98,7 +98,7 @@ func (f *Filter) logMatch(ctx context.Context, msg string, q *dns.Msg, grp strin
 		return
 	}
 	attrs := []any{"qname", q.Question[0].Name, "qtype", dns.Type(q.Question[0].Qtype).String(),
-		"list", v.list.source, "rule", v.ruleText()}
+		"list", ListName(v.list.source), "rule", v.ruleText()}
 	if client, ok := resolver.ClientFrom(ctx); ok {
 		attrs = append(attrs, "client", client)
 	}

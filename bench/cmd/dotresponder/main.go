@@ -1,0 +1,93 @@
+// Command dotresponder is the benchmark's upstream: it answers every A
+// query with one fixed record, and every other type with NODATA, over
+// DNS-over-TLS (pipelined, for the proxies under test) and over plain UDP
+// and TCP (the no-proxy ceiling), at as little CPU per query as it can.
+// It is a benchmark tool, not a resolver.
+//
+//	dotresponder -gen DIR -name dns.bench       # write ca.pem, server.pem, server.key
+//	dotresponder -cert server.pem -key server.key \
+//	    -dot 127.0.80.1:8853,127.0.80.2:8853 -plain 127.0.80.10:5300 -stats 127.0.80.10:5399
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	gen := flag.String("gen", "", "write a CA and a server certificate into this directory and exit")
+	name := flag.String("name", "dns.bench", "the server certificate's name (with -gen)")
+	certFile := flag.String("cert", "", "server certificate (PEM)")
+	keyFile := flag.String("key", "", "server key (PEM)")
+	dot := flag.String("dot", "", "comma-separated DNS-over-TLS listen addresses")
+	plain := flag.String("plain", "", "plain DNS listen address, UDP and TCP (the ceiling)")
+	stats := flag.String("stats", "", "address that prints accept and query counts to whoever connects")
+	ip := flag.String("ip", "192.0.2.1", "the address every A answer holds")
+	ttl := flag.Uint("ttl", 3600, "the answer's TTL")
+	flag.Parse()
+	log.SetPrefix("dotresponder: ")
+	log.SetFlags(0)
+
+	if *gen != "" {
+		if err := writePKI(*gen, *name); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	a := newAnswerer(netip.MustParseAddr(*ip), uint32(*ttl))
+	var all []*counters
+	if *dot != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		conf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"dot"}}
+		for _, addr := range strings.Split(*dot, ",") {
+			ln := listen("tcp", addr)
+			c := &counters{name: "dot " + addr}
+			all = append(all, c)
+			go serveStream(ln.(net.Listener), conf, a, c)
+		}
+	}
+	if *plain != "" {
+		udp := &counters{name: "udp " + *plain}
+		tcp := &counters{name: "tcp " + *plain}
+		all = append(all, udp, tcp)
+		go serveUDP(listen("udp", *plain).(*net.UDPConn), a, udp)
+		go serveStream(listen("tcp", *plain).(net.Listener), nil, a, tcp)
+	}
+	if *stats != "" {
+		go serveStats(listen("tcp", *stats).(net.Listener), all)
+	}
+	log.Printf("serving: dot %q plain %q stats %q", *dot, *plain, *stats)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+}
+
+// listen binds addr, a net.Listener for "tcp" and a *net.UDPConn for
+// "udp", or exits.
+func listen(network, addr string) any {
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pc.(*net.UDPConn).SetReadBuffer(4 << 20); err != nil {
+			log.Printf("udp read buffer: %v", err)
+		}
+		return pc
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return ln
+}

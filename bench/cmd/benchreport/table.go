@@ -109,6 +109,15 @@ func metric(name string) func(*run) float64 {
 	return func(r *run) float64 { return r.metric(name) }
 }
 
+// serverCPU is the server process's CPU use during the run, in percent
+// of one core (the machine has two).
+func serverCPU(r *run) float64 {
+	if real := r.metric("dnsperf_real_s"); real > 0 {
+		return r.metric("cpu_ticks") / r.metric("clk_tck") / real * 100
+	}
+	return nan
+}
+
 // dnsperfCPU is dnsperf's own CPU use in percent of one core, to show it
 // was not the bottleneck.
 func dnsperfCPU(r *run) float64 {
@@ -128,7 +137,7 @@ func report(w io.Writer, res results, info map[string]float64) {
 	for _, sc := range scenarios {
 		fmt.Fprintf(w, "\n%s\n", titles[sc])
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "transport\tpeer\tQPS\t-Q\tavg ms\tp50 ms\tp99 ms\tlost\tCPU µs/q\tconns/upstream\tconns opened\tRSS idle MB\tRSS end MB\tdnsperf CPU%\t")
+		fmt.Fprintln(tw, "transport\tpeer\tQPS\t-Q\tavg ms\tp50 ms\tp99 ms\tlost\tCPU µs/q\tCPU%\tconns/upstream\tconns opened\tRSS idle MB\tRSS end MB\tdnsperf CPU%\t")
 		for _, tr := range transports {
 			for _, p := range peers {
 				k := key{sc, tr, p}
@@ -138,10 +147,10 @@ func report(w io.Writer, res results, info map[string]float64) {
 				if len(res[k]) == 0 {
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", tr, p,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", tr, p,
 					f0(res.median(k, qps)), f0(res.median(k, metric("qps_limit"))),
 					f2(res.median(k, avg)), f3(res.median(k, p50)), f2(res.median(k, p99)),
-					f0(res.median(k, lost)), f1(res.median(k, cpuq)),
+					f0(res.median(k, lost)), f1(res.median(k, cpuq)), f0(res.median(k, serverCPU)),
 					f0(res.median(k, metric("conns_max"))), f0(res.median(k, metric("conns_opened"))),
 					f1(mb(res.median(k, metric("rss_idle_kb")))), f1(mb(res.median(k, metric("rss_end_kb")))),
 					f0(res.median(k, dnsperfCPU)))

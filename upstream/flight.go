@@ -2,9 +2,9 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -29,10 +29,11 @@ type flightKey struct {
 }
 
 type flightCall struct {
-	done chan struct{}
-	r    *dns.Msg
-	err  error
-	up   string // the upstream that answered, from the run's own resolver.Info
+	done    chan struct{}
+	joiners int // callers waiting on this flight; under flight.mu
+	r       *dns.Msg
+	err     error
+	up      string // the upstream that answered, from the first caller's resolver.Info
 }
 
 func keyOf(q *dns.Msg) flightKey {
@@ -49,60 +50,69 @@ func keyOf(q *dns.Msg) flightKey {
 	return k
 }
 
-// do runs fn once for all identical queries in flight. The shared run
-// gets a context of its own, detached from the first caller's
-// cancellation but bounded by its deadline, so one client giving up does
-// not fail the others. It also gets a resolver.Info of its own, since it
-// may outlive the first caller: each caller copies the upstream recorded
-// there into its own Info, in its own goroutine.
+// do runs fn once for all identical queries in flight. The first caller
+// runs it itself, in its own goroutine and context (no goroutine, timer or
+// copy of its own on the common path, where nobody joins); callers that
+// join wait for its result and get copies. If the first caller gives up
+// (its context ends) while a joiner still has time, the joiner runs the
+// query anew rather than fail with it. Joiners learn the upstream that
+// answered from the first caller's resolver.Info.
 func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *dns.Msg) (*dns.Msg, error)) (*dns.Msg, error) {
 	k := keyOf(q)
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = make(map[flightKey]*flightCall)
-	}
-	c, joined := f.calls[k]
-	if !joined {
-		c = &flightCall{done: make(chan struct{})}
-		f.calls[k] = c
-	}
-	f.mu.Unlock()
+	for {
+		f.mu.Lock()
+		if f.calls == nil {
+			f.calls = make(map[flightKey]*flightCall)
+		}
+		c, joined := f.calls[k]
+		if joined {
+			c.joiners++
+		} else {
+			c = &flightCall{done: make(chan struct{})}
+			f.calls[k] = c
+		}
+		f.mu.Unlock()
 
-	if !joined {
-		fctx, cancel := detach(ctx)
-		fctx, info := resolver.WithInfo(fctx)
-		// The run may outlive this caller, who owns q again once do
-		// returns.
-		q := q.Copy()
-		go func() {
-			defer cancel()
-			c.r, c.err = fn(fctx, q)
-			c.up = info.Upstream
-			f.mu.Lock()
-			delete(f.calls, k)
-			f.mu.Unlock()
-			close(c.done)
-		}()
+		if !joined {
+			return f.lead(ctx, k, c, q, fn)
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if c.err != nil && ctx.Err() == nil &&
+			(errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
+			continue // the first caller's time ran out, not ours
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		resolver.InfoFrom(ctx).SetUpstream(c.up)
+		r := c.r.Copy()
+		r.Id = q.Id
+		r.Question = []dns.Question{q.Question[0]}
+		return r, nil
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if c.err != nil {
-		return nil, c.err
-	}
-	resolver.InfoFrom(ctx).SetUpstream(c.up)
-	r := c.r.Copy()
-	r.Id = q.Id
-	r.Question = []dns.Question{q.Question[0]}
-	return r, nil
 }
 
-func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	base := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(base, d)
+// lead runs fn for the flight c and hands its result to the joiners,
+// keeping the answer they copy apart from the one it returns.
+func (f *flight) lead(ctx context.Context, k flightKey, c *flightCall, q *dns.Msg, fn func(context.Context, *dns.Msg) (*dns.Msg, error)) (*dns.Msg, error) {
+	info := resolver.InfoFrom(ctx)
+	if info == nil {
+		ctx, info = resolver.WithInfo(ctx) // the joiners want to know
 	}
-	return context.WithTimeout(base, 4*time.Second)
+	r, err := fn(ctx, q)
+	up := info.Upstream
+	f.mu.Lock()
+	delete(f.calls, k)
+	joiners := c.joiners
+	c.r, c.err, c.up = r, err, up
+	f.mu.Unlock()
+	close(c.done)
+	if err == nil && joiners > 0 {
+		r = r.Copy() // c.r stays as it is while the joiners copy it
+	}
+	return r, err
 }

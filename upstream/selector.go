@@ -95,15 +95,22 @@ type attempt struct {
 // resolve runs the attempts for one query. Attempts are started in
 // policy order: the next one when the latest fails, or when it has run
 // for its hedge delay without an answer. The first good answer wins and
-// cancels the rest. The upstream whose answer is returned is recorded
-// here, in this goroutine, never in the attempts' own.
+// cancels the rest; resolve returns once they have all let go of q, which
+// the caller owns again then. The upstream whose answer is returned is
+// recorded here, in this goroutine, never in the attempts' own.
 func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	info := resolver.InfoFrom(ctx)
 	cands := s.policy.Order(s.ups)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make(chan attempt, len(cands))
 	next, running := 0, 0
+	defer func() {
+		// Cancelled attempts return at once: waiting costs microseconds.
+		cancel()
+		for ; running > 0; running-- {
+			<-results
+		}
+	}()
 	launch := func() *time.Timer {
 		u := cands[next]
 		next++

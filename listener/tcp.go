@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -105,6 +106,9 @@ func (s *Server) serveTCP(c *tcpConn) {
 	defer c.conn.Close()
 	defer c.wg.Wait()
 
+	// Buffered: a query is then one read(2), not two (prefix, message),
+	// and pipelined queries that arrive together take one between them.
+	br := bufio.NewReaderSize(c.conn, tcpReadBuffer)
 	var prefix [2]byte
 	for {
 		// At the cap, stop reading: TCP flow control then slows the
@@ -115,7 +119,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 			return
 		}
 		c.armDeadline()
-		raw, err := readMsg(c.conn, prefix[:])
+		raw, err := readMsg(br, prefix[:])
 		if err != nil {
 			<-c.sem
 			if !errors.Is(err, io.EOF) && !s.closing() {
@@ -130,6 +134,10 @@ func (s *Server) serveTCP(c *tcpConn) {
 		go s.answerTCP(c, raw)
 	}
 }
+
+// tcpReadBuffer is the read buffer of a client TCP connection: several
+// typical queries (tens of octets each) fit.
+const tcpReadBuffer = 2048
 
 // errZeroLength ends a connection whose client sent an empty message.
 var errZeroLength = errors.New("zero-length message")

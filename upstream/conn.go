@@ -27,6 +27,10 @@ type conn struct {
 
 	wmu sync.Mutex // serialises writes
 
+	qmu   sync.Mutex // guards queue and spare
+	queue []byte     // queries waiting to be written, length-prefixed
+	spare []byte     // the buffer written last, reused as the next queue
+
 	mu      sync.Mutex
 	pending map[uint16]*call
 	err     error // set once when the connection is finished
@@ -86,12 +90,7 @@ func (c *conn) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 2+len(wire))
-	binary.BigEndian.PutUint16(out, uint16(len(wire)))
-	copy(out[2:], wire)
-	binary.BigEndian.PutUint16(out[2:], id)
-
-	if err := c.write(ctx, out); err != nil {
+	if err := c.write(ctx, wire, id); err != nil {
 		c.unregister(id)
 		return nil, err
 	}
@@ -158,16 +157,41 @@ func (c *conn) armIdleLocked() {
 // then sends nothing and gets the context's error, and the connection is
 // left as it was. A failed write closes the connection: crypto/tls makes
 // a write error permanent, and part of the message may be out.
-func (c *conn) write(ctx context.Context, out []byte) error {
+func (c *conn) write(ctx context.Context, wire []byte, id uint16) error {
+	if err := ctx.Err(); err != nil {
+		return err // out of time: send nothing
+	}
+	// Queue the query, length-prefixed, with its ID written in.
+	c.qmu.Lock()
+	at := len(c.queue)
+	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
+	c.queue = append(c.queue, wire...)
+	binary.BigEndian.PutUint16(c.queue[at+2:], id)
+	c.qmu.Unlock()
+
+	// Whoever holds the write lock sends everything queued: under load
+	// one TLS record and one write(2) carry many queries. A caller that
+	// finds the queue empty had its query sent by another; if that write
+	// failed, the connection is closed and the query fails over from there.
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
+	c.qmu.Lock()
+	buf := c.queue
+	if len(buf) == 0 {
+		c.qmu.Unlock()
+		return nil
 	}
+	c.queue, c.spare = c.spare[:0], nil
+	c.qmu.Unlock()
+
 	// Not the caller's deadline, which may be all but spent: a write cut
 	// short by it would break the stream for every query on it.
 	c.tc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.tc.Write(out); err != nil {
+	_, err := c.tc.Write(buf)
+	c.qmu.Lock()
+	c.spare = buf[:0]
+	c.qmu.Unlock()
+	if err != nil {
 		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
 		return c.closeErr()
 	}

@@ -103,12 +103,19 @@ func listenerOptions(cfg *config.Config, r resolver.Resolver, log *slog.Logger) 
 // reload moves on to the new one.
 func (p *Proxy) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	for {
-		m, ok, err := p.gen.Load().resolve(ctx, q)
+		g := p.gen.Load()
+		m, ok, err := g.resolve(ctx, q)
 		if ok {
 			return m, err
 		}
+		if p.gen.Load() == g {
+			return nil, errStopped // retired with no successor: shut down
+		}
 	}
 }
+
+// errStopped answers a query that arrives after Shutdown.
+var errStopped = errors.New("dotproxy is shutting down")
 
 // Start binds the listeners and starts the health checker and the list
 // refreshes, logging each upstream (the listener logs its addresses).

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -209,5 +210,20 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 	}
 	if _, err := ask(t, "udp", tb.udp, "after.example"); err == nil {
 		t.Error("answered a query after shutdown")
+	}
+}
+
+// TestResolveAfterShutdown: a query reaching the proxy after Shutdown
+// fails at once instead of waiting for a generation that never comes.
+func TestResolveAfterShutdown(t *testing.T) {
+	tb := newTestbed(t, 1, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tb.proxy.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := new(dns.Msg).SetQuestion("late.example.", dns.TypeA)
+	if _, err := tb.proxy.Resolve(ctx, q); !errors.Is(err, errStopped) {
+		t.Fatalf("Resolve after Shutdown: %v, want errStopped", err)
 	}
 }

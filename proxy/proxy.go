@@ -130,7 +130,6 @@ func (p *Proxy) Start() error {
 		if err := p.admin.Start(); err != nil {
 			return err
 		}
-		p.log.Info("admin listener", "addr", p.admin.Addr(), "status", "http://"+p.admin.Addr().String()+"/")
 	}
 	g.start(nil)
 	return nil

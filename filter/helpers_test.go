@@ -2,12 +2,12 @@ package filter
 
 import (
 	"context"
+	"github.com/dotproxy/dotproxy/internal/testlog"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -90,38 +90,6 @@ func isBlocked(m *dns.Msg) bool {
 	return e != nil && e.InfoCode == dns.ExtendedErrorCodeBlocked
 }
 
-// logRecorder is a slog.Handler that keeps every record.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = append(h.records, r.Clone())
-	return nil
-}
-
-// find returns the records with message msg, each as its attributes.
-func (h *logRecorder) find(msg string) []map[string]slog.Value {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var found []map[string]slog.Value
-	for _, r := range h.records {
-		if r.Message != msg {
-			continue
-		}
-		attrs := map[string]slog.Value{"level": slog.StringValue(r.Level.String())}
-		r.Attrs(func(a slog.Attr) bool {
-			attrs[a.Key] = a.Value
-			return true
-		})
-		found = append(found, attrs)
-	}
-	return found
-}
+// logRecorder keeps every log record, for tests that check what was
+// logged.
+type logRecorder = testlog.Recorder

@@ -120,11 +120,11 @@ func TestRefresh(t *testing.T) {
 			prev = s
 		})
 	}
-	warns := rec.find("list not refreshed, keeping the version in use")
+	warns := rec.Find("list not refreshed, keeping the version in use")
 	if len(warns) != 3 || warns[0]["level"].String() != "WARN" || !strings.Contains(warns[0]["err"].String(), srv.URL) {
 		t.Errorf("failure logs %v: want 3 warnings naming the URL", warns)
 	}
-	malformed := rec.find("list has malformed lines, skipped them")
+	malformed := rec.Find("list has malformed lines, skipped them")
 	if len(malformed) != 1 || malformed[0]["malformed"].Int64() != 1 || !strings.Contains(fmt.Sprint(malformed[0]["first"].Any()), `line 2: "bad!line"`) {
 		t.Errorf("malformed logs %v: want the count and the line", malformed)
 	}

@@ -62,7 +62,7 @@ func TestCNAMECloaking(t *testing.T) {
 	if s.Blocked != 3 || s.Cloaked != 3 || s.Lists[0].Blocked != 3 {
 		t.Errorf("stats %+v: want 3 blocked, all cloaked, all by the blocklist", s)
 	}
-	logs := rec.find("blocked")
+	logs := rec.Find("blocked")
 	if len(logs) != 3 || logs[0]["cname"].String() != "x.tracker.example.net" || logs[0]["rule"].String() != "tracker.example.net" {
 		t.Errorf("debug logs %v: want the CNAME target and the rule", logs)
 	}
@@ -182,11 +182,11 @@ func TestGroups(t *testing.T) {
 		t.Errorf("%d lists loaded, want 3: a list named twice is loaded once", n)
 	}
 	found := false
-	for _, l := range rec.find("blocked") {
+	for _, l := range rec.Find("blocked") {
 		found = found || l["group"].String() == "kids" && l["client"].String() == "192.168.1.130" && l["list"].String() == adult
 	}
 	if !found {
-		t.Errorf("no debug log names the group, client and list: %v", rec.find("blocked"))
+		t.Errorf("no debug log names the group, client and list: %v", rec.Find("blocked"))
 	}
 }
 
@@ -215,7 +215,7 @@ func TestDebugLog(t *testing.T) {
 	ask(t, f, up, netip.MustParseAddr("192.168.1.9"), "ADS.example.com", dns.TypeA)
 	ask(t, f, up, netip.Addr{}, "x.track.example.com", dns.TypeAAAA)
 	ask(t, f, up, netip.Addr{}, "ok.track.example.com", dns.TypeA)
-	blocked := rec.find("blocked")
+	blocked := rec.Find("blocked")
 	if len(blocked) != 2 {
 		t.Fatalf("%d blocked logs, want 2", len(blocked))
 	}
@@ -229,7 +229,7 @@ func TestDebugLog(t *testing.T) {
 			}
 		}
 	}
-	if allowed := rec.find("allowed"); len(allowed) != 1 || allowed[0]["rule"].String() != "@@ok.track.example.com" {
+	if allowed := rec.Find("allowed"); len(allowed) != 1 || allowed[0]["rule"].String() != "@@ok.track.example.com" {
 		t.Errorf("allowed logs %v", allowed)
 	}
 }

@@ -68,7 +68,7 @@ func TestOnDiskCopy(t *testing.T) {
 	}
 	srv.set(http.StatusOK, "fresh.example.com\n")
 	f3, rec := newFilter(t, Options{Blocklists: []string{url}, CacheDir: filepath.Join(dir, "lists")})
-	if !blocks(t, f3, "fresh.example.com") || len(rec.find("on-disk copy of the list is unusable, fetching it")) != 1 {
+	if !blocks(t, f3, "fresh.example.com") || len(rec.Find("on-disk copy of the list is unusable, fetching it")) != 1 {
 		t.Fatal("an unusable copy was not replaced by a download")
 	}
 	if data, _ := os.ReadFile(copies[0]); string(data) != "fresh.example.com\n" {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/dotproxy/dotproxy/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,42 +43,9 @@ var echo = resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	return answerA(q, 1), nil
 })
 
-// logRecorder is a slog.Handler that keeps every record, so that tests
-// exercise the Debug logging and can look for what was logged.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.records = append(h.records, r.Clone())
-	return nil
-}
-
-// find returns the records with message msg, each as its attributes.
-func (h *logRecorder) find(msg string) []map[string]slog.Value {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var found []map[string]slog.Value
-	for _, r := range h.records {
-		if r.Message != msg {
-			continue
-		}
-		attrs := map[string]slog.Value{"level": slog.StringValue(r.Level.String())}
-		r.Attrs(func(a slog.Attr) bool {
-			attrs[a.Key] = a.Value
-			return true
-		})
-		found = append(found, attrs)
-	}
-	return found
-}
+// logRecorder keeps every log record, for tests that check what was
+// logged.
+type logRecorder = testlog.Recorder
 
 // startServer starts a Server on 127.0.0.1:0 with opts, filling in a
 // resolver and a recording logger when opts has none. At cleanup it shuts

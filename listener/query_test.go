@@ -271,7 +271,7 @@ func TestPanicRecovered(t *testing.T) {
 			}
 		})
 	}
-	logs := rec.find("panic answering query")
+	logs := rec.Find("panic answering query")
 	if len(logs) != 2 {
 		t.Fatalf("%d panics logged, want 2", len(logs))
 	}

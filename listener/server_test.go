@@ -252,7 +252,7 @@ func TestDebugLogs(t *testing.T) {
 		"query received":  {"client", "transport", "size", "qname", "qtype", "id"},
 		"answer returned": {"client", "transport", "qname", "qtype", "id", "rcode", "size", "dur", "truncated"},
 	} {
-		logs := rec.find(msg)
+		logs := rec.Find(msg)
 		if len(logs) != 1 {
 			t.Fatalf("%q logged %d times, want once", msg, len(logs))
 		}

@@ -129,7 +129,7 @@ func TestTCPConnCaps(t *testing.T) {
 				open = append(open, c)
 			}
 			waitClosed(t, dialTCP(t, addr, tt.refused), ioTimeout)
-			if len(rec.find("TCP connection refused: limit reached")) == 0 {
+			if len(rec.Find("TCP connection refused: limit reached")) == 0 {
 				t.Error("refusal not logged")
 			}
 			if tt.stillOpen.IsValid() {

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +15,7 @@ import (
 func (s *Server) bindAll() error {
 	var skipped error
 	for _, ap := range s.opts.Addrs {
-		u, ln, err := s.bind(ap)
+		us, ln, err := s.bind(ap)
 		if err != nil && ap.Addr().Is6() && ap.Addr().IsUnspecified() && noIPv6(err) {
 			s.log.Warn("no IPv6 on this host, not listening on it", "addr", ap, "err", err)
 			skipped = err
@@ -24,7 +25,7 @@ func (s *Server) bindAll() error {
 			s.closeBound()
 			return fmt.Errorf("listener: %w", err)
 		}
-		s.udp = append(s.udp, u)
+		s.udp = append(s.udp, us...)
 		s.tcp = append(s.tcp, ln)
 	}
 	if len(s.udp) == 0 {
@@ -36,35 +37,51 @@ func (s *Server) bindAll() error {
 // bind binds ap over UDP and then TCP, with the address family's own
 // network ("udp4" or "udp6") so that an IPv6 socket never takes IPv4
 // traffic and 0.0.0.0 and [::] can both be bound on one port.
-func (s *Server) bind(ap netip.AddrPort) (*udpSocket, *net.TCPListener, error) {
+//
+// UDP gets udpSocketsPerAddr sockets on the address (SO_REUSEPORT), each
+// with its own read loop; the first one's port (chosen by the kernel for
+// port 0) is the others'.
+func (s *Server) bind(ap netip.AddrPort) ([]*udpSocket, *net.TCPListener, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	v6 := ap.Addr().Is6()
 	udpNet, tcpNet := "udp4", "tcp4"
 	if v6 {
 		udpNet, tcpNet = "udp6", "tcp6"
 	}
-	uc, err := net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		return nil, nil, err
+	var us []*udpSocket
+	closeUDP := func() {
+		for _, u := range us {
+			u.conn.Close()
+		}
 	}
-	u := &udpSocket{conn: uc, v6: v6}
-	if ap.Addr().IsUnspecified() {
-		// On a multi-homed host the kernel would pick the reply's source
-		// by route, and a client drops a reply from an address it did
-		// not ask.
-		if err := enablePktinfo(uc, v6); err != nil {
-			s.log.Warn("cannot learn the address each UDP query was sent to; replies may leave from another address",
-				"addr", ap, "err", err)
-		} else {
-			u.pktinfo = true
+	lc := net.ListenConfig{Control: reusePort}
+	for range udpSocketsPerAddr() {
+		pc, err := lc.ListenPacket(context.Background(), udpNet, ap.String())
+		if err != nil {
+			closeUDP()
+			return nil, nil, err
+		}
+		u := &udpSocket{conn: pc.(*net.UDPConn), v6: v6}
+		us = append(us, u)
+		ap = u.addr() // the port the kernel chose, for the next sockets
+		if ap.Addr().IsUnspecified() {
+			// On a multi-homed host the kernel would pick the reply's
+			// source by route, and a client drops a reply from an
+			// address it did not ask.
+			if err := enablePktinfo(u.conn, v6); err != nil {
+				s.log.Warn("cannot learn the address each UDP query was sent to; replies may leave from another address",
+					"addr", ap, "err", err)
+			} else {
+				u.pktinfo = true
+			}
 		}
 	}
 	ln, err := net.ListenTCP(tcpNet, net.TCPAddrFromAddrPort(ap))
 	if err != nil {
-		uc.Close()
+		closeUDP()
 		return nil, nil, err
 	}
-	return u, ln, nil
+	return us, ln, nil
 }
 
 // closeBound closes and forgets every socket bound so far.

@@ -252,7 +252,9 @@ func (s *Server) UDPAddrs() []netip.AddrPort {
 	defer s.mu.Unlock()
 	var addrs []netip.AddrPort
 	for _, u := range s.udp {
-		addrs = append(addrs, u.addr())
+		if a := u.addr(); !slices.Contains(addrs, a) { // several sockets share one
+			addrs = append(addrs, a)
+		}
 	}
 	return addrs
 }

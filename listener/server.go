@@ -95,8 +95,9 @@ type Server struct {
 	ctx    context.Context // parent of every query's context
 	cancel context.CancelFunc
 
-	done   chan struct{} // closed when Shutdown begins: read nothing more
-	udpSem chan struct{} // one token per UDP query being answered
+	done    chan struct{} // closed when Shutdown begins: read nothing more
+	udpSem  chan struct{} // one token per UDP query being answered
+	udpJobs chan udpJob   // datagrams handed to idle UDP workers
 
 	// wg counts every goroutine the server starts. Each is started by
 	// Start or by a goroutine already counted, so Add never races Wait.
@@ -154,6 +155,7 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
+		udpJobs:   make(chan udpJob),
 		conns:     make(map[*tcpConn]struct{}),
 		perClient: make(map[netip.Addr]int),
 	}

@@ -40,7 +40,8 @@ func (s *Server) bindAll() error {
 //
 // UDP gets udpSocketsPerAddr sockets on the address (SO_REUSEPORT), each
 // with its own read loop; the first one's port (chosen by the kernel for
-// port 0) is the others'.
+// port 0) is the others'. TCP binds the address as given: with port 0 it
+// gets a port of its own.
 func (s *Server) bind(ap netip.AddrPort) ([]*udpSocket, *net.TCPListener, error) {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	v6 := ap.Addr().Is6()
@@ -55,22 +56,23 @@ func (s *Server) bind(ap netip.AddrPort) ([]*udpSocket, *net.TCPListener, error)
 		}
 	}
 	lc := net.ListenConfig{Control: reusePort}
+	uap := ap
 	for range udpSocketsPerAddr() {
-		pc, err := lc.ListenPacket(context.Background(), udpNet, ap.String())
+		pc, err := lc.ListenPacket(context.Background(), udpNet, uap.String())
 		if err != nil {
 			closeUDP()
 			return nil, nil, err
 		}
 		u := &udpSocket{conn: pc.(*net.UDPConn), v6: v6}
 		us = append(us, u)
-		ap = u.addr() // the port the kernel chose, for the next sockets
+		uap = u.addr() // the port the kernel chose, for the next sockets
 		if ap.Addr().IsUnspecified() {
 			// On a multi-homed host the kernel would pick the reply's
 			// source by route, and a client drops a reply from an
 			// address it did not ask.
 			if err := enablePktinfo(u.conn, v6); err != nil {
 				s.log.Warn("cannot learn the address each UDP query was sent to; replies may leave from another address",
-					"addr", ap, "err", err)
+					"addr", uap, "err", err)
 			} else {
 				u.pktinfo = true
 			}

@@ -5,10 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,45 +116,16 @@ func startRawServer(tb testing.TB, cert tls.Certificate) *rawServer {
 		tb.Fatal(err)
 	}
 	s := &rawServer{addr: ln.Addr().(*net.TCPAddr).AddrPort()}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { s.serve(c) })
-		}
-	})
-	tb.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	dottest.Serve(tb, ln, s.serve)
 	return s
 }
 
 // serve answers each query on c with the next raw answer, then the right
 // one.
 func (s *rawServer) serve(c net.Conn) {
-	var lenBuf [2]byte
 	for {
-		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
-			return
-		}
-		buf := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
-		if _, err := io.ReadFull(c, buf); err != nil {
+		buf, err := dottest.ReadMsg(c)
+		if err != nil {
 			return
 		}
 		q := new(dns.Msg)

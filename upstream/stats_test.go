@@ -136,30 +136,7 @@ func rawTCP(serve func(net.Conn)) func(*testing.T, *dottest.CA) (netip.AddrPort,
 		if err != nil {
 			t.Fatal(err)
 		}
-		var mu sync.Mutex
-		var conns []net.Conn
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-				if serve != nil {
-					serve(c)
-				}
-			}
-		})
-		t.Cleanup(func() {
-			ln.Close()
-			wg.Wait()
-			for _, c := range conns {
-				c.Close()
-			}
-		})
+		dottest.Serve(t, ln, serve)
 		return ln.Addr().(*net.TCPAddr).AddrPort(), Options{}
 	}
 }

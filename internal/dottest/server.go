@@ -3,7 +3,6 @@ package dottest
 import (
 	"crypto/tls"
 	"encoding/binary"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -202,13 +201,9 @@ func (s *Server) serve(c net.Conn) {
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		c.Write(out)
 	}
-	var lenBuf [2]byte
 	for {
-		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
-			return
-		}
-		buf := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
-		if _, err := io.ReadFull(c, buf); err != nil {
+		buf, err := ReadMsg(c)
+		if err != nil {
 			return
 		}
 		q := new(dns.Msg)

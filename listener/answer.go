@@ -142,9 +142,13 @@ func (s *Server) resolve(q *query, client netip.AddrPort) (*dns.Msg, resolver.In
 // setting TC when it does not fit, so that the client can still parse it
 // and knows to retry over TCP.
 func pack(m *dns.Msg, limit int) ([]byte, error) {
-	m.Truncate(limit)
 	m.Compress = true
 	wire, err := m.Pack()
+	if err == nil && len(wire) <= limit {
+		return wire, nil // the common case: packed once, never measured
+	}
+	m.Truncate(limit)
+	wire, err = m.Pack()
 	if err == nil && len(wire) > limit {
 		err = errTooLarge
 	}

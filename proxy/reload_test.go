@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
+	"github.com/dotproxy/dotproxy/upstream"
 	"github.com/miekg/dns"
 )
 
@@ -63,7 +66,7 @@ func TestReloadKeepsAddsAndRemovesUpstreams(t *testing.T) {
 		c.Policy = "ordered"
 		c.Cache.Enabled = false
 	})
-	a, b := tb.ups[0], tb.ups[1]
+	b := tb.ups[1]
 	if _, err := ask(t, "udp", tb.udp, "before.example"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +93,16 @@ func TestReloadKeepsAddsAndRemovesUpstreams(t *testing.T) {
 	if c.Queries() < 10 {
 		t.Errorf("the added upstream, first in order, got %d of 10 queries", c.Queries())
 	}
-	waitFor(t, "the removed upstream's connections to close", func() bool { return removedUp.OpenConns() == 0 })
-	aQueries := a.Queries()
-	if _, err := ask(t, "udp", tb.udp, "later.example"); err != nil || a.Queries() != aQueries {
-		t.Errorf("the removed upstream was still asked (%v)", err)
+	if slices.Contains(tb.proxy.gen.Load().ups, removedUp) {
+		t.Fatal("the removed upstream is still in the serving generation")
 	}
+	// Closed, not merely idle: a closed upstream refuses to dial again,
+	// where an idle one would reconnect and answer.
+	probe := new(dns.Msg).SetQuestion("closed.example.", dns.TypeA)
+	waitFor(t, "the removed upstream to be closed", func() bool {
+		_, err := removedUp.Exchange(context.Background(), probe)
+		return errors.Is(err, upstream.ErrConnClosed) && removedUp.OpenConns() == 0
+	})
 	if b.Accepts() != bAccepts {
 		t.Errorf("the kept upstream was dialed again (%d connections, %d before)", b.Accepts(), bAccepts)
 	}

@@ -12,6 +12,9 @@ const (
 	// the map slot, string headers. Measured with BenchmarkMemoryPerEntry.
 	entryOverhead = 336
 	rrOverhead    = 64
+	// packedOverhead is what an answer's packed form takes beyond its
+	// bytes: the struct and its slice headers.
+	packedOverhead = 96
 )
 
 // answer is an upstream response in the form the store keeps: its own
@@ -29,6 +32,7 @@ type answer struct {
 	ttl        uint32          // seconds the entry is fresh: at least 1
 	size       int             // approximate memory, for the byte bound
 	nA, nAAAA  int             // A and AAAA records, which render copies in bulk
+	packed     *packed         // the wire form hits copy; nil: hits render
 }
 
 // records returns the number of records a holds.
@@ -116,6 +120,10 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 				a.nAAAA++
 			}
 		}
+	}
+	a.pack(k)
+	if p := a.packed; p != nil {
+		a.size += packedOverhead + len(p.wire) + 2*len(p.ttlAt) + len(p.options)
 	}
 	return a
 }

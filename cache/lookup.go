@@ -46,13 +46,7 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
 	}
 	sh.touch(e)
 	if e.data != nil && now.Before(e.expires) {
-		sh.hits++
-		e.hits++
-		r := result{outcome: hit, fresh: e.data, age: uint32(max(now.Sub(e.stored), 0) / time.Second)}
-		if c.opts.Prefetch && c.prefetchDue(e, now) {
-			r.refresh = sh.startRefresh(e, &c.bg)
-		}
-		return r
+		return c.hit(sh, e, now)
 	}
 	var r result
 	if e.data != nil {
@@ -76,6 +70,18 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
 	} else if e.fail != nil {
 		e.fail = nil
 		sh.resize(e)
+	}
+	return r
+}
+
+// hit counts a hit on e, fresh at now, and returns it, with the prefetch
+// to start when it is due. Caller holds sh.mu.
+func (c *Cache) hit(sh *shard, e *entry, now time.Time) result {
+	sh.hits++
+	e.hits++
+	r := result{outcome: hit, fresh: e.data, age: uint32(max(now.Sub(e.stored), 0) / time.Second)}
+	if c.opts.Prefetch && c.prefetchDue(e, now) {
+		r.refresh = sh.startRefresh(e, &c.bg)
 	}
 	return r
 }

@@ -117,16 +117,5 @@ func (f *Filter) rulesFor(ctx context.Context) (ruleSet, string) {
 	if len(f.groups) == 0 {
 		return f.global, ""
 	}
-	client, ok := resolver.ClientFrom(ctx)
-	if !ok {
-		return f.global, ""
-	}
-	for _, g := range f.groups {
-		for _, p := range g.clients {
-			if p.Contains(client) {
-				return g.rules, g.name
-			}
-		}
-	}
-	return f.global, ""
+	return f.rulesForAddr(resolver.ClientFrom(ctx))
 }

@@ -124,14 +124,17 @@ const (
 // settings are the options Reconfigure can change while serving.
 type settings struct {
 	resolver                          resolver.Resolver
+	fast                              resolver.Fast // resolver, when it is one; else nil
 	allow                             acl
 	queryTimeout                      time.Duration
 	maxConns, perClient, inflightConn int
 }
 
 func newSettings(o Options) *settings {
+	fast, _ := o.Resolver.(resolver.Fast)
 	return &settings{
 		resolver:     o.Resolver,
+		fast:         fast,
 		allow:        newACL(o.Allow),
 		queryTimeout: o.QueryTimeout,
 		maxConns:     o.MaxTCPConns,

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -9,11 +10,15 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // tcpConn is one client's TCP connection. Its reader goroutine reads
-// queries one after another; each is answered in its own goroutine and
-// the answers are written in the order they are ready (RFC 7766 §6.2.1.1).
+// queries one after another. It answers those the resolver's fast path
+// answers (cache hits) itself and writes them together; each other query
+// is answered in its own goroutine. Answers go out in the order they are
+// ready (RFC 7766 §6.2.1.1).
 type tcpConn struct {
 	conn   *net.TCPConn
 	client netip.AddrPort
@@ -110,7 +115,19 @@ func (s *Server) serveTCP(c *tcpConn) {
 	// and pipelined queries that arrive together take one between them.
 	br := bufio.NewReaderSize(c.conn, tcpReadBuffer)
 	var prefix [2]byte
+	var buf []byte // the query being read, reused
+	// Answers from the resolver's fast path (cache hits), length
+	// prefixed, go out together: written when no whole query is left in
+	// the read buffer, before the reader can block.
+	var out []byte
+	defer func() { c.flush(out) }()
 	for {
+		if len(out) > 0 && (len(out) >= tcpFlushSize || !wholeBuffered(br)) {
+			if err := c.flush(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
 		// At the cap, stop reading: TCP flow control then slows the
 		// client down instead of us dropping its queries.
 		select {
@@ -119,7 +136,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 			return
 		}
 		c.armDeadline()
-		raw, err := readMsg(br, prefix[:])
+		raw, err := readMsg(br, prefix[:], &buf)
 		if err != nil {
 			<-c.sem
 			if !errors.Is(err, io.EOF) && !s.closing() {
@@ -127,11 +144,18 @@ func (s *Server) serveTCP(c *tcpConn) {
 			}
 			return
 		}
+		n := len(out)
+		if o, ok := s.answerPacked(append(out, 0, 0), raw, c.client, transportTCP); ok {
+			binary.BigEndian.PutUint16(o[n:], uint16(len(o)-n-2))
+			out = o
+			<-c.sem
+			continue
+		}
 		c.mu.Lock()
 		c.busy++
 		c.mu.Unlock()
 		c.wg.Add(1)
-		go s.answerTCP(c, raw)
+		go s.answerTCP(c, bytes.Clone(raw))
 	}
 }
 
@@ -139,23 +163,42 @@ func (s *Server) serveTCP(c *tcpConn) {
 // typical queries (tens of octets each) fit.
 const tcpReadBuffer = 2048
 
+// tcpFlushSize is how many octets of fast answers a connection's reader
+// collects at most before it writes them.
+const tcpFlushSize = 16 << 10
+
 // errZeroLength ends a connection whose client sent an empty message.
 var errZeroLength = errors.New("zero-length message")
 
-// readMsg reads one length-prefixed message (RFC 1035 §4.2.2).
-func readMsg(r io.Reader, prefix []byte) ([]byte, error) {
+// readMsg reads one length-prefixed message (RFC 1035 §4.2.2) into *buf,
+// growing it as needed, and returns it: valid until the next call.
+func readMsg(r io.Reader, prefix []byte, buf *[]byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, prefix); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint16(prefix)
+	n := int(binary.BigEndian.Uint16(prefix))
 	if n == 0 {
 		return nil, errZeroLength
 	}
-	raw := make([]byte, n)
+	if cap(*buf) < n {
+		*buf = make([]byte, max(n, dns.MinMsgSize))
+	}
+	raw := (*buf)[:n]
 	if _, err := io.ReadFull(r, raw); err != nil {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// wholeBuffered reports whether br holds a whole length-prefixed message
+// already read from the connection, so that reading it cannot block.
+func wholeBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 2 {
+		return false
+	}
+	p, _ := br.Peek(2)
+	return n >= 2+int(binary.BigEndian.Uint16(p))
 }
 
 // answerTCP answers one query read from c and writes the answer.
@@ -174,6 +217,23 @@ func (s *Server) answerTCP(c *tcpConn, raw []byte) {
 		// Half an answer leaves the stream unreadable: end it.
 		c.conn.Close()
 	}
+}
+
+// flush writes answers that carry their length prefixes already; an
+// error closes the connection.
+func (c *tcpConn) flush(answers []byte) error {
+	if len(answers) == 0 {
+		return nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+	_, err := c.conn.Write(answers)
+	if err != nil {
+		c.srv.log.Debug("writing TCP answers failed", "client", c.client, "err", err)
+		c.conn.Close()
+	}
+	return err
 }
 
 // write sends one answer with its length prefix.

@@ -32,8 +32,9 @@ type replySrc struct {
 	ifIndex int
 }
 
-// serveUDP reads datagrams from u until Shutdown and answers each in its
-// own goroutine, at most MaxUDPInflight at once.
+// serveUDP reads datagrams from u until Shutdown. It answers those the
+// resolver's fast path can answer itself, at once, and hands the others
+// to worker goroutines, at most MaxUDPInflight at once.
 func (s *Server) serveUDP(u *udpSocket) {
 	defer s.wg.Done()
 	// A query is read whole whatever its size: a client may send a big
@@ -43,6 +44,9 @@ func (s *Server) serveUDP(u *udpSocket) {
 	if u.pktinfo {
 		oob = make([]byte, oobSize)
 	}
+	// Answers from the resolver's fast path (cache hits) are built here
+	// and sent by this goroutine.
+	out := make([]byte, 0, dns.MaxMsgSize)
 	for {
 		n, oobn, _, client, err := u.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
@@ -51,6 +55,16 @@ func (s *Server) serveUDP(u *udpSocket) {
 			}
 			s.readWarn.warn(s.log, "reading UDP query failed", "addr", u.addr(), "err", err)
 			s.pause(readErrorPause)
+			continue
+		}
+		if wire, ok := s.answerPacked(out[:0], buf[:n], client, transportUDP); ok {
+			var src replySrc
+			if u.pktinfo {
+				src = parseDst(oob[:oobn], u.v6)
+			}
+			if _, _, err := u.conn.WriteMsgUDPAddrPort(wire, src.oob(), client); err != nil {
+				s.log.Debug("writing UDP answer failed", "client", client, "err", err)
+			}
 			continue
 		}
 		// At the cap, wait here: the kernel's socket buffer holds (or

@@ -29,6 +29,7 @@ type generation struct {
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
 	chain    resolver.Resolver
+	fast     resolver.Fast // chain, when it has a fast path (the cache)
 
 	active  atomic.Int64 // queries being resolved by this generation
 	retired atomic.Bool  // no new query may start here
@@ -86,6 +87,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 		mw = append(mw, g.cache.Middleware())
 	}
 	g.chain = resolver.Chain(g.selector, mw...)
+	g.fast, _ = g.chain.(resolver.Fast)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -139,6 +141,21 @@ func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bo
 	}
 	m, err = g.chain.Resolve(ctx, q)
 	return m, true, err
+}
+
+// resolvePacked is resolve for resolver.Fast; ok is false when g is
+// retired or its chain declines q.
+func (g *generation) resolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) (out []byte, ok, retired bool) {
+	g.active.Add(1)
+	defer g.active.Add(-1)
+	if g.retired.Load() {
+		return dst, false, true
+	}
+	if g.fast == nil {
+		return dst, false, false
+	}
+	out, ok = g.fast.ResolvePacked(dst, q, info)
+	return out, ok, false
 }
 
 // start begins what runs in the background: probing and, for a filter

@@ -114,6 +114,20 @@ func (p *Proxy) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	}
 }
 
+var _ resolver.Fast = (*Proxy)(nil)
+
+// ResolvePacked implements resolver.Fast through the current
+// generation's chain, like Resolve.
+func (p *Proxy) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
+	for {
+		g := p.gen.Load()
+		out, ok, retired := g.resolvePacked(dst, q, info)
+		if !retired || p.gen.Load() == g {
+			return out, ok // declined, answered, or shut down: Resolve says so
+		}
+	}
+}
+
 // errStopped answers a query that arrives after Shutdown.
 var errStopped = errors.New("dotproxy is shutting down")
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // readErrorPause slows a UDP read loop or TCP accept loop whose socket
@@ -32,23 +34,49 @@ type replySrc struct {
 	ifIndex int
 }
 
+// udpBatch is how many datagrams one read (recvmmsg on Linux) takes and
+// one write (sendmmsg) sends at most: under load a system call moves
+// several, and a lone query is read and answered alone, never waiting
+// for company.
+const udpBatch = 8
+
+// batchConn reads and writes datagrams in batches: ipv4.PacketConn and
+// ipv6.PacketConn.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (u *udpSocket) batchConn() batchConn {
+	if u.v6 {
+		return ipv6.NewPacketConn(u.conn)
+	}
+	return ipv4.NewPacketConn(u.conn)
+}
+
 // serveUDP reads datagrams from u until Shutdown. It answers those the
-// resolver's fast path can answer itself, at once, and hands the others
-// to worker goroutines, at most MaxUDPInflight at once.
+// resolver's fast path can answer itself, at once, writing the answers
+// of one read together, and hands the others to worker goroutines, at
+// most MaxUDPInflight at once.
 func (s *Server) serveUDP(u *udpSocket) {
 	defer s.wg.Done()
+	bc := u.batchConn()
 	// A query is read whole whatever its size: a client may send a big
 	// OPT record (padding, cookies) even when its answer is small.
-	buf := make([]byte, dns.MaxMsgSize)
-	var oob []byte
-	if u.pktinfo {
-		oob = make([]byte, oobSize)
+	in := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
+		if u.pktinfo {
+			in[i].OOB = make([]byte, oobSize)
+		}
 	}
-	// Answers from the resolver's fast path (cache hits) are built here
-	// and sent by this goroutine.
-	out := make([]byte, 0, dns.MaxMsgSize)
+	// The fast path's answers, each in a buffer of its own, reused.
+	answers := make([][]byte, udpBatch)
+	bufs := make([][1][]byte, udpBatch)
+	out := make([]ipv4.Message, 0, udpBatch)
+	slow := make([]int, 0, udpBatch)
 	for {
-		n, oobn, _, client, err := u.conn.ReadMsgUDPAddrPort(buf, oob)
+		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
 			if s.closing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -57,37 +85,85 @@ func (s *Server) serveUDP(u *udpSocket) {
 			s.pause(readErrorPause)
 			continue
 		}
-		if wire, ok := s.answerPacked(out[:0], buf[:n], client, transportUDP); ok {
-			var src replySrc
+		out, slow = out[:0], slow[:0]
+		for i := range in[:n] {
+			m := &in[i]
+			client := clientOf(m.Addr)
+			if !client.IsValid() {
+				continue
+			}
+			wire, ok := s.answerPacked(answers[i][:0], m.Buffers[0][:m.N], client, transportUDP)
+			if !ok {
+				slow = append(slow, i)
+				continue
+			}
+			answers[i] = wire
+			bufs[i][0] = wire
+			reply := ipv4.Message{Buffers: bufs[i][:], Addr: m.Addr}
 			if u.pktinfo {
-				src = parseDst(oob[:oobn], u.v6)
+				reply.OOB = parseDst(m.OOB[:m.NN], u.v6).oob()
 			}
-			if _, _, err := u.conn.WriteMsgUDPAddrPort(wire, src.oob(), client); err != nil {
-				s.log.Debug("writing UDP answer failed", "client", client, "err", err)
+			out = append(out, reply)
+		}
+		s.writeBatch(bc, out)
+		for _, i := range slow {
+			if !s.dispatchUDP(u, &in[i]) {
+				return
 			}
-			continue
-		}
-		// At the cap, wait here: the kernel's socket buffer holds (or
-		// drops) what clients send meanwhile.
-		select {
-		case s.udpSem <- struct{}{}:
-		case <-s.done:
-			return
-		}
-		raw := make([]byte, n)
-		copy(raw, buf[:n])
-		var src replySrc
-		if u.pktinfo {
-			src = parseDst(oob[:oobn], u.v6)
-		}
-		j := udpJob{u, raw, client, src}
-		select {
-		case s.udpJobs <- j: // an idle worker takes it
-		default:
-			s.wg.Add(1)
-			go s.udpWorker(j)
 		}
 	}
+}
+
+// clientOf returns the address a datagram came from; invalid when it
+// cannot be read.
+func clientOf(addr net.Addr) netip.AddrPort {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// writeBatch sends the answers in out, skipping one a write fails on
+// (the client is gone, or its route).
+func (s *Server) writeBatch(bc batchConn, out []ipv4.Message) {
+	for len(out) > 0 {
+		n, err := bc.WriteBatch(out, 0)
+		if err != nil {
+			if n >= len(out) {
+				return
+			}
+			s.log.Debug("writing UDP answer failed", "client", out[n].Addr, "err", err)
+			n++
+		}
+		out = out[n:]
+	}
+}
+
+// dispatchUDP hands the datagram m to a worker, starting one when none is
+// idle. At MaxUDPInflight it waits: the kernel's socket buffer holds (or
+// drops) what clients send meanwhile. It reports false on Shutdown.
+func (s *Server) dispatchUDP(u *udpSocket, m *ipv4.Message) bool {
+	select {
+	case s.udpSem <- struct{}{}:
+	case <-s.done:
+		return false
+	}
+	raw := make([]byte, m.N)
+	copy(raw, m.Buffers[0])
+	var src replySrc
+	if u.pktinfo {
+		src = parseDst(m.OOB[:m.NN], u.v6)
+	}
+	j := udpJob{u, raw, clientOf(m.Addr), src}
+	select {
+	case s.udpJobs <- j: // an idle worker takes it
+	default:
+		s.wg.Add(1)
+		go s.udpWorker(j)
+	}
+	return true
 }
 
 // udpJob is one datagram for a worker to answer.

@@ -41,14 +41,8 @@ func (p *pool) get(ctx context.Context) (*conn, bool, error) {
 			p.mu.Unlock()
 			return nil, false, ErrConnClosed
 		}
-		best := p.pickLocked()
-		if best != nil {
-			// A busy connection still takes this query; the one dialed
-			// for it takes later ones, if the dial succeeds.
-			if best.load.Load() >= busyThreshold && len(p.conns) < p.max && p.dialing == nil {
-				p.dialing = make(chan struct{})
-				go p.dial(p.dialing)
-			}
+		if best := p.pickLocked(); best != nil {
+			p.growLocked(best)
 			p.mu.Unlock()
 			return best, false, nil
 		}
@@ -78,6 +72,33 @@ func (p *pool) get(ctx context.Context) (*conn, bool, error) {
 		if fresh != nil && fresh.alive() {
 			return fresh, true, nil
 		}
+	}
+}
+
+// ready returns the least loaded open connection, or nil when there is
+// none: it never waits for a dial, and starts one only as get does, for
+// a busy pool under its cap.
+func (p *pool) ready() *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	best := p.pickLocked()
+	if best != nil {
+		p.growLocked(best)
+	}
+	return best
+}
+
+// growLocked dials another connection in the background when best, the
+// least loaded, is busy and the pool is under its cap. A busy connection
+// still takes the query at hand; the new one takes later ones, if the
+// dial succeeds.
+func (p *pool) growLocked(best *conn) {
+	if best.load.Load() >= busyThreshold && len(p.conns) < p.max && p.dialing == nil {
+		p.dialing = make(chan struct{})
+		go p.dial(p.dialing)
 	}
 }
 

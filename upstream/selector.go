@@ -86,89 +86,21 @@ func (s *Selector) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	return r, err
 }
 
-type attempt struct {
-	u   *Upstream
-	r   *dns.Msg
-	err error
-}
-
-// resolve runs the attempts for one query. Attempts are started in
-// policy order: the next one when the latest fails, or when it has run
-// for its hedge delay without an answer. The first good answer wins and
-// cancels the rest; resolve returns once they have all let go of q, which
-// the caller owns again then. The upstream whose answer is returned is
-// recorded here, in this goroutine, never in the attempts' own.
+// resolve runs the attempts for one query (see attempts) and records in
+// ctx's resolver.Info the upstream whose answer it returns. It returns
+// once every attempt has let go of q, which the caller owns again then.
 func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	info := resolver.InfoFrom(ctx)
-	cands := s.policy.Order(s.ups)
-	ctx, cancel := context.WithCancel(ctx)
-	results := make(chan attempt, len(cands))
-	next, running := 0, 0
-	defer func() {
-		// Cancelled attempts return at once: waiting costs microseconds.
-		cancel()
-		for ; running > 0; running-- {
-			<-results
-		}
-	}()
-	launch := func() *time.Timer {
-		u := cands[next]
-		next++
-		running++
-		go func() {
-			actx, acancel := context.WithTimeout(ctx, s.opts.AttemptTimeout)
-			defer acancel()
-			r, err := u.Exchange(actx, q)
-			results <- attempt{u, r, err}
-		}()
-		return time.NewTimer(s.hedgeDelay(u))
+	a := &attempts{s: s, ctx: ctx, q: q, cands: s.policy.Order(s.ups)}
+	defer a.end()
+	if !a.start() {
+		a.wait()
 	}
-	hedge := launch()
-	defer func() { hedge.Stop() }()
-
-	var fallback *dns.Msg // an upstream's SERVFAIL/REFUSED, returned if nothing better comes
-	var fallbackFrom *Upstream
-	var errs []error
-	for {
-		select {
-		case a := <-results:
-			running--
-			if a.err == nil && usable(a.r) {
-				if next > 1 {
-					s.log.DebugContext(ctx, "answered after failover", "upstream", a.u.Name(),
-						"qname", q.Question[0].Name, "attempts", next)
-				}
-				info.SetUpstream(a.u.Name())
-				return a.r, nil
-			}
-			if a.err != nil {
-				errs = append(errs, a.err)
-				s.log.InfoContext(ctx, "upstream attempt failed, failing over", "upstream", a.u.Name(),
-					"qname", q.Question[0].Name, "err", a.err)
-			} else {
-				fallback, fallbackFrom = a.r, a.u
-				s.log.InfoContext(ctx, "upstream answered "+dns.RcodeToString[a.r.Rcode]+", failing over",
-					"upstream", a.u.Name(), "qname", q.Question[0].Name)
-			}
-			if next < len(cands) {
-				a.u.failedOver()
-				hedge.Stop()
-				hedge = launch()
-			} else if running == 0 {
-				return s.giveUpFrom(info, q, fallback, fallbackFrom, errs)
-			}
-		case <-hedge.C:
-			if next < len(cands) {
-				s.log.DebugContext(ctx, "slow upstream, hedging", "upstream", cands[next-1].Name(),
-					"next", cands[next].Name(), "qname", q.Question[0].Name)
-				cands[next-1].failedOver()
-				hedge = launch()
-			}
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
-			return s.giveUpFrom(info, q, fallback, fallbackFrom, errs)
-		}
+	if a.won != nil {
+		info.SetUpstream(a.wonFrom.Name())
+		return a.won, nil
 	}
+	return s.giveUpFrom(info, q, a.fallback, a.fallbackFrom, a.errs)
 }
 
 // giveUpFrom is giveUp, recording in info the upstream whose SERVFAIL or

@@ -1,0 +1,235 @@
+package upstream
+
+import (
+	"context"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// attempts is one query's way through the upstreams, in policy order:
+// the next one is asked when the latest fails, or when it has run for
+// its hedge delay without an answer. The first usable answer wins and
+// the other attempts are cancelled.
+//
+// The first attempt runs in the query's own goroutine when its upstream
+// has a connection open (the common case): written at once, its answer
+// awaited beside the one timer that hedges it and bounds it. Later
+// attempts, and a first one that must wait for a dial, run Exchange in
+// goroutines of their own.
+type attempts struct {
+	s     *Selector
+	ctx   context.Context
+	q     *dns.Msg
+	cands []*Upstream
+	next  int // cands[:next] have been asked
+
+	first         *pending  // the first attempt, while it is unanswered
+	firstDeadline time.Time // when it times out
+
+	results chan attempt // reports of the attempts in goroutines
+	running int          // goroutine attempts not reported yet
+	actx    context.Context
+	cancel  context.CancelFunc
+
+	timer   *time.Timer
+	hedgeAt time.Time // when the next candidate is asked; zero: none is due
+
+	won, fallback         *dns.Msg // the answer; an upstream's SERVFAIL or REFUSED, kept in case nothing better comes
+	wonFrom, fallbackFrom *Upstream
+	errs                  []error
+}
+
+// attempt is what a goroutine attempt reports.
+type attempt struct {
+	u   *Upstream
+	r   *dns.Msg
+	err error
+}
+
+// start asks the first candidate. It reports true when the query is
+// decided already: that attempt failed and there is nothing left to ask.
+func (a *attempts) start() bool {
+	u := a.cands[0]
+	a.next = 1
+	p, err := u.send(a.ctx, a.q)
+	switch {
+	case p != nil:
+		a.first, a.firstDeadline = p, p.start.Add(a.s.opts.AttemptTimeout)
+	case err != nil:
+		if a.report(u, nil, err) {
+			return true
+		}
+	default:
+		a.launch(u)
+	}
+	a.armHedge(u)
+	return false
+}
+
+// wait handles what the attempts report until the query is decided.
+func (a *attempts) wait() {
+	for {
+		var firstCh chan result
+		if a.first != nil {
+			firstCh = a.first.ch
+		}
+		var timer <-chan time.Time
+		if a.timer != nil {
+			timer = a.timer.C
+		}
+		select {
+		case res := <-firstCh:
+			p := a.first
+			a.first = nil
+			r, err, resend := p.finish(a.ctx, res)
+			if resend {
+				a.launch(p.u) // Exchange resends it on another connection
+				continue
+			}
+			if a.report(p.u, r, err) {
+				return
+			}
+		case at := <-a.results:
+			a.running--
+			if a.report(at.u, at.r, at.err) {
+				return
+			}
+		case <-timer:
+			if a.tick() {
+				return
+			}
+		case <-a.ctx.Done():
+			a.errs = append(a.errs, a.ctx.Err())
+			return
+		}
+	}
+}
+
+// report takes one attempt's outcome and reports whether the query is
+// decided: answered usably, or nothing left to ask or wait for. A failed
+// attempt moves the query on to the next candidate at once.
+func (a *attempts) report(u *Upstream, r *dns.Msg, err error) bool {
+	s, qname := a.s, a.q.Question[0].Name
+	if err == nil && usable(r) {
+		if a.next > 1 {
+			s.log.DebugContext(a.ctx, "answered after failover", "upstream", u.Name(), "qname", qname, "attempts", a.next)
+		}
+		a.won, a.wonFrom = r, u
+		return true
+	}
+	if err != nil {
+		a.errs = append(a.errs, err)
+		s.log.InfoContext(a.ctx, "upstream attempt failed, failing over", "upstream", u.Name(), "qname", qname, "err", err)
+	} else {
+		a.fallback, a.fallbackFrom = r, u
+		s.log.InfoContext(a.ctx, "upstream answered "+dns.RcodeToString[r.Rcode]+", failing over", "upstream", u.Name(), "qname", qname)
+	}
+	if a.next < len(a.cands) {
+		u.failedOver()
+		a.launchNext()
+		return false
+	}
+	return a.first == nil && a.running == 0
+}
+
+// tick handles the timer: the first attempt's timeout, then a hedge
+// that is due. It reports whether the query is decided.
+func (a *attempts) tick() bool {
+	now := time.Now()
+	if a.first != nil && !now.Before(a.firstDeadline) {
+		p := a.first
+		a.first = nil
+		if a.report(p.u, nil, p.abandon(context.DeadlineExceeded)) {
+			return true
+		}
+	}
+	if !a.hedgeAt.IsZero() && !now.Before(a.hedgeAt) && a.next < len(a.cands) {
+		a.s.log.DebugContext(a.ctx, "slow upstream, hedging", "upstream", a.cands[a.next-1].Name(),
+			"next", a.cands[a.next].Name(), "qname", a.q.Question[0].Name)
+		a.cands[a.next-1].failedOver()
+		a.launchNext()
+		return false
+	}
+	a.rearm()
+	return false
+}
+
+// launchNext asks the next candidate, in a goroutine, and hedges it.
+func (a *attempts) launchNext() {
+	u := a.cands[a.next]
+	a.next++
+	a.launch(u)
+	a.armHedge(u)
+}
+
+// launch runs an attempt on u in a goroutine, with the attempt timeout.
+func (a *attempts) launch(u *Upstream) {
+	if a.results == nil {
+		// Room for every candidate and the first attempt's resend: no
+		// attempt ever blocks on reporting.
+		a.results = make(chan attempt, len(a.cands)+1)
+		a.actx, a.cancel = context.WithCancel(a.ctx)
+	}
+	a.running++
+	results, actx, q, timeout := a.results, a.actx, a.q, a.s.opts.AttemptTimeout
+	go func() {
+		ctx, cancel := context.WithTimeout(actx, timeout)
+		defer cancel()
+		r, err := u.Exchange(ctx, q)
+		results <- attempt{u, r, err}
+	}()
+}
+
+// armHedge sets when the candidate after u is asked, u being the latest
+// asked, and rearms the timer.
+func (a *attempts) armHedge(u *Upstream) {
+	a.hedgeAt = time.Time{}
+	if a.next < len(a.cands) {
+		a.hedgeAt = time.Now().Add(a.s.hedgeDelay(u))
+	}
+	a.rearm()
+}
+
+// rearm sets the timer for the earlier of the next hedge and the first
+// attempt's timeout, or stops it when neither is due.
+func (a *attempts) rearm() {
+	at := a.hedgeAt
+	if a.first != nil && (at.IsZero() || a.firstDeadline.Before(at)) {
+		at = a.firstDeadline
+	}
+	if at.IsZero() {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		return
+	}
+	d := time.Until(at)
+	if a.timer == nil {
+		a.timer = time.NewTimer(d)
+	} else {
+		a.timer.Reset(d)
+	}
+}
+
+// end gives up on the attempts still running and waits for them to let
+// go of the query; cancelled ones return at once.
+func (a *attempts) end() {
+	if p := a.first; p != nil {
+		a.first = nil
+		err := a.ctx.Err()
+		if err == nil {
+			err = context.Canceled // another attempt answered
+		}
+		p.abandon(err)
+	}
+	if a.cancel != nil {
+		a.cancel()
+		for ; a.running > 0; a.running-- {
+			<-a.results
+		}
+	}
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -23,6 +24,14 @@ const (
 // buffer size is advertised, the DO bit kept, and the message padded to a
 // multiple of paddingBlock octets.
 func packQuery(q *dns.Msg) ([]byte, error) {
+	if wire, ok := packPlainQuery(q); ok {
+		return wire, nil
+	}
+	return packQueryMsg(q)
+}
+
+// packQueryMsg is packQuery for any query, through dns.Msg.
+func packQueryMsg(q *dns.Msg) ([]byte, error) {
 	m := &dns.Msg{
 		MsgHdr:   q.MsgHdr,
 		Question: q.Question,
@@ -55,6 +64,65 @@ func packQuery(q *dns.Msg) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// optPaddingLen is an OPT record with an empty padding option: root
+// name, type, class, TTL, RDLENGTH, then the option's code and length.
+const optPaddingLen = 11 + 4
+
+// packPlainQuery is packQuery for the common query: one question, no
+// records but an OPT, no extended rcode. It writes the octets dns.Msg
+// would, without building a message to pack; ok is false for any other
+// query.
+func packPlainQuery(q *dns.Msg) (wire []byte, ok bool) {
+	if len(q.Question) != 1 || len(q.Answer) != 0 || len(q.Ns) != 0 || q.Rcode > 0xF || q.Opcode > 0xF {
+		return nil, false
+	}
+	do := false
+	for _, rr := range q.Extra {
+		opt, isOPT := rr.(*dns.OPT)
+		if !isOPT {
+			return nil, false
+		}
+		do = opt.Do()
+	}
+	qs := q.Question[0]
+	var name [256]byte
+	n, err := dns.PackDomainName(qs.Name, name[:], 0, nil, false)
+	if err != nil {
+		return nil, false
+	}
+	unpadded := headerLen + n + 4 + optPaddingLen
+	pad := (paddingBlock - unpadded%paddingBlock) % paddingBlock
+	wire = make([]byte, 0, unpadded+pad)
+	var flags uint16
+	for _, f := range []struct {
+		set bool
+		bit uint16
+	}{{q.Response, 1 << 15}, {q.Authoritative, 1 << 10}, {q.Truncated, 1 << 9}, {q.RecursionDesired, 1 << 8},
+		{q.RecursionAvailable, 1 << 7}, {q.Zero, 1 << 6}, {q.AuthenticatedData, 1 << 5}, {q.CheckingDisabled, 1 << 4}} {
+		if f.set {
+			flags |= f.bit
+		}
+	}
+	flags |= uint16(q.Opcode)<<11 | uint16(q.Rcode)
+	wire = append(wire, 0, 0, byte(flags>>8), byte(flags), 0, 1, 0, 0, 0, 0, 0, 1)
+	wire = append(wire, name[:n]...)
+	wire = binary.BigEndian.AppendUint16(wire, qs.Qtype)
+	wire = binary.BigEndian.AppendUint16(wire, qs.Qclass)
+	var ednsFlags byte
+	if do {
+		ednsFlags = 0x80
+	}
+	wire = append(wire, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(ednsUDPSize>>8), byte(ednsUDPSize&0xFF),
+		0, 0, ednsFlags, 0)
+	wire = binary.BigEndian.AppendUint16(wire, uint16(4+pad))
+	wire = binary.BigEndian.AppendUint16(wire, dns.EDNS0PADDING)
+	wire = binary.BigEndian.AppendUint16(wire, uint16(pad))
+	return append(wire, make([]byte, pad)...), true
+}
+
+// headerLen is a DNS message's fixed header.
+const headerLen = 12
 
 // checkAnswer reports whether r is a response to a query with question q.
 // Names compare case-insensitively: a resolver may answer in the case it

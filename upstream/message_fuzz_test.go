@@ -12,7 +12,8 @@ import (
 // upstream is a multiple of paddingBlock octets, padded by less than one
 // block with zeros; it has ID 0, the client's header flags and question,
 // and exactly our OPT record (our UDP size, the client's DO bit, no option
-// but padding); the client's query is left as it was.
+// but padding); the client's query is left as it was; and the octets are
+// those packQueryMsg writes through dns.Msg.
 func FuzzPackQuery(f *testing.F) {
 	for _, s := range []struct {
 		name  string
@@ -35,6 +36,7 @@ func FuzzPackQuery(f *testing.F) {
 		}
 		q := new(dns.Msg).SetQuestion(name, qtype)
 		q.Id, q.CheckingDisabled = id, true
+		q.RecursionDesired, q.AuthenticatedData, q.Zero = id&1 == 0, id&2 != 0, id&4 != 0
 		if edns {
 			q.SetEdns0(4096, do)
 			q.IsEdns0().Option = []dns.EDNS0{
@@ -52,6 +54,10 @@ func FuzzPackQuery(f *testing.F) {
 		}
 		if after, _ := q.Pack(); !bytes.Equal(after, before) {
 			t.Fatal("packQuery changed the client's query")
+		}
+		// The plain query's own packer writes what dns.Msg writes.
+		if general, err := packQueryMsg(q); err != nil || !bytes.Equal(general, wire) {
+			t.Fatalf("packQuery wrote\n%x\npacked through dns.Msg (%v)\n%x", wire, err, general)
 		}
 		if len(wire)%paddingBlock != 0 {
 			t.Fatalf("%d octets, not a multiple of %d", len(wire), paddingBlock)

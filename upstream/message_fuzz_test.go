@@ -66,7 +66,8 @@ func FuzzPackQuery(f *testing.F) {
 		if err := m.Unpack(wire); err != nil {
 			t.Fatalf("query upstream does not unpack: %v", err)
 		}
-		if m.Id != 0 || m.Response || !m.RecursionDesired || !m.CheckingDisabled || m.Opcode != dns.OpcodeQuery {
+		if m.Id != 0 || m.Response || m.RecursionDesired != q.RecursionDesired || m.AuthenticatedData != q.AuthenticatedData ||
+			m.Zero != q.Zero || !m.CheckingDisabled || m.Opcode != dns.OpcodeQuery {
 			t.Fatalf("header %+v", m.MsgHdr)
 		}
 		if len(m.Question) != 1 || m.Question[0].Name != name ||

@@ -143,7 +143,10 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	default:
 		f.answer = c.ttls.prepare(&f.key, resp)
 	}
-	remember := fail != nil && !f.prefetch && c.opts.ServfailTTL > 0 && c.ctx.Err() == nil
+	// A query cancelled (the listener shutting down under a miss that
+	// ran it) says nothing about the name.
+	remember := fail != nil && !f.prefetch && c.opts.ServfailTTL > 0 && c.ctx.Err() == nil &&
+		!errors.Is(err, context.Canceled)
 
 	sh := c.store.shard(f.hash)
 	sh.mu.Lock()
@@ -191,7 +194,8 @@ func (f *flight) respond(q *dns.Msg, k *key) (*dns.Msg, error) {
 // shapes an answer that others will get.
 func (k *key) query() *dns.Msg {
 	q := new(dns.Msg)
-	q.Id = dns.Id()
+	// ID 0: the upstream connection writes a random one of its own, and
+	// dns.Id would cost a getrandom(2) per miss.
 	q.RecursionDesired = true
 	// RFC 6840 §5.7: ask for AD, so that it is there for the clients
 	// that want it; render keeps it from those that do not.

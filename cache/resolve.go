@@ -64,13 +64,22 @@ func cacheable(q *dns.Msg) bool {
 	return len(q.Question) == 1 && q.Opcode == dns.OpcodeQuery && !q.Response && q.IsTsig() == nil
 }
 
-// miss waits for the upstream query of k, started by the first of the
-// misses that wait on it, and answers q from it. When there is a stale
-// answer, it is served instead if the query fails or has not answered
-// within StaleAfter; the query goes on and refreshes the entry.
+// miss waits for the upstream query of k, run by the first of the misses
+// that wait on it, and answers q from it. When there is a stale answer,
+// the query runs in the background and the stale answer is served
+// instead if the query fails or has not answered within StaleAfter; the
+// query goes on and refreshes the entry.
 func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k *key, h uint64, stale *answer) (*dns.Msg, error) {
 	f, leader := c.join(k, h)
-	if leader {
+	_, bounded := ctx.Deadline()
+	switch {
+	case leader && stale == nil && bounded:
+		// Nothing to serve meanwhile: the first miss runs the query
+		// itself, bound by its own deadline as a background run would
+		// be (no goroutine, context or timer of its own). Misses that
+		// join get its outcome.
+		c.run(ctx, next, f)
+	case leader:
 		deadline, ok := ctx.Deadline()
 		if !ok {
 			deadline = time.Now().Add(refreshTimeout)

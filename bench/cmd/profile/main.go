@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ func main() {
 	path := flag.String("config", "", "dotproxy configuration file")
 	cpuFile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	memFile := flag.String("memprofile", "", "write an allocation profile here at exit")
+	traceFile := flag.String("trace", "", "write an execution trace of the whole run here (go tool trace)")
 	flag.Parse()
 	log.SetPrefix("profile: ")
 	log.SetFlags(0)
@@ -48,6 +50,16 @@ func main() {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			log.Fatal(err)
 		}
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			log.Fatal(err)
+		}
+		defer trace.Stop()
 	}
 	p, err := proxy.New(cfg, "bench-profile", proxy.NewLogger(os.Stderr, cfg.Log))
 	if err != nil {

@@ -95,9 +95,9 @@ type Server struct {
 	ctx    context.Context // parent of every query's context
 	cancel context.CancelFunc
 
-	done    chan struct{} // closed when Shutdown begins: read nothing more
-	udpSem  chan struct{} // one token per UDP query being answered
-	udpJobs chan udpJob   // datagrams handed to idle UDP workers
+	done   chan struct{} // closed when Shutdown begins: read nothing more
+	udpSem chan struct{} // one token per UDP query being answered
+	jobs   chan job      // queries handed to idle workers
 
 	// wg counts every goroutine the server starts. Each is started by
 	// Start or by a goroutine already counted, so Add never races Wait.
@@ -158,7 +158,7 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
-		udpJobs:   make(chan udpJob),
+		jobs:      make(chan job),
 		conns:     make(map[*tcpConn]struct{}),
 		perClient: make(map[netip.Addr]int),
 	}

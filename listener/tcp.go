@@ -16,9 +16,9 @@ import (
 
 // tcpConn is one client's TCP connection. Its reader goroutine reads
 // queries one after another. It answers those the resolver's fast path
-// answers (cache hits) itself and writes them together; each other query
-// is answered in its own goroutine. Answers go out in the order they are
-// ready (RFC 7766 §6.2.1.1).
+// answers (cache hits) itself and writes them together, and hands each
+// other query to a worker. Answers go out in the order they are ready
+// (RFC 7766 §6.2.1.1).
 type tcpConn struct {
 	conn   *net.TCPConn
 	client netip.AddrPort
@@ -155,7 +155,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 		c.busy++
 		c.mu.Unlock()
 		c.wg.Add(1)
-		go s.answerTCP(c, bytes.Clone(raw))
+		s.dispatch(job{tc: c, raw: bytes.Clone(raw), client: c.client})
 	}
 }
 
@@ -201,7 +201,8 @@ func wholeBuffered(br *bufio.Reader) bool {
 	return n >= 2+int(binary.BigEndian.Uint16(p))
 }
 
-// answerTCP answers one query read from c and writes the answer.
+// answerTCP answers one query read from c, in a worker, and writes the
+// answer.
 func (s *Server) answerTCP(c *tcpConn, raw []byte) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()

@@ -156,49 +156,8 @@ func (s *Server) dispatchUDP(u *udpSocket, m *ipv4.Message) bool {
 	if u.pktinfo {
 		src = parseDst(m.OOB[:m.NN], u.v6)
 	}
-	j := udpJob{u, raw, clientOf(m.Addr), src}
-	select {
-	case s.udpJobs <- j: // an idle worker takes it
-	default:
-		s.wg.Add(1)
-		go s.udpWorker(j)
-	}
+	s.dispatch(job{u: u, raw: raw, client: clientOf(m.Addr), src: src})
 	return true
-}
-
-// udpJob is one datagram for a worker to answer.
-type udpJob struct {
-	u      *udpSocket
-	raw    []byte
-	client netip.AddrPort
-	src    replySrc
-}
-
-// udpWorkerIdle is how long a UDP worker waits for another datagram
-// before it exits.
-const udpWorkerIdle = 5 * time.Second
-
-// udpWorker answers j, then whatever datagrams the read loops hand it,
-// until it has been idle for udpWorkerIdle or the server shuts down.
-// Workers are reused rather than a goroutine started per datagram: a
-// query's work grows a fresh goroutine's stack every time, which showed
-// as several percent of the CPU in profiles. There are never more workers
-// than queries in flight (MaxUDPInflight).
-func (s *Server) udpWorker(j udpJob) {
-	defer s.wg.Done()
-	idle := time.NewTimer(udpWorkerIdle)
-	defer idle.Stop()
-	for {
-		s.answerUDP(j.u, j.raw, j.client, j.src)
-		idle.Reset(udpWorkerIdle)
-		select {
-		case j = <-s.udpJobs:
-		case <-idle.C:
-			return
-		case <-s.done:
-			return
-		}
-	}
 }
 
 // answerUDP answers one datagram and sends the answer from src.

@@ -1,0 +1,58 @@
+package listener
+
+import (
+	"net/netip"
+	"time"
+)
+
+// job is one query for a worker to answer: a datagram read from u, or a
+// message read from the TCP connection tc.
+type job struct {
+	u      *udpSocket
+	tc     *tcpConn
+	raw    []byte
+	client netip.AddrPort
+	src    replySrc // UDP: where the answer must come from
+}
+
+// workerIdle is how long a worker waits for another query before it
+// exits.
+const workerIdle = 5 * time.Second
+
+// dispatch hands j to an idle worker, or starts one when none is idle.
+func (s *Server) dispatch(j job) {
+	select {
+	case s.jobs <- j: // an idle worker takes it
+	default:
+		s.wg.Add(1)
+		go s.worker(j)
+	}
+}
+
+// worker answers j, then whatever queries the readers hand it, until it
+// has been idle for workerIdle or the server shuts down. Workers are
+// reused rather than a goroutine started per query: a query's work grows
+// a fresh goroutine's stack every time, which showed as several percent
+// of the CPU in profiles. There are never more workers than queries
+// being answered (MaxUDPInflight, and MaxTCPInflightPerConn per
+// connection).
+func (s *Server) worker(j job) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		if j.tc != nil {
+			s.answerTCP(j.tc, j.raw)
+		} else {
+			s.answerUDP(j.u, j.raw, j.client, j.src)
+		}
+		idle.Reset(workerIdle)
+		select {
+		case j = <-s.jobs:
+		case <-idle.C:
+			return
+		case <-s.done:
+			return
+		}
+	}
+}

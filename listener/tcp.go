@@ -24,12 +24,16 @@ type tcpConn struct {
 	client netip.AddrPort
 	key    netip.Addr // the client's IP, for the per-client cap
 
-	srv  *Server
-	sem  chan struct{}  // one token per query read and not yet answered
-	wg   sync.WaitGroup // the goroutines answering its queries
-	wmu  sync.Mutex     // one answer written at a time
-	mu   sync.Mutex     // guards busy and the read deadline
-	busy int            // queries being answered
+	srv *Server
+	sem chan struct{}  // one token per query read and not yet answered
+	wg  sync.WaitGroup // the goroutines answering its queries
+	wmu sync.Mutex     // one write at a time
+	qmu sync.Mutex     // guards queue and spare
+	// queue holds answers, length-prefixed, waiting to be written;
+	// spare is the buffer written last, reused as the next queue.
+	queue, spare []byte
+	mu           sync.Mutex // guards busy and the read deadline
+	busy         int        // queries being answered
 }
 
 // acceptTCP accepts connections on ln until Shutdown closes it.
@@ -213,42 +217,7 @@ func (s *Server) answerTCP(c *tcpConn, raw []byte) {
 	if wire == nil {
 		return
 	}
-	if err := c.write(wire); err != nil {
-		s.log.Debug("writing TCP answer failed", "client", c.client, "err", err)
-		// Half an answer leaves the stream unreadable: end it.
-		c.conn.Close()
-	}
-}
-
-// flush writes answers that carry their length prefixes already; an
-// error closes the connection.
-func (c *tcpConn) flush(answers []byte) error {
-	if len(answers) == 0 {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
-	_, err := c.conn.Write(answers)
-	if err != nil {
-		c.srv.log.Debug("writing TCP answers failed", "client", c.client, "err", err)
-		c.conn.Close()
-	}
-	return err
-}
-
-// write sends one answer with its length prefix.
-func (c *tcpConn) write(wire []byte) error {
-	var prefix [2]byte
-	binary.BigEndian.PutUint16(prefix[:], uint16(len(wire)))
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	// A client that takes longer than the idle timeout to take one
-	// answer is not reading any more.
-	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
-	bufs := net.Buffers{prefix[:], wire}
-	_, err := bufs.WriteTo(c.conn)
-	return err
+	c.write(wire)
 }
 
 // armDeadline sets the read deadline for the reader's next read. With

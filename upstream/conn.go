@@ -25,11 +25,10 @@ type conn struct {
 	idleTimeout time.Duration
 	stallAfter  func() time.Duration // asked when a query is given up
 
-	wmu sync.Mutex // serialises writes
-
-	qmu   sync.Mutex // guards queue and spare
-	queue []byte     // queries waiting to be written, length-prefixed
-	spare []byte     // the buffer written last, reused as the next queue
+	qmu   sync.Mutex    // guards queue and spare
+	queue []byte        // queries waiting to be written, length-prefixed
+	spare []byte        // the buffer written last, reused as the next queue
+	wake  chan struct{} // tells the writer that queue has something; buffered 1
 
 	mu      sync.Mutex
 	pending map[uint16]*call
@@ -74,11 +73,13 @@ func newConn(tc *tls.Conn, idleTimeout time.Duration, stallAfter func() time.Dur
 		pending:     make(map[uint16]*call),
 		quietSince:  time.Now(),
 		done:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
 	}
 	// Nothing sent yet: the idle clock starts now. (No lock needed:
 	// nothing else has c yet.)
 	c.armIdleLocked()
 	go c.readLoop()
+	go c.writeLoop()
 	return c
 }
 
@@ -151,51 +152,6 @@ func (c *conn) removeLocked(id uint16) {
 // pending).
 func (c *conn) armIdleLocked() {
 	c.tc.SetReadDeadline(time.Now().Add(c.idleTimeout))
-}
-
-// write sends out when its turn comes. A caller whose context is done by
-// then sends nothing and gets the context's error, and the connection is
-// left as it was. A failed write closes the connection: crypto/tls makes
-// a write error permanent, and part of the message may be out.
-func (c *conn) write(ctx context.Context, wire []byte, id uint16) error {
-	if err := ctx.Err(); err != nil {
-		return err // out of time: send nothing
-	}
-	// Queue the query, length-prefixed, with its ID written in.
-	c.qmu.Lock()
-	at := len(c.queue)
-	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
-	c.queue = append(c.queue, wire...)
-	binary.BigEndian.PutUint16(c.queue[at+2:], id)
-	c.qmu.Unlock()
-
-	// Whoever holds the write lock sends everything queued: under load
-	// one TLS record and one write(2) carry many queries. A caller that
-	// finds the queue empty had its query sent by another; if that write
-	// failed, the connection is closed and the query fails over from there.
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.qmu.Lock()
-	buf := c.queue
-	if len(buf) == 0 {
-		c.qmu.Unlock()
-		return nil
-	}
-	c.queue, c.spare = c.spare[:0], nil
-	c.qmu.Unlock()
-
-	// Not the caller's deadline, which may be all but spent: a write cut
-	// short by it would break the stream for every query on it.
-	c.tc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.tc.Write(buf)
-	c.qmu.Lock()
-	c.spare = buf[:0]
-	c.qmu.Unlock()
-	if err != nil {
-		c.close(fmt.Errorf("%w: writing query: %w", ErrConnClosed, err))
-		return c.closeErr()
-	}
-	return nil
 }
 
 // giveUp records a query abandoned unanswered. A connection that keeps

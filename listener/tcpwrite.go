@@ -2,47 +2,56 @@ package listener
 
 import (
 	"encoding/binary"
+	"runtime"
 	"time"
 )
 
-// write sends one answer with its length prefix. Answers that workers
-// finish while another write is under way go out together in the next
-// one: under load one write(2) carries many.
+// write sends one answer with its length prefix. Answers queue up; the
+// one that finds the queue empty writes the queue, after the workers
+// already runnable have added theirs, so that under load one write(2)
+// carries many answers.
 func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
+	first := len(c.queue) == 0
 	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
 	c.queue = append(c.queue, wire...)
 	c.qmu.Unlock()
+	if !first {
+		return nil // the writer of this queue has not taken it yet
+	}
+	runtime.Gosched()
 	return c.drain()
 }
 
 // flush sends answers that carry their length prefixes already: the
-// reader's fast answers.
+// reader's fast answers, at once.
 func (c *tcpConn) flush(answers []byte) error {
 	if len(answers) == 0 {
 		return nil
 	}
 	c.qmu.Lock()
+	first := len(c.queue) == 0
 	c.queue = append(c.queue, answers...)
 	c.qmu.Unlock()
+	if !first {
+		return nil
+	}
 	return c.drain()
 }
 
-// drain writes whatever is queued, once the write under way (if any) is
-// done. A caller that finds the queue empty had its answers written by
-// another. A failed write closes the connection: half an answer leaves
-// the stream unreadable.
+// drain writes the queue once the write under way (if any) is done. A
+// failed write closes the connection: half an answer leaves the stream
+// unreadable.
 func (c *tcpConn) drain() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.qmu.Lock()
 	buf := c.queue
-	if len(buf) == 0 {
-		c.qmu.Unlock()
-		return nil
-	}
 	c.queue, c.spare = c.spare[:0], nil
 	c.qmu.Unlock()
+	if len(buf) == 0 {
+		return nil
+	}
 
 	// A client that takes longer than the idle timeout to take its
 	// answers is not reading any more.

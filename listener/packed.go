@@ -20,7 +20,11 @@ import (
 // plain one, the client is not allowed (the usual path refuses it), or
 // Debug logs are on (the usual path logs every step). It runs in the
 // goroutine that read raw, so it never blocks.
-func (s *Server) answerPacked(dst, raw []byte, client netip.AddrPort, tr transport) (out []byte, ok bool) {
+//
+// scratch is the calling reader's own, reused from one query to the next
+// so that the query and its Info, which the resolver sees by pointer,
+// cost no allocation.
+func (s *Server) answerPacked(sc *scratch, dst, raw []byte, client netip.AddrPort, tr transport) (out []byte, ok bool) {
 	live := s.live.Load()
 	if live.fast == nil || !live.allow.allows(client.Addr()) || s.debug() {
 		return dst, false
@@ -29,8 +33,9 @@ func (s *Server) answerPacked(dst, raw []byte, client netip.AddrPort, tr transpo
 	if s.opts.Observer != nil {
 		start = time.Now()
 	}
-	var q resolver.Packed
-	if !parsePacked(raw, &q) {
+	q := &sc.q
+	*q = resolver.Packed{}
+	if !parsePacked(raw, q) {
 		return dst, false
 	}
 	q.Client = client.Addr()
@@ -45,8 +50,9 @@ func (s *Server) answerPacked(dst, raw []byte, client netip.AddrPort, tr transpo
 			out, ok = dst, false
 		}
 	}()
-	var info resolver.Info
-	out, ok = live.fast.ResolvePacked(dst, &q, &info)
+	info := &sc.info
+	*info = resolver.Info{}
+	out, ok = live.fast.ResolvePacked(dst, q, info)
 	if !ok {
 		return dst, false
 	}
@@ -60,10 +66,16 @@ func (s *Server) answerPacked(dst, raw []byte, client netip.AddrPort, tr transpo
 			Rcode:     int(out[len(dst)+3] & 0xF),
 			Size:      len(out) - len(dst),
 			Duration:  time.Since(start),
-			Info:      info,
+			Info:      *info,
 		})
 	}
 	return out, true
+}
+
+// scratch is what one reader lends the fast path for each query.
+type scratch struct {
+	q    resolver.Packed
+	info resolver.Info
 }
 
 // parsePacked reads raw into q when it is a plain query the fast path

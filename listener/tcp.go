@@ -125,6 +125,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 	// the read buffer, before the reader can block.
 	var out []byte
 	defer func() { c.flush(out) }()
+	sc := new(scratch)
 	for {
 		if len(out) > 0 && (len(out) >= tcpFlushSize || !wholeBuffered(br)) {
 			if err := c.flush(out); err != nil {
@@ -149,7 +150,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 			return
 		}
 		n := len(out)
-		if o, ok := s.answerPacked(append(out, 0, 0), raw, c.client, transportTCP); ok {
+		if o, ok := s.answerPacked(sc, append(out, 0, 0), raw, c.client, transportTCP); ok {
 			binary.BigEndian.PutUint16(o[n:], uint16(len(o)-n-2))
 			out = o
 			<-c.sem

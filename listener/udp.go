@@ -75,6 +75,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 	bufs := make([][1][]byte, udpBatch)
 	out := make([]ipv4.Message, 0, udpBatch)
 	slow := make([]int, 0, udpBatch)
+	sc := new(scratch)
 	for {
 		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
@@ -92,7 +93,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			if !client.IsValid() {
 				continue
 			}
-			wire, ok := s.answerPacked(answers[i][:0], m.Buffers[0][:m.N], client, transportUDP)
+			wire, ok := s.answerPacked(sc, answers[i][:0], m.Buffers[0][:m.N], client, transportUDP)
 			if !ok {
 				slow = append(slow, i)
 				continue

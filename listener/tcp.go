@@ -129,6 +129,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 	for {
 		if len(out) > 0 && (len(out) >= tcpFlushSize || !wholeBuffered(br)) {
 			if err := c.flush(out); err != nil {
+				out = nil // not again on the way out
 				return
 			}
 			out = out[:0]

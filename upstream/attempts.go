@@ -57,9 +57,7 @@ func (a *attempts) start() bool {
 	case p != nil:
 		a.first, a.firstDeadline = p, p.start.Add(a.s.opts.AttemptTimeout)
 	case err != nil:
-		if a.report(u, nil, err) {
-			return true
-		}
+		return a.report(u, nil, err) // it asks the next candidate, if any
 	default:
 		a.launch(u)
 	}

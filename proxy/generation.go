@@ -144,10 +144,12 @@ func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bo
 }
 
 // resolvePacked is resolve for resolver.Fast; ok is false when g is
-// retired or its chain declines q.
+// retired or its chain declines q. It is not counted in active: the fast
+// path reads memory and never waits on an upstream, so retire has nothing
+// to wait for (a hit that races a retire answers from the old cache, as a
+// query started a moment earlier would), and two atomic updates of a
+// shared counter per hit would cost more than the rest of the chain.
 func (g *generation) resolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) (out []byte, ok, retired bool) {
-	g.active.Add(1)
-	defer g.active.Add(-1)
 	if g.retired.Load() {
 		return dst, false, true
 	}

@@ -141,6 +141,6 @@ func parseOPT(rest []byte, q *resolver.Packed) bool {
 		}
 	}
 	q.EDNS, q.DO = true, rest[7]&0x80 != 0
-	q.Limit = max(int(binary.BigEndian.Uint16(rest[3:])), dns.MinMsgSize)
+	q.Limit = min(max(int(binary.BigEndian.Uint16(rest[3:])), dns.MinMsgSize), maxUDPPayload)
 	return true
 }

@@ -32,8 +32,13 @@ func (q *query) udpLimit() int {
 	if q == nil || !q.edns {
 		return dns.MinMsgSize
 	}
-	return max(int(q.udpSize), dns.MinMsgSize)
+	return min(max(int(q.udpSize), dns.MinMsgSize), maxUDPPayload)
 }
+
+// maxUDPPayload is the largest UDP payload over IPv4 (65,535 less the IP
+// and UDP headers): a client's EDNS size of 65,535 cannot be taken at its
+// word, or the send fails with EMSGSIZE and the client gets nothing.
+const maxUDPPayload = 65507
 
 // rawHeader reads what a reply needs from a query's header, which may be
 // all that is readable of it.

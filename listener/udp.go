@@ -132,6 +132,8 @@ func (s *Server) writeBatch(bc batchConn, out []ipv4.Message) {
 	for len(out) > 0 {
 		n, err := bc.WriteBatch(out, 0)
 		if err != nil {
+			// sendmmsg failing on the first message reports -1.
+			n = max(n, 0)
 			if n >= len(out) {
 				return
 			}

@@ -135,11 +135,22 @@ func (s *Server) serveTCP(c *tcpConn) {
 			out = out[:0]
 		}
 		// At the cap, stop reading: TCP flow control then slows the
-		// client down instead of us dropping its queries.
+		// client down instead of us dropping its queries. Answers
+		// already made go out first: they must not wait for a slow
+		// query to end.
 		select {
 		case c.sem <- struct{}{}:
-		case <-s.done:
-			return
+		default:
+			if err := c.flush(out); err != nil {
+				out = nil
+				return
+			}
+			out = out[:0]
+			select {
+			case c.sem <- struct{}{}:
+			case <-s.done:
+				return
+			}
 		}
 		c.armDeadline()
 		raw, err := readMsg(br, prefix[:], &buf)

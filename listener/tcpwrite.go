@@ -6,41 +6,41 @@ import (
 	"time"
 )
 
-// write sends one answer with its length prefix. Answers queue up; the
-// one that finds the queue empty writes the queue, after the workers
-// already runnable have added theirs, so that under load one write(2)
-// carries many answers.
+// write sends one answer with its length prefix, and returns once it is
+// written (by this caller or another): a worker keeps its query's
+// in-flight token until then, so a client that stops reading stops the
+// reader at MaxTCPInflightPerConn instead of growing the queue. The
+// answer that finds the queue empty yields once before it writes, so
+// that the workers already runnable queue theirs and one write(2)
+// carries them all.
 func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
 	first := len(c.queue) == 0
 	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
 	c.queue = append(c.queue, wire...)
 	c.qmu.Unlock()
-	if !first {
-		return nil // the writer of this queue has not taken it yet
+	if first {
+		runtime.Gosched()
 	}
-	runtime.Gosched()
 	return c.drain()
 }
 
-// flush sends answers that carry their length prefixes already: the
-// reader's fast answers, at once.
+// flush sends answers that carry their length prefixes already (the
+// reader's fast answers) and returns once they are written, so that the
+// reader reads no more while a write is stuck.
 func (c *tcpConn) flush(answers []byte) error {
 	if len(answers) == 0 {
 		return nil
 	}
 	c.qmu.Lock()
-	first := len(c.queue) == 0
 	c.queue = append(c.queue, answers...)
 	c.qmu.Unlock()
-	if !first {
-		return nil
-	}
 	return c.drain()
 }
 
-// drain writes the queue once the write under way (if any) is done. A
-// failed write closes the connection: half an answer leaves the stream
+// drain writes the queue once the write under way (if any) is done; a
+// caller whose answers that write took finds the queue empty. A failed
+// write closes the connection: half an answer leaves the stream
 // unreadable.
 func (c *tcpConn) drain() error {
 	c.wmu.Lock()

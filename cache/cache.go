@@ -165,12 +165,14 @@ func (c *Cache) Wrap(next resolver.Resolver) resolver.Resolver {
 	return &cached{c: c, next: next}
 }
 
-// Close cancels the upstream queries the cache runs (prefetches, and the
-// shared queries of misses, which outlive their clients to fill the
-// cache) and waits for them to end. Call it after the listener has shut
-// down and before the upstreams close: a miss still waiting fails. After
-// Close a miss asks the wrapped resolver in the client's own time and
-// nothing more is stored.
+// Close cancels the upstream queries the cache runs in the background
+// (prefetches, and the shared queries of misses that had a stale answer
+// to serve meanwhile, which outlive their clients to fill the cache) and
+// waits for them to end. A miss that runs the shared query itself (no
+// stale answer) ends with its own context. Call Close after the listener
+// has shut down and before the upstreams close: a miss still waiting on
+// another's query fails. After Close a miss asks the wrapped resolver in
+// the client's own time and nothing more is stored.
 func (c *Cache) Close() {
 	c.closeMu.Lock()
 	c.closed = true

@@ -22,6 +22,7 @@ const (
 var (
 	errNoResponse = errors.New("cache: resolver returned no response and no error")
 	errClosed     = errors.New("cache: closed")
+	errPanicked   = errors.New("cache: the upstream query panicked")
 )
 
 // flight is one upstream query the cache runs for a key, shared by every
@@ -113,7 +114,17 @@ func (c *Cache) prefetch(next resolver.Resolver, f *flight) {
 // EDNS with the key's DO bit and no option of any client's. The query has
 // a resolver.Info of its own, never a client's: it may outlive every
 // client waiting on it. The waiters copy the upstream from f.
+//
+// A panic under next still settles f, with errPanicked, before it goes
+// on up: unsettled, f would hold its key, and every later miss on it
+// would wait on a query that never ends.
 func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
+	settled := false
+	defer func() {
+		if !settled {
+			c.settle(f, nil, errPanicked)
+		}
+	}()
 	ctx, info := resolver.WithInfo(ctx)
 	resp, err := next.Resolve(ctx, f.key.query())
 	f.upstream = info.Upstream
@@ -121,6 +132,7 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 		err = errNoResponse
 	}
 	c.settle(f, resp, err)
+	settled = true
 }
 
 // settle stores what f's upstream query brought, ends f and wakes its
@@ -144,9 +156,9 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 		f.answer = c.ttls.prepare(&f.key, resp)
 	}
 	// A query cancelled (the listener shutting down under a miss that
-	// ran it) says nothing about the name.
+	// ran it), or one that panicked, says nothing about the name.
 	remember := fail != nil && !f.prefetch && c.opts.ServfailTTL > 0 && c.ctx.Err() == nil &&
-		!errors.Is(err, context.Canceled)
+		!errors.Is(err, context.Canceled) && !errors.Is(err, errPanicked)
 
 	sh := c.store.shard(f.hash)
 	sh.mu.Lock()

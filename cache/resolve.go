@@ -96,6 +96,14 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k 
 	case <-f.done:
 	case <-slow:
 		return c.serveStale(ctx, q, k, stale), nil
+	case <-c.ctx.Done():
+		// Closed under a miss that waits on another's query: the
+		// listener is gone, and so is whoever would read the answer.
+		select {
+		case <-f.done:
+		default:
+			return nil, errClosed
+		}
 	case <-ctx.Done():
 		if stale != nil {
 			return c.serveStale(ctx, q, k, stale), nil

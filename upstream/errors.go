@@ -15,3 +15,7 @@ var (
 	// ErrBadAnswer: an answer was not a valid response to the query.
 	ErrBadAnswer = errors.New("invalid answer")
 )
+
+// errPanicked ends a shared query whose resolving panicked: the joiners
+// fail with it instead of waiting on it for ever.
+var errPanicked = errors.New("resolving the query panicked")

@@ -103,16 +103,30 @@ func (f *flight) lead(ctx context.Context, k flightKey, c *flightCall, q *dns.Ms
 	if info == nil {
 		ctx, info = resolver.WithInfo(ctx) // the joiners want to know
 	}
+	ended := false
+	defer func() {
+		if !ended { // fn panicked: the flight ends all the same
+			f.end(k, c, nil, errPanicked, "")
+		}
+	}()
 	r, err := fn(ctx, q)
-	up := info.Upstream
+	joiners := f.end(k, c, r, err, info.Upstream)
+	ended = true
+	if err == nil && joiners > 0 {
+		r = r.Copy() // c.r stays as it is while the joiners copy it
+	}
+	return r, err
+}
+
+// end ends the flight c of key k with its outcome, wakes its joiners and
+// returns how many there are. A query that starts after this starts a
+// flight of its own.
+func (f *flight) end(k flightKey, c *flightCall, r *dns.Msg, err error, up string) int {
 	f.mu.Lock()
 	delete(f.calls, k)
 	joiners := c.joiners
 	c.r, c.err, c.up = r, err, up
 	f.mu.Unlock()
 	close(c.done)
-	if err == nil && joiners > 0 {
-		r = r.Copy() // c.r stays as it is while the joiners copy it
-	}
-	return r, err
+	return joiners
 }

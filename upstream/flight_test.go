@@ -145,3 +145,62 @@ func TestDedupeCallerGivesUp(t *testing.T) {
 		t.Errorf("second caller: %v", err)
 	}
 }
+
+// TestFlightLeaderPanics: a panic in the first caller's resolving ends
+// the flight: a caller that joined it fails at once instead of waiting
+// for its deadline, and the next query runs anew.
+func TestFlightLeaderPanics(t *testing.T) {
+	var f flight
+	q := new(dns.Msg).SetQuestion("panic.example.", dns.TypeA)
+	joined := make(chan struct{})
+	fn := func(context.Context, *dns.Msg) (*dns.Msg, error) {
+		<-joined
+		panic("boom")
+	}
+	go func() {
+		defer func() { recover() }() // as the listener does
+		f.do(context.Background(), q, fn)
+	}()
+	// Join once the leader's flight is registered.
+	for {
+		f.mu.Lock()
+		_, running := f.calls[keyOf(q)]
+		f.mu.Unlock()
+		if running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.do(ctx, q, func(context.Context, *dns.Msg) (*dns.Msg, error) {
+			return nil, errors.New("a joiner must not run the query")
+		})
+		errc <- err
+	}()
+	for {
+		f.mu.Lock()
+		c := f.calls[keyOf(q)]
+		n := 0
+		if c != nil {
+			n = c.joiners
+		}
+		f.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(joined)
+	if err := <-errc; !errors.Is(err, errPanicked) || ctx.Err() != nil {
+		t.Fatalf("joiner: %v (context %v), want errPanicked at once", err, ctx.Err())
+	}
+	r, err := f.do(ctx, q, func(context.Context, *dns.Msg) (*dns.Msg, error) {
+		return new(dns.Msg).SetReply(q), nil
+	})
+	if err != nil || r == nil {
+		t.Fatalf("the next query: %v, %v", r, err)
+	}
+}

@@ -158,7 +158,8 @@ func (r *cached) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.In
 }
 
 // lookupPacked is lookup for a packed query: it finds a fresh answer for
-// k (hash h) at now whose packed form fits q, and counts the hit. When
+// k (hash h) at now whose packed form fits q and that q.Check allows,
+// and counts the hit. When
 // there is none it returns false and changes nothing: not the LRU order,
 // not the counters, so that the query's lookup proper does it once.
 func (c *Cache) lookupPacked(k *key, h uint64, now time.Time, q *resolver.Packed) (result, bool) {
@@ -166,7 +167,8 @@ func (c *Cache) lookupPacked(k *key, h uint64, now time.Time, q *resolver.Packed
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.find(k, h)
-	if e == nil || e.data == nil || !now.Before(e.expires) || !e.data.packed.fits(q) {
+	if e == nil || e.data == nil || !now.Before(e.expires) || !e.data.packed.fits(q) ||
+		q.Check != nil && !q.Check.Allows(e.data.packed.wire) {
 		return result{}, false
 	}
 	sh.touch(e)

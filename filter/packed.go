@@ -31,21 +31,34 @@ func (r *filtering) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver
 	if f.local.handles(qname) {
 		return dst, false
 	}
-	rules, _ := f.rulesForAddr(q.Client, true)
+	rules := &f.global
+	if i := f.groupOf(q.Client, true); i >= 0 {
+		rules = &f.groups[i].rules
+	}
 	v := rules.match(strings.TrimSuffix(qname, "."))
 	if v.blocked() {
 		return dst, false
 	}
-	out, ok := next.ResolvePacked(dst, q, info)
-	if !ok || v.allowed() || len(rules) == 0 {
-		return out, ok
+	if v.allowed() || len(*rules) == 0 {
+		return next.ResolvePacked(dst, q, info) // allowed with its CNAMEs
 	}
-	if cnamesBlocked(out[len(dst):], rules) {
+	// The cache declines a chain the lists block before it counts a
+	// hit; the check after it is for a next that would not.
+	q.Check = (*cnameCheck)(rules)
+	out, ok := next.ResolvePacked(dst, q, info)
+	q.Check = nil
+	if ok && cnamesBlocked(out[len(dst):], *rules) {
 		*info = resolver.Info{}
 		return dst, false
 	}
-	return out, true
+	return out, ok
 }
+
+// cnameCheck is a rule set as a resolver.AnswerCheck: it allows an answer
+// whose CNAME chain it does not block.
+type cnameCheck ruleSet
+
+func (c *cnameCheck) Allows(answer []byte) bool { return !cnamesBlocked(answer, ruleSet(*c)) }
 
 // cnamesBlocked reports whether the answer section of the packed
 // response m holds a CNAME whose target rules block. A response it
@@ -90,15 +103,24 @@ func (ln *localNames) handles(qname string) bool {
 // rulesForAddr returns the rule set for client (when known), and the
 // name of its group ("" for the global lists).
 func (f *Filter) rulesForAddr(client netip.Addr, known bool) (ruleSet, string) {
-	if len(f.groups) == 0 || !known {
-		return f.global, ""
+	if i := f.groupOf(client, known); i >= 0 {
+		return f.groups[i].rules, f.groups[i].name
 	}
-	for _, g := range f.groups {
+	return f.global, ""
+}
+
+// groupOf returns the index in f.groups of client's group (the first
+// whose networks hold it), or -1 when the global lists apply.
+func (f *Filter) groupOf(client netip.Addr, known bool) int {
+	if !known {
+		return -1
+	}
+	for i, g := range f.groups {
 		for _, p := range g.clients {
 			if p.Contains(client) {
-				return g.rules, g.name
+				return i
 			}
 		}
 	}
-	return f.global, ""
+	return -1
 }

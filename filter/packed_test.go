@@ -207,3 +207,45 @@ func TestCachedNotServedAcrossGroups(t *testing.T) {
 		t.Errorf("%d upstream queries, want 2 (one per name)", n)
 	}
 }
+
+// TestBlockedCNAMECountedOnce: a cached answer whose CNAME chain the
+// lists block is declined by the cache's fast path before it counts a
+// hit, so the query that then takes the usual path is counted once.
+func TestBlockedCNAMECountedOnce(t *testing.T) {
+	dir := t.TempDir()
+	block := writeFile(t, dir, "block.txt", "tracker.example.net\n")
+	f, _ := newFilter(t, Options{Blocklists: []string{block}, Logger: slog.New(slog.DiscardHandler)})
+	up := &upstream{answer: func(q *dns.Msg) *dns.Msg {
+		m := answerA(q, "edge.tracker.example.net.", "192.0.2.9")
+		m.Answer = append([]dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60},
+			Target: "edge.tracker.example.net."}}, m.Answer...)
+		return m
+	}}
+	c := cache.New(cache.Options{})
+	t.Cleanup(c.Close)
+	chain := resolver.Chain(up, f.Middleware(), c.Middleware())
+	adult := netip.MustParseAddr("192.168.1.10")
+	ask := func() *dns.Msg {
+		t.Helper()
+		q := new(dns.Msg).SetQuestion("cdn.example.org.", dns.TypeA)
+		q.SetEdns0(1232, false) // the EDE that marks a block goes to EDNS clients
+		m, err := chain.Resolve(resolver.WithClient(context.Background(), adult), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := ask(); !isBlocked(m) { // fills the cache
+		t.Fatalf("not blocked: %v", m)
+	}
+	var info resolver.Info
+	if _, ok := chain.(resolver.Fast).ResolvePacked(nil, packedQuery(t, "cdn.example.org.", adult), &info); ok {
+		t.Fatal("the fast path answered a blocked CNAME chain")
+	}
+	if m := ask(); !isBlocked(m) {
+		t.Fatalf("not blocked: %v", m)
+	}
+	if st := c.Stats(); st.Hits != 1 {
+		t.Errorf("%d cache hits for one hit declined by the fast path and one answered the usual way, want 1", st.Hits)
+	}
+}

@@ -26,6 +26,18 @@ type Packed struct {
 	Limit int
 	// Client is the address the query came from.
 	Client netip.Addr
+	// Check, when set, must allow an answer before it is given and
+	// counted: a layer in front that has to see the answer's records
+	// (the filter, for the CNAME chain) sets it, and the layer that has
+	// the answer (the cache) declines when it says no, so that nothing
+	// is counted for an answer the front layer would refuse.
+	Check AnswerCheck
+}
+
+// AnswerCheck judges an answer in wire form (its records as they will be
+// given; its ID and question may not be the client's yet).
+type AnswerCheck interface {
+	Allows(answer []byte) bool
 }
 
 // ID returns the query's ID.
@@ -44,8 +56,9 @@ type Fast interface {
 	// ResolvePacked appends the whole answer to q, in wire form, to dst
 	// and returns the result and true. It must not block, and must
 	// decline (return dst and false) whatever it cannot answer exactly
-	// as Resolve would, fitting in q.Limit; a declined query must leave
-	// no trace, because it is then resolved again by Resolve. It records
-	// in info what Resolve would record in the context's Info.
+	// as Resolve would, fitting in q.Limit, or that q.Check does not
+	// allow; a declined query must leave no trace, because it is then
+	// resolved again by Resolve. It records in info what Resolve would
+	// record in the context's Info.
 	ResolvePacked(dst []byte, q *Packed, info *Info) ([]byte, bool)
 }

@@ -86,6 +86,12 @@ func (p *packed) fits(q *resolver.Packed) bool {
 // fits q, with every TTL counted down by age: q's ID, question (in the
 // client's letter case) and flags, as render sets them, and an OPT
 // record when q has one, as the listener would shape it.
+//
+// Names in the records that were compressed against the question (the
+// owner names, a CNAME or MX target ending in the query name) come out
+// in the client's letter case, where the usual path keeps the case they
+// were stored in: the same names to DNS, which compares them without
+// regard to case.
 func (a *answer) appendReply(dst []byte, q *resolver.Packed, age uint32) []byte {
 	p := a.packed
 	start := len(dst)

@@ -82,7 +82,10 @@ func (a *attempts) wait() {
 			a.first = nil
 			r, err, resend := p.finish(a.ctx, res)
 			if resend {
-				a.launch(p.u) // Exchange resends it on another connection
+				// Exchange resends it on another connection, within the
+				// first attempt's time, and counts it: as one query.
+				p.u.counters.queries.Add(^uint64(0))
+				a.launchUntil(p.u, a.firstDeadline)
 				continue
 			}
 			if a.report(p.u, r, err) {
@@ -162,7 +165,11 @@ func (a *attempts) launchNext() {
 }
 
 // launch runs an attempt on u in a goroutine, with the attempt timeout.
-func (a *attempts) launch(u *Upstream) {
+func (a *attempts) launch(u *Upstream) { a.launchUntil(u, time.Time{}) }
+
+// launchUntil runs an attempt on u in a goroutine that ends at deadline,
+// or after the attempt timeout when deadline is zero.
+func (a *attempts) launchUntil(u *Upstream, deadline time.Time) {
 	if a.results == nil {
 		// Room for every candidate and the first attempt's resend: no
 		// attempt ever blocks on reporting.
@@ -171,8 +178,11 @@ func (a *attempts) launch(u *Upstream) {
 	}
 	a.running++
 	results, actx, q, timeout := a.results, a.actx, a.q, a.s.opts.AttemptTimeout
+	if deadline.IsZero() {
+		deadline = time.Now().Add(timeout)
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(actx, timeout)
+		ctx, cancel := context.WithDeadline(actx, deadline)
 		defer cancel()
 		r, err := u.Exchange(ctx, q)
 		results <- attempt{u, r, err}

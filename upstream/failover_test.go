@@ -3,6 +3,7 @@ package upstream
 import (
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,5 +126,35 @@ func TestNoUpstreamAnswers(t *testing.T) {
 				t.Errorf("%v does not wrap ErrNoUpstream", err)
 			}
 		})
+	}
+}
+
+// TestResendCountedOnce: a first attempt whose connection closes under it
+// is resent on a fresh connection and counted as one query, answered.
+func TestResendCountedOnce(t *testing.T) {
+	ca := dottest.NewCA(t)
+	var srv *dottest.Server
+	var drop atomic.Bool
+	answer := dottest.Answer("192.0.2.1")
+	srv = startServer(t, ca, func(q *dns.Msg, reply func(*dns.Msg)) {
+		if drop.CompareAndSwap(true, false) {
+			srv.DropConns() // the query was read: close under it
+			return
+		}
+		answer(q, reply)
+	})
+	u := newUpstream(t, ca, srv, Options{})
+	s := newSelector(t, SelectorOptions{}, u)
+	if _, err := s.Resolve(ctxFor(t, testTimeout), query("a.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	drop.Store(true)
+	if _, err := s.Resolve(ctxFor(t, testTimeout), query("b.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	st := u.Stats()
+	if st.Queries != 2 || st.Answers != 2 || st.Errors.Total() != 0 || st.Abandoned != 0 {
+		t.Errorf("queries %d, answers %d, errors %d, abandoned %d; want 2, 2, 0, 0",
+			st.Queries, st.Answers, st.Errors.Total(), st.Abandoned)
 	}
 }

@@ -15,7 +15,8 @@ import (
 func udpSocketsPerAddr() int { return min(runtime.GOMAXPROCS(0), maxUDPSockets) }
 
 // maxUDPSockets bounds the UDP sockets per address, and their read
-// buffers (64 KiB each).
+// buffers (udpBatch of 64 KiB each, touched only as far as datagrams
+// fill them).
 const maxUDPSockets = 8
 
 // reusePort sets SO_REUSEPORT on a socket before it is bound.

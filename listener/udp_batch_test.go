@@ -1,0 +1,102 @@
+package listener
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+)
+
+// TestBatchConnRoundTrip: the batch reader and writer the UDP loops use
+// (x/net's, recvmmsg and sendmmsg on Linux) read datagrams from several
+// senders with each sender's address, and send each its reply, over IPv4
+// and IPv6.
+func TestBatchConnRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		network, ip string
+		v6          bool
+	}{{"udp4", "127.0.0.1", false}, {"udp6", "::1", true}} {
+		t.Run(tc.network, func(t *testing.T) {
+			srv, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.ip)})
+			if err != nil {
+				t.Skipf("no %s loopback: %v", tc.network, err)
+			}
+			defer srv.Close()
+			bc := (&udpSocket{conn: srv, v6: tc.v6}).batchConn()
+			var clients []*net.UDPConn
+			for i := range 3 {
+				c, err := net.DialUDP(tc.network, nil, srv.LocalAddr().(*net.UDPAddr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if _, err := c.Write([]byte{byte('a' + i)}); err != nil {
+					t.Fatal(err)
+				}
+				clients = append(clients, c)
+			}
+			ms := make([]ipv4.Message, udpBatch)
+			for i := range ms {
+				ms[i].Buffers = [][]byte{make([]byte, 512)}
+			}
+			got := map[netip.AddrPort]byte{}
+			var replies []ipv4.Message
+			srv.SetReadDeadline(time.Now().Add(ioTimeout))
+			for len(got) < len(clients) {
+				n, err := bc.ReadBatch(ms, 0)
+				if err != nil {
+					t.Fatalf("ReadBatch: %v", err)
+				}
+				for _, m := range ms[:n] {
+					from := clientOf(m.Addr)
+					if m.N != 1 || !from.IsValid() {
+						t.Fatalf("read %d octets from %v", m.N, m.Addr)
+					}
+					got[from] = m.Buffers[0][0]
+					replies = append(replies, ipv4.Message{Buffers: [][]byte{{m.Buffers[0][0] - 'a' + 'A'}},
+						Addr: net.UDPAddrFromAddrPort(from)})
+				}
+			}
+			for i, c := range clients {
+				from := c.LocalAddr().(*net.UDPAddr).AddrPort()
+				from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+				if got[from] != byte('a'+i) {
+					t.Errorf("from %v: read %q, want %q (all: %v)", from, got[from], byte('a'+i), got)
+				}
+			}
+			if n, err := bc.WriteBatch(replies, 0); err != nil || n != len(replies) {
+				t.Fatalf("WriteBatch: %d of %d, %v", n, len(replies), err)
+			}
+			for i, c := range clients {
+				c.SetReadDeadline(time.Now().Add(ioTimeout))
+				buf := make([]byte, 8)
+				n, err := c.Read(buf)
+				if err != nil || n != 1 || buf[0] != byte('A'+i) {
+					t.Errorf("client %d: reply %q, %v", i, buf[:n], err)
+				}
+			}
+		})
+	}
+}
+
+// TestFastPathIPv6: cache hits are answered over IPv6 too, by the
+// socket's read loop.
+func TestFastPathIPv6(t *testing.T) {
+	res := &fastEcho{}
+	s, err := New(Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("[::1]:0")}, Resolver: res, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer s.Shutdown(t.Context())
+	c := udpClient{dialUDP(t, s.UDPAddrs()[0])}
+	c.send(t, packQuery(t, 42, "v6.example.", dns.TypeAAAA, 1232))
+	if m, _ := c.recv(t); m.Id != 42 || res.fast.Load() != 1 {
+		t.Fatalf("reply %v after %d fast answers", m, res.fast.Load())
+	}
+}

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,28 +8,15 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
-	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
 // serve starts a listener on loopback in front of r and returns its UDP
-// address.
+// and TCP addresses.
 func serve(t *testing.T, r resolver.Resolver) (udp, tcp netip.AddrPort) {
 	t.Helper()
-	s, err := listener.New(listener.Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s.UDPAddrs()[0], s.TCPAddrs()[0]
+	return serveWith(t, r, nil)
 }
 
 // exchange sends q to addr over net and returns the answer and its size.

@@ -36,8 +36,8 @@ func (c *countingFast) ResolvePacked(dst []byte, q *resolver.Packed, info *resol
 	return out, ok
 }
 
-// serveWith starts a listener in front of r with logger and returns its
-// UDP and TCP addresses.
+// serveWith starts a listener on loopback in front of r, logging to
+// logger (nil: nowhere), and returns its UDP and TCP addresses.
 func serveWith(t *testing.T, r resolver.Resolver, logger *slog.Logger) (udp, tcp netip.AddrPort) {
 	t.Helper()
 	s, err := listener.New(listener.Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Resolver: r, Logger: logger})

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"testing"
 
@@ -21,9 +22,18 @@ func serve(t *testing.T, f *Filter, up resolver.Resolver, client netip.Addr) (ud
 			return next.Resolve(resolver.WithClient(ctx, client), q)
 		})
 	}
+	s := startListener(t, resolver.Chain(up, withClient, f.Middleware()), nil)
+	return s.UDPAddrs()[0].String(), s.TCPAddrs()[0].String()
+}
+
+// startListener starts a listener on 127.0.0.1 in front of r, logging to
+// logger (nil: nowhere), and shuts it down at cleanup.
+func startListener(t *testing.T, r resolver.Resolver, logger *slog.Logger) *listener.Server {
+	t.Helper()
 	s, err := listener.New(listener.Options{
 		Addrs:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-		Resolver: resolver.Chain(up, withClient, f.Middleware()),
+		Resolver: r,
+		Logger:   logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +48,7 @@ func serve(t *testing.T, f *Filter, up resolver.Resolver, client netip.Addr) (ud
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return s.UDPAddrs()[0].String(), s.TCPAddrs()[0].String()
+	return s
 }
 
 // exchange sends a query for name and qtype to addr over network, with

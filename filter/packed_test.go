@@ -11,7 +11,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/cache"
-	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -150,22 +149,7 @@ func TestCachedNotServedAcrossGroups(t *testing.T) {
 	}}
 	c := cache.New(cache.Options{})
 	t.Cleanup(c.Close)
-	s, err := listener.New(listener.Options{
-		Addrs:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
-		Resolver: resolver.Chain(up, f.Middleware(), c.Middleware()),
-		Logger:   slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	s := startListener(t, resolver.Chain(up, f.Middleware(), c.Middleware()), slog.New(slog.DiscardHandler))
 	askFrom := func(local, name string) *dns.Msg {
 		t.Helper()
 		d := &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(local)}, Timeout: pollTimeout}

@@ -13,18 +13,23 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-var _ resolver.Fast = (*filtering)(nil)
+// fastFiltering is the filter in front of a next that has a fast path.
+type fastFiltering struct {
+	filtering
+	fast resolver.Fast // next
+}
+
+var _ resolver.Fast = (*fastFiltering)(nil)
 
 // ResolvePacked implements resolver.Fast for the filter: it passes on to
-// next, when next is fast too, a query for a name that is not local and
-// that the client's lists do not block, and checks the CNAME chain of the
-// answer it gets back as Resolve does. A local or blocked name, an answer
-// whose chain is blocked, and every query while Debug logs are on are
-// declined: Resolve answers them, counts them and logs them.
-func (r *filtering) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
-	next, ok := r.next.(resolver.Fast)
-	f := r.f
-	if !ok || f.log.Enabled(context.Background(), slog.LevelDebug) {
+// next a query for a name that is not local and that the client's lists
+// do not block, with a Check that refuses an answer whose CNAME chain
+// they block, as Resolve does. A local or blocked name, an answer whose chain is
+// blocked, and every query while Debug logs are on are declined: Resolve
+// answers them, counts them and logs them.
+func (r *fastFiltering) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
+	next, f := r.fast, r.f
+	if f.log.Enabled(context.Background(), slog.LevelDebug) {
 		return dst, false
 	}
 	qname := lowerASCII(q.Name)
@@ -42,15 +47,11 @@ func (r *filtering) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver
 	if v.allowed() || len(*rules) == 0 {
 		return next.ResolvePacked(dst, q, info) // allowed with its CNAMEs
 	}
-	// The cache declines a chain the lists block before it counts a
-	// hit; the check after it is for a next that would not.
+	// next declines an answer whose CNAME chain the lists block, before
+	// it counts anything (resolver.Fast requires it to honour Check).
 	q.Check = (*cnameCheck)(rules)
 	out, ok := next.ResolvePacked(dst, q, info)
 	q.Check = nil
-	if ok && cnamesBlocked(out[len(dst):], *rules) {
-		*info = resolver.Info{}
-		return dst, false
-	}
 	return out, ok
 }
 

@@ -14,8 +14,15 @@ import (
 // answered before anything else; then a query the client's lists block
 // gets the block answer; the others go to next, and an answer whose
 // CNAME chain reaches a blocked name is blocked too.
+//
+// In front of a resolver with a fast path (resolver.Fast: the cache) the
+// filter has one too; in front of one without, it has none, so that the
+// listener does not offer it queries only to have them declined.
 func (f *Filter) Middleware() resolver.Middleware {
 	return func(next resolver.Resolver) resolver.Resolver {
+		if fast, ok := next.(resolver.Fast); ok {
+			return &fastFiltering{filtering{f: f, next: next}, fast}
+		}
 		return &filtering{f: f, next: next}
 	}
 }

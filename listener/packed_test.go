@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -47,18 +46,6 @@ func (f *fastEcho) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.
 	return append(dst, wire...), true
 }
 
-// eventLog is an Observer that keeps every event.
-type eventLog struct {
-	mu     sync.Mutex
-	events []QueryEvent
-}
-
-func (l *eventLog) ObserveQuery(ev QueryEvent) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, ev)
-}
-
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestFastPath: a resolver's fast path answers over UDP and TCP without
@@ -78,7 +65,7 @@ func TestFastPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := &fastEcho{}
-			obs := &eventLog{}
+			obs := &eventRecorder{}
 			s, _ := startServer(t, Options{Resolver: res, Logger: tc.logger, Allow: tc.allow, Observer: obs})
 			for tr, c := range clients(t, s) {
 				before := res.fast.Load()

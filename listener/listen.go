@@ -63,20 +63,24 @@ func (s *Server) bind(ap netip.AddrPort) ([]*udpSocket, *net.TCPListener, error)
 			closeUDP()
 			return nil, nil, err
 		}
-		u := &udpSocket{conn: pc.(*net.UDPConn), v6: v6}
-		us = append(us, u)
-		uap = u.addr() // the port the kernel chose, for the next sockets
+		u := &udpSocket{v6: v6}
 		if ap.Addr().IsUnspecified() {
 			// On a multi-homed host the kernel would pick the reply's
 			// source by route, and a client drops a reply from an
 			// address it did not ask.
-			if err := enablePktinfo(u.conn, v6); err != nil {
+			if err := enablePktinfo(pc.(*net.UDPConn), v6); err != nil {
 				s.log.Warn("cannot learn the address each UDP query was sent to; replies may leave from another address",
-					"addr", uap, "err", err)
+					"addr", pc.LocalAddr(), "err", err)
 			} else {
 				u.pktinfo = true
 			}
 		}
+		if u.conn, err = newUDPConn(pc.(*net.UDPConn), v6); err != nil {
+			closeUDP()
+			return nil, nil, err
+		}
+		us = append(us, u)
+		uap = u.addr() // the port the kernel chose, for the next sockets
 	}
 	ln, err := net.ListenTCP(tcpNet, net.TCPAddrFromAddrPort(ap))
 	if err != nil {

@@ -18,4 +18,4 @@ func enablePktinfo(*net.UDPConn, bool) error {
 
 func parseDst([]byte, bool) replySrc { return replySrc{} }
 
-func (replySrc) oob() []byte { return nil }
+func (replySrc) appendOOB(dst []byte) []byte { return dst }

@@ -299,7 +299,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, u := range s.udp {
 		// The socket stays open: answers in flight still leave through it.
-		u.conn.SetReadDeadline(aLongTimeAgo)
+		u.conn.stopReading()
 	}
 	for c := range s.conns {
 		c.stopReading()

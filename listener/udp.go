@@ -1,14 +1,10 @@
 package listener
 
 import (
-	"errors"
-	"net"
 	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // readErrorPause slows a UDP read loop or TCP accept loop whose socket
@@ -18,14 +14,12 @@ const readErrorPause = 50 * time.Millisecond
 
 // udpSocket is one bound UDP socket.
 type udpSocket struct {
-	conn    *net.UDPConn
+	conn    *udpConn
 	v6      bool
 	pktinfo bool // bound to an unspecified address: reply from the one each query was sent to
 }
 
-func (u *udpSocket) addr() netip.AddrPort {
-	return u.conn.LocalAddr().(*net.UDPAddr).AddrPort()
-}
+func (u *udpSocket) addr() netip.AddrPort { return u.conn.localAddr() }
 
 // replySrc is the local address a UDP query arrived at, where its reply
 // must come from; the zero value lets the kernel choose.
@@ -40,18 +34,15 @@ type replySrc struct {
 // for company.
 const udpBatch = 8
 
-// batchConn reads and writes datagrams in batches: ipv4.PacketConn and
-// ipv6.PacketConn.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func (u *udpSocket) batchConn() batchConn {
-	if u.v6 {
-		return ipv6.NewPacketConn(u.conn)
-	}
-	return ipv4.NewPacketConn(u.conn)
+// packet is one datagram. Read: buf is the buffer, n the octets read
+// from peer, oob the control buffer and oobn what was read into it.
+// Written: buf is the payload, sent to peer with the control message oob.
+type packet struct {
+	buf  []byte
+	n    int
+	peer netip.AddrPort
+	oob  []byte
+	oobn int
 }
 
 // serveUDP reads datagrams from u until Shutdown. It answers those the
@@ -60,53 +51,52 @@ func (u *udpSocket) batchConn() batchConn {
 // most MaxUDPInflight at once.
 func (s *Server) serveUDP(u *udpSocket) {
 	defer s.wg.Done()
-	bc := u.batchConn()
 	// A query is read whole whatever its size: a client may send a big
 	// OPT record (padding, cookies) even when its answer is small.
-	in := make([]ipv4.Message, udpBatch)
+	in := make([]packet, udpBatch)
 	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
+		in[i].buf = make([]byte, dns.MaxMsgSize)
 		if u.pktinfo {
-			in[i].OOB = make([]byte, oobSize)
+			in[i].oob = make([]byte, oobSize)
 		}
 	}
-	// The fast path's answers, each in a buffer of its own, reused.
+	// The fast path's answers and their control messages, each in a
+	// buffer of its own, reused.
 	answers := make([][]byte, udpBatch)
-	bufs := make([][1][]byte, udpBatch)
-	out := make([]ipv4.Message, 0, udpBatch)
+	oobs := make([][]byte, udpBatch)
+	out := make([]packet, 0, udpBatch)
 	slow := make([]int, 0, udpBatch)
 	sc := new(scratch)
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := u.conn.readBatch(in)
+		if s.closing() {
+			return
+		}
 		if err != nil {
-			if s.closing() || errors.Is(err, net.ErrClosed) {
-				return
-			}
 			s.readWarn.warn(s.log, "reading UDP query failed", "addr", u.addr(), "err", err)
 			s.pause(readErrorPause)
 			continue
 		}
 		out, slow = out[:0], slow[:0]
 		for i := range in[:n] {
-			m := &in[i]
-			client := clientOf(m.Addr)
-			if !client.IsValid() {
+			p := &in[i]
+			if !p.peer.IsValid() {
 				continue
 			}
-			wire, ok := s.answerPacked(sc, answers[i][:0], m.Buffers[0][:m.N], client, transportUDP)
+			wire, ok := s.answerPacked(sc, answers[i][:0], p.buf[:p.n], p.peer, transportUDP)
 			if !ok {
 				slow = append(slow, i)
 				continue
 			}
 			answers[i] = wire
-			bufs[i][0] = wire
-			reply := ipv4.Message{Buffers: bufs[i][:], Addr: m.Addr}
+			reply := packet{buf: wire, peer: p.peer}
 			if u.pktinfo {
-				reply.OOB = parseDst(m.OOB[:m.NN], u.v6).oob()
+				oobs[i] = parseDst(p.oob[:p.oobn], u.v6).appendOOB(oobs[i][:0])
+				reply.oob = oobs[i]
 			}
 			out = append(out, reply)
 		}
-		s.writeBatch(bc, out)
+		s.writeBatch(u.conn, out)
 		for _, i := range slow {
 			if !s.dispatchUDP(u, &in[i]) {
 				return
@@ -115,29 +105,16 @@ func (s *Server) serveUDP(u *udpSocket) {
 	}
 }
 
-// clientOf returns the address a datagram came from; invalid when it
-// cannot be read.
-func clientOf(addr net.Addr) netip.AddrPort {
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
-		return netip.AddrPort{}
-	}
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
 // writeBatch sends the answers in out, skipping one a write fails on
 // (the client is gone, or its route).
-func (s *Server) writeBatch(bc batchConn, out []ipv4.Message) {
+func (s *Server) writeBatch(c *udpConn, out []packet) {
 	for len(out) > 0 {
-		n, err := bc.WriteBatch(out, 0)
+		n, err := c.writeBatch(out)
 		if err != nil {
-			// sendmmsg failing on the first message reports -1.
-			n = max(n, 0)
 			if n >= len(out) {
 				return
 			}
-			s.log.Debug("writing UDP answer failed", "client", out[n].Addr, "err", err)
+			s.log.Debug("writing UDP answer failed", "client", out[n].peer, "err", err)
 			n++
 		}
 		out = out[n:]
@@ -147,19 +124,19 @@ func (s *Server) writeBatch(bc batchConn, out []ipv4.Message) {
 // dispatchUDP hands the datagram m to a worker, starting one when none is
 // idle. At MaxUDPInflight it waits: the kernel's socket buffer holds (or
 // drops) what clients send meanwhile. It reports false on Shutdown.
-func (s *Server) dispatchUDP(u *udpSocket, m *ipv4.Message) bool {
+func (s *Server) dispatchUDP(u *udpSocket, p *packet) bool {
 	select {
 	case s.udpSem <- struct{}{}:
 	case <-s.done:
 		return false
 	}
-	raw := make([]byte, m.N)
-	copy(raw, m.Buffers[0])
+	raw := make([]byte, p.n)
+	copy(raw, p.buf)
 	var src replySrc
 	if u.pktinfo {
-		src = parseDst(m.OOB[:m.NN], u.v6)
+		src = parseDst(p.oob[:p.oobn], u.v6)
 	}
-	s.dispatch(job{u: u, raw: raw, client: clientOf(m.Addr), src: src})
+	s.dispatch(job{u: u, raw: raw, client: p.peer, src: src})
 	return true
 }
 
@@ -172,7 +149,7 @@ func (s *Server) answerUDP(u *udpSocket, raw []byte, client netip.AddrPort, src 
 	if wire == nil {
 		return
 	}
-	if _, _, err := u.conn.WriteMsgUDPAddrPort(wire, src.oob(), client); err != nil {
+	if err := u.conn.writeTo(wire, src.appendOOB(nil), client); err != nil {
 		s.log.Debug("writing UDP answer failed", "client", client, "err", err)
 	}
 }

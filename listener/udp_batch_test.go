@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 )
 
-// TestBatchConnRoundTrip: the batch reader and writer the UDP loops use
-// (x/net's, recvmmsg and sendmmsg on Linux) read datagrams from several
-// senders with each sender's address, and send each its reply, over IPv4
-// and IPv6.
-func TestBatchConnRoundTrip(t *testing.T) {
+// TestUDPConnRoundTrip: the batch reader and writer the UDP loops use
+// (recvmmsg and sendmmsg on Linux) read datagrams from several senders
+// with each sender's address, and send each its reply, over IPv4 and
+// IPv6.
+func TestUDPConnRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		network, ip string
 		v6          bool
@@ -24,11 +23,15 @@ func TestBatchConnRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s loopback: %v", tc.network, err)
 			}
-			defer srv.Close()
-			bc := (&udpSocket{conn: srv, v6: tc.v6}).batchConn()
+			laddr := srv.LocalAddr().(*net.UDPAddr)
+			bc, err := newUDPConn(srv, tc.v6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bc.Close()
 			var clients []*net.UDPConn
 			for i := range 3 {
-				c, err := net.DialUDP(tc.network, nil, srv.LocalAddr().(*net.UDPAddr))
+				c, err := net.DialUDP(tc.network, nil, laddr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -38,26 +41,23 @@ func TestBatchConnRoundTrip(t *testing.T) {
 				}
 				clients = append(clients, c)
 			}
-			ms := make([]ipv4.Message, udpBatch)
-			for i := range ms {
-				ms[i].Buffers = [][]byte{make([]byte, 512)}
+			ps := make([]packet, udpBatch)
+			for i := range ps {
+				ps[i].buf = make([]byte, 512)
 			}
 			got := map[netip.AddrPort]byte{}
-			var replies []ipv4.Message
-			srv.SetReadDeadline(time.Now().Add(ioTimeout))
+			var replies []packet
 			for len(got) < len(clients) {
-				n, err := bc.ReadBatch(ms, 0)
+				n, err := bc.readBatch(ps)
 				if err != nil {
-					t.Fatalf("ReadBatch: %v", err)
+					t.Fatalf("readBatch: %v", err)
 				}
-				for _, m := range ms[:n] {
-					from := clientOf(m.Addr)
-					if m.N != 1 || !from.IsValid() {
-						t.Fatalf("read %d octets from %v", m.N, m.Addr)
+				for _, p := range ps[:n] {
+					if p.n != 1 || !p.peer.IsValid() {
+						t.Fatalf("read %d octets from %v", p.n, p.peer)
 					}
-					got[from] = m.Buffers[0][0]
-					replies = append(replies, ipv4.Message{Buffers: [][]byte{{m.Buffers[0][0] - 'a' + 'A'}},
-						Addr: net.UDPAddrFromAddrPort(from)})
+					got[p.peer] = p.buf[0]
+					replies = append(replies, packet{buf: []byte{p.buf[0] - 'a' + 'A'}, peer: p.peer})
 				}
 			}
 			for i, c := range clients {
@@ -67,8 +67,8 @@ func TestBatchConnRoundTrip(t *testing.T) {
 					t.Errorf("from %v: read %q, want %q (all: %v)", from, got[from], byte('a'+i), got)
 				}
 			}
-			if n, err := bc.WriteBatch(replies, 0); err != nil || n != len(replies) {
-				t.Fatalf("WriteBatch: %d of %d, %v", n, len(replies), err)
+			if n, err := bc.writeBatch(replies); err != nil || n != len(replies) {
+				t.Fatalf("writeBatch: %d of %d, %v", n, len(replies), err)
 			}
 			for i, c := range clients {
 				c.SetReadDeadline(time.Now().Add(ioTimeout))

@@ -10,15 +10,18 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// TestWriteBatchFirstFails: sendmmsg failing on its first message makes
-// x/net report -1 sent; writeBatch skips that answer and goes on.
+// TestWriteBatchFirstFails: when sendmmsg fails on its first message,
+// writeBatch skips that answer and goes on.
 func TestWriteBatchFirstFails(t *testing.T) {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newUDPConn(pc, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +31,11 @@ func TestWriteBatchFirstFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	ms := []ipv4.Message{
-		{Buffers: [][]byte{[]byte("x")}, Addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}}, // EINVAL
-		{Buffers: [][]byte{[]byte("ok")}, Addr: peer.LocalAddr()},
+	ps := []packet{
+		{buf: []byte("x"), peer: netip.MustParseAddrPort("127.0.0.1:0")}, // EINVAL
+		{buf: []byte("ok"), peer: peer.LocalAddr().(*net.UDPAddr).AddrPort()},
 	}
-	(&Server{log: quiet()}).writeBatch(ipv4.NewPacketConn(c), ms)
+	(&Server{log: quiet()}).writeBatch(c, ps)
 	peer.SetReadDeadline(time.Now().Add(ioTimeout))
 	buf := make([]byte, 16)
 	n, err := peer.Read(buf)

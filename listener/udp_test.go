@@ -96,8 +96,24 @@ func TestTruncation(t *testing.T) {
 // TestUDPReplyFromQueriedAddress binds 0.0.0.0 and queries 127.0.0.2 from
 // a connected socket, which takes replies only from 127.0.0.2; without
 // packet info the kernel would answer from 127.0.0.1, the route's source.
+// The usual path's worker and the fast path's read loop each write the
+// control message.
 func TestUDPReplyFromQueriedAddress(t *testing.T) {
-	s, _ := startServer(t, Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:0")}})
+	for _, path := range []struct {
+		name string
+		res  resolver.Resolver
+	}{{"usual", echo}, {"fast", &fastEcho{}}} {
+		t.Run(path.name, func(t *testing.T) {
+			s, _ := startServer(t, Options{Resolver: path.res, Logger: quiet(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:0")}})
+			testReplyFrom(t, s)
+			if f, ok := path.res.(*fastEcho); ok && (f.fast.Load() != 2 || f.slow.Load() != 0) {
+				t.Errorf("%d fast and %d usual answers, want 2 fast", f.fast.Load(), f.slow.Load())
+			}
+		})
+	}
+}
+
+func testReplyFrom(t *testing.T, s *Server) {
 	addrs := s.UDPAddrs()
 	if len(addrs) != 1 || !addrs[0].Addr().IsUnspecified() || addrs[0].Port() == 0 {
 		t.Fatalf("UDPAddrs() = %v", addrs)

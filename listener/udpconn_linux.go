@@ -1,0 +1,259 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpConn is a bound UDP socket, read and written in batches with
+// recvmmsg and sendmmsg, and watched by Go's network poller only through
+// an epoll instance of its own.
+//
+// Why: Go's poller registers a socket for writability as well as
+// readability, edge-triggered, so every datagram the kernel finishes
+// sending runs the poller's callback in full, and under load the read
+// loop's socket sends as much as it reads. Here the socket sits in its
+// own epoll instance for readability alone, one-shot: the event is armed
+// only when a read finds nothing queued and the read loop is about to
+// park, and that instance is what Go's poller watches. A cache hit costs
+// about 10% less CPU this way (bench/ab against x/net's batch reads on
+// Go's socket; a hand-written recvmmsg on Go's socket alone measured no
+// better than x/net's).
+//
+// The socket's descriptor is a duplicate in blocking mode, which keeps
+// it out of Go's poller; reads never block (MSG_DONTWAIT), and a send
+// waits in the kernel only while the socket's send buffer is full. Both
+// descriptors are held by os.Files, whose reference counting makes Close
+// safe while a system call is under way on them.
+type udpConn struct {
+	sock  *os.File // the socket, in blocking mode
+	rc    syscall.RawConn
+	ep    *os.File // the socket's epoll instance, in Go's poller
+	eprc  syscall.RawConn
+	local netip.AddrPort
+	v6    bool
+
+	// The read loop's state: readBatch and writeBatch are only called
+	// from the socket's one read loop. The functions they pass to rc
+	// and eprc are bound once so that a call allocates nothing.
+	rd, wr  mmsgs
+	events  [1]unix.EpollEvent
+	armEv   unix.EpollEvent
+	armErr  error
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+	armFn   func(epfd uintptr)
+	pollFn  func(epfd uintptr) bool
+}
+
+// newUDPConn takes over pc's socket: it duplicates the descriptor, closes
+// pc (which takes the socket out of Go's poller) and puts the duplicate
+// in blocking mode.
+func newUDPConn(pc *net.UDPConn, v6 bool) (*udpConn, error) {
+	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	c := &udpConn{local: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), v6: v6,
+		rd: newMmsgs(udpBatch), wr: newMmsgs(udpBatch)}
+	fd, err := dupSocket(pc)
+	pc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("taking over the UDP socket on %v: %w", ap, err)
+	}
+	// A descriptor in blocking mode is not put in the poller.
+	c.sock = os.NewFile(uintptr(fd), "udp "+ap.String())
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		// Disarmed until a read arms it.
+		c.armEv = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(fd)})
+		if err == nil {
+			err = unix.SetNonblock(epfd, true)
+		}
+		// A descriptor in non-blocking mode is put in the poller.
+		c.ep = os.NewFile(uintptr(epfd), "epoll "+ap.String())
+	}
+	if err == nil {
+		c.rc, err = c.sock.SyscallConn()
+	}
+	if err == nil {
+		c.eprc, err = c.ep.SyscallConn()
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("setting up the UDP socket on %v: %w", ap, err)
+	}
+	c.readFn, c.writeFn, c.armFn, c.pollFn = c.recvmmsg, c.sendmmsg, c.arm, c.poll
+	return c, nil
+}
+
+// dupSocket returns a duplicate of pc's descriptor, in blocking mode.
+func dupSocket(pc *net.UDPConn) (int, error) {
+	sc, err := pc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := sc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (c *udpConn) localAddr() netip.AddrPort { return c.local }
+
+// Close closes the socket. A read loop blocked on it must have been woken
+// by stopReading first.
+func (c *udpConn) Close() error {
+	var err error
+	if c.ep != nil {
+		err = c.ep.Close()
+	}
+	if c.sock != nil {
+		err = errors.Join(err, c.sock.Close())
+	}
+	return err
+}
+
+// stopReading wakes the read loop and makes every later read return at
+// once; answers can still be sent.
+func (c *udpConn) stopReading() { c.ep.SetReadDeadline(aLongTimeAgo) }
+
+// readBatch reads at least one datagram, waiting for it, and as many more
+// as are queued, up to len(ps): each into ps[i].buf, ps[i].n octets from
+// ps[i].peer, with its control message in ps[i].oob[:ps[i].oobn]. After
+// stopReading it returns an error at once.
+func (c *udpConn) readBatch(ps []packet) (int, error) {
+	m := &c.rd
+	m.setRead(ps)
+	for {
+		if err := c.rc.Read(c.readFn); err != nil {
+			return 0, err
+		}
+		if m.err != unix.EAGAIN {
+			break
+		}
+		// Nothing queued: arm the one-shot readability event (which
+		// fires at once for a datagram that came since) and park
+		// until it fires.
+		if err := c.eprc.Control(c.armFn); err != nil {
+			return 0, err
+		}
+		if c.armErr != nil {
+			return 0, os.NewSyscallError("epoll_ctl", c.armErr)
+		}
+		if err := c.eprc.Read(c.pollFn); err != nil {
+			return 0, err
+		}
+	}
+	if m.err != nil {
+		return 0, os.NewSyscallError("recvmmsg", m.err)
+	}
+	m.getRead(ps)
+	return m.done, nil
+}
+
+// recvmmsg reads what is queued, without waiting.
+func (c *udpConn) recvmmsg(fd uintptr) bool {
+	m := &c.rd
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(m.count),
+			unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		m.done, m.err = int(n), nil
+		if errno != 0 {
+			m.done, m.err = 0, errno
+		}
+		return true
+	}
+}
+
+// arm enables the socket's one-shot readability event.
+func (c *udpConn) arm(epfd uintptr) {
+	c.armErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, int(c.armEv.Fd), &c.armEv)
+}
+
+// poll reports whether the socket's event fired, taking it; false makes
+// eprc.Read wait in the poller for the epoll instance to be readable.
+func (c *udpConn) poll(epfd uintptr) bool {
+	for {
+		n, err := unix.EpollWait(int(epfd), c.events[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
+}
+
+// writeBatch sends ps[i].buf to ps[i].peer with the control message
+// ps[i].oob, for as many as it can, and reports how many it sent. When
+// the first fails it reports 0 and the error.
+func (c *udpConn) writeBatch(ps []packet) (int, error) {
+	m := &c.wr
+	m.setWrite(ps, c.v6)
+	if err := c.rc.Write(c.writeFn); err != nil {
+		return 0, err
+	}
+	if m.err != nil {
+		return 0, os.NewSyscallError("sendmmsg", m.err)
+	}
+	return m.done, nil
+}
+
+// sendmmsg sends the batch, waiting (in the kernel) for room in the
+// socket's buffer.
+func (c *udpConn) sendmmsg(fd uintptr) bool {
+	m := &c.wr
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(m.count), 0, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		m.done, m.err = int(n), nil
+		if errno != 0 {
+			m.done, m.err = 0, errno
+		}
+		return true
+	}
+}
+
+// writeTo sends b to the peer with the control message oob. Any
+// goroutine may call it.
+func (c *udpConn) writeTo(b, oob []byte, to netip.AddrPort) error {
+	var name unix.RawSockaddrInet6
+	h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&name)), Namelen: putSockaddr(&name, to, c.v6)}
+	iov := unix.Iovec{Base: unsafe.SliceData(b)}
+	iov.SetLen(len(b))
+	h.Iov, h.Iovlen = &iov, 1
+	setControl(&h, oob)
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for {
+			_, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), 0)
+			if errno != unix.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("sendmsg", errno)
+	}
+	return nil
+}

@@ -14,7 +14,7 @@ import (
 // what bench/run measured around it.
 type run struct {
 	repeat    int
-	scenario  string // miss, half, hit
+	scenario  string // miss, half, hit, hitrate
 	transport string // udp, tcp
 	peer      string // ceiling, dotproxy, unbound, dnsdist
 

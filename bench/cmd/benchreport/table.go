@@ -17,13 +17,15 @@ const (
 )
 
 var (
-	scenarios  = []string{"miss", "half", "hit"}
+	scenarios  = []string{"miss", "half", "hit", "hitrate"}
 	transports = []string{"udp", "tcp"}
 	peers      = []string{"ceiling", "dotproxy", "unbound", "dnsdist"}
 	titles     = map[string]string{
 		"miss": "cache miss, saturation (distinct names)",
 		"half": "cache miss at 50% of dotproxy's saturation QPS (same -Q for every target)",
 		"hit":  "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
+		"hitrate": "cache hit at a fixed rate (same -Q for every target): CPU µs/q is the target's own cost per hit,\n" +
+			"free of dnsperf's share of the two cores",
 	}
 )
 
@@ -199,6 +201,10 @@ func targets(w io.Writer, res results) {
 		best := math.Max(res.median(key{"hit", tr, "unbound"}, qps), res.median(key{"hit", tr, "dnsdist"}, qps))
 		h := res.median(key{"hit", tr, "dotproxy"}, qps)
 		fmt.Fprintf(w, "  hit %s QPS ≥ best of Unbound/dnsdist: %s vs %s (%s)  %s\n", tr, f0(h), f0(best), f2(h/best), verdict(h >= best))
+		if len(res[key{"hitrate", tr, "dotproxy"}]) > 0 {
+			c := math.Max(res.ratio("hitrate", tr, "unbound", cpuq), res.ratio("hitrate", tr, "dnsdist", cpuq))
+			fmt.Fprintf(w, "    (%s CPU per hit at a fixed rate vs the more frugal peer's: ratio %s)\n", tr, f2(c))
+		}
 	}
 	idle := math.Inf(-1)
 	sat := math.Inf(-1)

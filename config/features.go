@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -182,8 +183,9 @@ var sizeUnits = []struct {
 }
 
 // parseSize reads a memory size: a whole number of bytes, or one with a
-// unit such as "32MiB" or "64MB".
+// unit such as "32MiB" or "64MB", up to maxSize.
 func parseSize(s string) (int, error) {
+	maxSize := min(int64(1)<<40, int64(math.MaxInt)) // 1 TiB, or what an int holds on 32-bit
 	num, mult := strings.TrimSpace(s), 1
 	for _, u := range sizeUnits {
 		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
@@ -192,7 +194,7 @@ func parseSize(s string) (int, error) {
 		}
 	}
 	n, err := strconv.Atoi(num)
-	if err != nil || n < 1 || n > (1<<40)/mult {
+	if err != nil || n < 1 || int64(n) > maxSize/int64(mult) {
 		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB, GiB, KB, MB, GB)", s)
 	}
 	return n * mult, nil

@@ -9,11 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mmsg is struct mmsghdr, one message of recvmmsg or sendmmsg.
+// mmsg is struct mmsghdr, one message of recvmmsg or sendmmsg: Go pads
+// it to the Msghdr's alignment as C does (64 bytes on 64-bit, 32 on
+// 32-bit ARM and x86).
 type mmsg struct {
 	hdr unix.Msghdr
 	n   uint32
-	_   [4]byte
 }
 
 // mmsgs are the headers of one batch, with the iovecs and socket

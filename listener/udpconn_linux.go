@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,7 @@ type udpConn struct {
 	events  [1]unix.EpollEvent
 	armEv   unix.EpollEvent
 	armErr  error
+	pollErr error
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 	armFn   func(epfd uintptr)
@@ -70,7 +72,7 @@ func newUDPConn(pc *net.UDPConn, v6 bool) (*udpConn, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err == nil {
 		// Disarmed until a read arms it.
-		c.armEv = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+		c.armEv = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(fd)}
 		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(fd)})
 		if err == nil {
 			err = unix.SetNonblock(epfd, true)
@@ -92,6 +94,9 @@ func newUDPConn(pc *net.UDPConn, v6 bool) (*udpConn, error) {
 	return c, nil
 }
 
+// sendTimeout bounds a send's wait for room in the socket's buffer.
+const sendTimeout = time.Second
+
 // dupSocket returns a duplicate of pc's descriptor, in blocking mode.
 func dupSocket(pc *net.UDPConn) (int, error) {
 	sc, err := pc.SyscallConn()
@@ -109,13 +114,21 @@ func dupSocket(pc *net.UDPConn) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
+	// A send waits in the kernel while the send buffer is full, where
+	// Close cannot wake it; this bounds the wait, and the answer is
+	// dropped as a failed send.
+	tv := unix.NsecToTimeval(sendTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
 	return fd, nil
 }
 
 func (c *udpConn) localAddr() netip.AddrPort { return c.local }
 
-// Close closes the socket. A read loop blocked on it must have been woken
-// by stopReading first.
+// Close closes the epoll instance, then the socket: arm relies on that
+// order.
 func (c *udpConn) Close() error {
 	var err error
 	if c.ep != nil {
@@ -134,16 +147,22 @@ func (c *udpConn) stopReading() { c.ep.SetReadDeadline(aLongTimeAgo) }
 // readBatch reads at least one datagram, waiting for it, and as many more
 // as are queued, up to len(ps): each into ps[i].buf, ps[i].n octets from
 // ps[i].peer, with its control message in ps[i].oob[:ps[i].oobn]. After
-// stopReading it returns an error at once.
+// stopReading it returns what is queued, then an error.
 func (c *udpConn) readBatch(ps []packet) (int, error) {
 	m := &c.rd
 	m.setRead(ps)
-	for {
+	for idle := 0; ; idle++ {
 		if err := c.rc.Read(c.readFn); err != nil {
 			return 0, err
 		}
 		if m.err != unix.EAGAIN {
 			break
+		}
+		if idle > maxIdleWakeups {
+			// Ready over and over with nothing to read: a hangup
+			// or an error that recvmmsg does not report. Let the
+			// caller pause rather than spin.
+			return 0, errIdleWakeups
 		}
 		// Nothing queued: arm the one-shot readability event (which
 		// fires at once for a datagram that came since) and park
@@ -157,6 +176,9 @@ func (c *udpConn) readBatch(ps []packet) (int, error) {
 		if err := c.eprc.Read(c.pollFn); err != nil {
 			return 0, err
 		}
+		if c.pollErr != nil {
+			return 0, os.NewSyscallError("epoll_wait", c.pollErr)
+		}
 	}
 	if m.err != nil {
 		return 0, os.NewSyscallError("recvmmsg", m.err)
@@ -164,6 +186,13 @@ func (c *udpConn) readBatch(ps []packet) (int, error) {
 	m.getRead(ps)
 	return m.done, nil
 }
+
+// maxIdleWakeups is how many times in a row the socket's event may fire
+// with nothing to read before readBatch gives up. A checksum failure or
+// a datagram another reader took makes an odd one.
+const maxIdleWakeups = 8
+
+var errIdleWakeups = errors.New("UDP socket reported readable with nothing to read")
 
 // recvmmsg reads what is queued, without waiting.
 func (c *udpConn) recvmmsg(fd uintptr) bool {
@@ -182,7 +211,10 @@ func (c *udpConn) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// arm enables the socket's one-shot readability event.
+// arm enables the socket's one-shot readability event. It uses the
+// socket's descriptor number without holding the socket's reference:
+// safe because Close closes ep first, which waits for this call (ep is
+// in the poller), and the socket only after.
 func (c *udpConn) arm(epfd uintptr) {
 	c.armErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, int(c.armEv.Fd), &c.armEv)
 }
@@ -195,6 +227,7 @@ func (c *udpConn) poll(epfd uintptr) bool {
 		if err == unix.EINTR {
 			continue
 		}
+		c.pollErr = err
 		return err != nil || n > 0
 	}
 }

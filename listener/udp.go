@@ -121,7 +121,7 @@ func (s *Server) writeBatch(c *udpConn, out []packet) {
 	}
 }
 
-// dispatchUDP hands the datagram m to a worker, starting one when none is
+// dispatchUDP hands the datagram p to a worker, starting one when none is
 // idle. At MaxUDPInflight it waits: the kernel's socket buffer holds (or
 // drops) what clients send meanwhile. It reports false on Shutdown.
 func (s *Server) dispatchUDP(u *udpSocket, p *packet) bool {

@@ -17,15 +17,7 @@ import (
 // TestWriteBatchFirstFails: when sendmmsg fails on its first message,
 // writeBatch skips that answer and goes on.
 func TestWriteBatchFirstFails(t *testing.T) {
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := newUDPConn(pc, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := loopbackUDPConn(t)
 	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

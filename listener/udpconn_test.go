@@ -10,15 +10,7 @@ import (
 // when reading stops, later reads fail at once, and answers can still
 // be sent.
 func TestUDPConnStopReading(t *testing.T) {
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := newUDPConn(pc, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := loopbackUDPConn(t)
 	ps := []packet{{buf: make([]byte, 512)}}
 	read := make(chan error, 1)
 	go func() {
@@ -57,16 +49,7 @@ func TestUDPConnStopReading(t *testing.T) {
 // TestUDPConnWaitsThenReads: a read that finds nothing queued waits, and
 // returns the datagram that comes later, with its sender; over and over.
 func TestUDPConnWaitsThenReads(t *testing.T) {
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	laddr := pc.LocalAddr().(*net.UDPAddr)
-	c, err := newUDPConn(pc, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, laddr := loopbackUDPConn(t)
 	cl, err := net.DialUDP("udp4", nil, laddr)
 	if err != nil {
 		t.Fatal(err)
@@ -102,4 +85,21 @@ func TestUDPConnWaitsThenReads(t *testing.T) {
 			t.Fatalf("round %d: the datagram sent was not read", i)
 		}
 	}
+}
+
+// loopbackUDPConn is a udpConn on 127.0.0.1 and its address, closed when
+// the test ends.
+func loopbackUDPConn(t *testing.T) (*udpConn, *net.UDPAddr) {
+	t.Helper()
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	laddr := pc.LocalAddr().(*net.UDPAddr)
+	c, err := newUDPConn(pc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, laddr
 }

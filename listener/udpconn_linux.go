@@ -47,11 +47,10 @@ type udpConn struct {
 	rd, wr  mmsgs
 	events  [1]unix.EpollEvent
 	armEv   unix.EpollEvent
-	armErr  error
+	armed   bool // this wait's event is armed
 	pollErr error
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
-	armFn   func(epfd uintptr)
 	pollFn  func(epfd uintptr) bool
 }
 
@@ -90,7 +89,7 @@ func newUDPConn(pc *net.UDPConn, v6 bool) (*udpConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("setting up the UDP socket on %v: %w", ap, err)
 	}
-	c.readFn, c.writeFn, c.armFn, c.pollFn = c.recvmmsg, c.sendmmsg, c.arm, c.poll
+	c.readFn, c.writeFn, c.pollFn = c.recvmmsg, c.sendmmsg, c.poll
 	return c, nil
 }
 
@@ -127,7 +126,7 @@ func dupSocket(pc *net.UDPConn) (int, error) {
 
 func (c *udpConn) localAddr() netip.AddrPort { return c.local }
 
-// Close closes the epoll instance, then the socket: arm relies on that
+// Close closes the epoll instance, then the socket: poll relies on that
 // order.
 func (c *udpConn) Close() error {
 	var err error
@@ -164,20 +163,14 @@ func (c *udpConn) readBatch(ps []packet) (int, error) {
 			// caller pause rather than spin.
 			return 0, errIdleWakeups
 		}
-		// Nothing queued: arm the one-shot readability event (which
-		// fires at once for a datagram that came since) and park
-		// until it fires.
-		if err := c.eprc.Control(c.armFn); err != nil {
-			return 0, err
-		}
-		if c.armErr != nil {
-			return 0, os.NewSyscallError("epoll_ctl", c.armErr)
-		}
+		// Nothing queued: arm the one-shot readability event and park
+		// until it fires (see poll).
+		c.armed = false
 		if err := c.eprc.Read(c.pollFn); err != nil {
 			return 0, err
 		}
 		if c.pollErr != nil {
-			return 0, os.NewSyscallError("epoll_wait", c.pollErr)
+			return 0, c.pollErr
 		}
 	}
 	if m.err != nil {
@@ -211,23 +204,34 @@ func (c *udpConn) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// arm enables the socket's one-shot readability event. It uses the
-// socket's descriptor number without holding the socket's reference:
-// safe because Close closes ep first, which waits for this call (ep is
-// in the poller), and the socket only after.
-func (c *udpConn) arm(epfd uintptr) {
-	c.armErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, int(c.armEv.Fd), &c.armEv)
-}
-
-// poll reports whether the socket's event fired, taking it; false makes
-// eprc.Read wait in the poller for the epoll instance to be readable.
+// poll arms the socket's one-shot readability event on its first call,
+// and reports false so that eprc.Read parks until the epoll instance is
+// readable; on later calls it takes the event, reporting true once it
+// fired. Arming here, after eprc.Read has reset the poller's readiness
+// for this wait, is what makes a datagram that came since the read found
+// nothing wake it: re-arming reports a socket already readable at once.
+//
+// It uses the socket's descriptor number without holding the socket's
+// reference: safe because Close closes ep first, which waits for this
+// call (ep is in the poller), and the socket only after.
 func (c *udpConn) poll(epfd uintptr) bool {
+	if !c.armed {
+		c.armed = true
+		if err := unix.EpollCtl(int(epfd), unix.EPOLL_CTL_MOD, int(c.armEv.Fd), &c.armEv); err != nil {
+			c.pollErr = os.NewSyscallError("epoll_ctl", err)
+			return true
+		}
+		c.pollErr = nil
+		return false
+	}
 	for {
 		n, err := unix.EpollWait(int(epfd), c.events[:], 0)
 		if err == unix.EINTR {
 			continue
 		}
-		c.pollErr = err
+		if err != nil {
+			c.pollErr = os.NewSyscallError("epoll_wait", err)
+		}
 		return err != nil || n > 0
 	}
 }

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -140,5 +141,28 @@ func TestParseDstMalformed(t *testing.T) {
 	want := replySrc{addr: netip.MustParseAddr("2001:db8::1"), ifIndex: 3}
 	if got := parseDst(want.appendOOB(nil), true); got != want {
 		t.Errorf("IPv6 packet info read back as %+v, want %+v", got, want)
+	}
+}
+
+// TestReadBatchGivesUpOnIdleWakeups: a socket whose readability event
+// keeps firing with nothing to read (here: shut down for reading) makes
+// readBatch return an error, for the read loop to pause on, rather than
+// spin inside it.
+func TestReadBatchGivesUpOnIdleWakeups(t *testing.T) {
+	c, _ := loopbackUDPConn(t)
+	c.rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RD) })
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.readBatch([]packet{{buf: make([]byte, 64)}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errIdleWakeups) {
+			t.Fatalf("readBatch: %v, want %v", err, errIdleWakeups)
+		}
+	case <-time.After(ioTimeout):
+		c.stopReading()
+		t.Fatal("readBatch kept waking with nothing to read")
 	}
 }

@@ -22,21 +22,58 @@ const (
 // else that belongs to one query or one hop. It is never modified once
 // built, so any number of hits may read it at once; each renders its own
 // copy.
+//
+// The records are kept as dns.RRs, or only in the packed form: see
+// compact.
 type answer struct {
 	rcode      int
 	aa, ra, ad bool
-	answer     []dns.RR // TTLs clamped, as stored
+	answer     []dns.RR // TTLs clamped, as stored; nil once compacted
 	ns         []dns.RR
 	extra      []dns.RR
+	counts     [3]int          // records in answer, ns and extra
+	rrSize     int             // what the dns.RR form takes, within size
 	ede        []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
 	ttl        uint32          // seconds the entry is fresh: at least 1
 	size       int             // approximate memory, for the byte bound
 	nA, nAAAA  int             // A and AAAA records, which render copies in bulk
 	packed     *packed         // the wire form hits copy; nil: hits render
+	compacted  bool            // the records are only in packed
 }
 
 // records returns the number of records a holds.
-func (a *answer) records() int { return len(a.answer) + len(a.ns) + len(a.extra) }
+func (a *answer) records() int { return a.counts[0] + a.counts[1] + a.counts[2] }
+
+// compact returns a copy of a that keeps its records in the packed form
+// alone, or a itself when it has no packed form. The store keeps this
+// copy: hits are answered from the packed form, and the rare render
+// (debug logging, a stale answer, an answer that needs TC) unpacks it.
+// The dns.RR form took about as much memory again.
+func (a *answer) compact() *answer {
+	if a.packed == nil || a.compacted {
+		return a
+	}
+	c := *a
+	c.answer, c.ns, c.extra = nil, nil, nil
+	c.size -= c.rrSize
+	c.rrSize = 0
+	c.compacted = true
+	return &c
+}
+
+// sections returns a's records, section by section: as kept, or
+// unpacked from the packed form of a compacted answer.
+func (a *answer) sections() (answer, ns, extra []dns.RR) {
+	if !a.compacted {
+		return a.answer, a.ns, a.extra
+	}
+	var m dns.Msg
+	if err := m.Unpack(a.packed.wire); err != nil {
+		// Packed by us from records that packed: it unpacks.
+		panic("cache: a stored answer does not unpack: " + err.Error())
+	}
+	return m.Answer, m.Ns, m.Extra
+}
 
 // ttls holds the TTL rules a Cache applies, in seconds.
 type ttls struct {
@@ -93,6 +130,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		return kept
 	}
 	a.answer, a.ns, a.extra = keep(r.Answer), keep(r.Ns), keep(r.Extra)
+	a.counts = [3]int{len(a.answer), len(a.ns), len(a.extra)}
 
 	if negative(k.qtype, a) {
 		soa := soaOf(a.ns)
@@ -112,7 +150,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	a.size = entryOverhead + len(k.name)
 	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
 		for _, rr := range rrs {
-			a.size += rrOverhead + dns.Len(rr)
+			a.rrSize += rrOverhead + dns.Len(rr)
 			switch rr.(type) {
 			case *dns.A:
 				a.nA++
@@ -121,6 +159,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 			}
 		}
 	}
+	a.size += a.rrSize
 	a.pack(k)
 	if p := a.packed; p != nil {
 		a.size += packedOverhead + len(p.wire) + 2*len(p.ttlAt) + len(p.options)

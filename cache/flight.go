@@ -168,7 +168,9 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	switch {
 	case f.answer != nil && c.ctx.Err() == nil:
 		e := sh.entryFor(&f.key, f.hash)
-		e.data, e.stored, e.expires, e.hits, e.fail = f.answer, now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
+		// The flight's waiters render from f.answer; the store keeps
+		// the compact copy.
+		e.data, e.stored, e.expires, e.hits, e.fail = f.answer.compact(), now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
 		sh.resize(e)
 	case remember:
 		e := sh.entryFor(&f.key, f.hash)

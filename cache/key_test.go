@@ -123,7 +123,8 @@ func TestCollision(t *testing.T) {
 		if r.outcome != hit {
 			return ""
 		}
-		return r.fresh.answer[0].Header().Name
+		an, _, _ := r.fresh.sections()
+		return an[0].Header().Name
 	}
 
 	store(a)

@@ -79,13 +79,14 @@ func (a *answer) render(q *dns.Msg, k *key, age uint32, isStale bool) *dns.Msg {
 	if a.nAAAA > 0 {
 		c.aaaas = make([]aaaaRR, a.nAAAA)
 	}
-	m.Answer, slab = c.section(slab, a.answer, len(a.answer))
-	m.Ns, slab = c.section(slab, a.ns, len(a.ns))
-	extra := len(a.extra)
+	an, ns, ex := a.sections()
+	m.Answer, slab = c.section(slab, an, len(an))
+	m.Ns, slab = c.section(slab, ns, len(ns))
+	extra := len(ex)
 	if edns {
 		extra++
 	}
-	m.Extra, _ = c.section(slab, a.extra, extra)
+	m.Extra, _ = c.section(slab, ex, extra)
 	if edns {
 		opt := &r.opt
 		opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}

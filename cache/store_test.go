@@ -12,8 +12,9 @@ import (
 // TestEviction: past the entry or byte bound the least recently used
 // entry goes first; a hit counts as a use.
 func TestEviction(t *testing.T) {
-	// withA(300, 20) is 20 records: 20 × (64 + 25) + 336 + name ≈ 2.1 kB
-	// by the cache's count; three of them pass 6 kB.
+	// withA(300, 20) is 20 records; stored compact (packed form only),
+	// 336 + name + 96 + 347 octets of wire + 40 of TTL offsets ≈ 830 B by
+	// the cache's count: two fit in 2 kB, three do not.
 	for _, tc := range []struct {
 		name     string
 		opts     Options
@@ -23,7 +24,7 @@ func TestEviction(t *testing.T) {
 		maxBytes int
 	}{
 		{name: "by count", opts: Options{Size: 3}, records: 1, evicted: "b", entries: 3},
-		{name: "by bytes", opts: Options{MaxBytes: 6000}, records: 20, evicted: "b", entries: 2, maxBytes: 6000},
+		{name: "by bytes", opts: Options{MaxBytes: 2000}, records: 20, evicted: "b", entries: 2, maxBytes: 2000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := answering(withA(300, tc.records))

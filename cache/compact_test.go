@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"net"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestCompactRendersAlike: an answer the store keeps compact (its records
+// only in the packed form) renders exactly as the answer it was made
+// from, fresh, counted down and stale, to queries with and without EDNS
+// and in another letter case; and it is counted smaller.
+func TestCompactRendersAlike(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	soa := "example. 3600 IN SOA ns.example. host.example. 1 7200 900 1209600 300"
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		build func(r *dns.Msg)
+	}{
+		{"A records", dns.TypeA, func(r *dns.Msg) {
+			r.Answer = []dns.RR{rr("www.example. 300 IN A 192.0.2.1"), rr("www.example. 200 IN A 192.0.2.2")}
+		}},
+		{"CNAME chain to AAAA", dns.TypeAAAA, func(r *dns.Msg) {
+			r.Answer = []dns.RR{rr("www.example. 300 IN CNAME edge.Example.net."), rr("edge.Example.net. 60 IN AAAA 2001:db8::1")}
+		}},
+		{"MX with glue", dns.TypeMX, func(r *dns.Msg) {
+			r.Answer = []dns.RR{rr("www.example. 300 IN MX 10 mail.example.")}
+			r.Ns = []dns.RR{rr("example. 3600 IN NS ns.example.")}
+			r.Extra = []dns.RR{rr("mail.example. 300 IN A 192.0.2.25"), rr("mail.example. 300 IN AAAA 2001:db8::25")}
+		}},
+		{"TXT", dns.TypeTXT, func(r *dns.Msg) {
+			r.Answer = []dns.RR{rr(`www.example. 300 IN TXT "v=spf1 -all" "second string"`)}
+		}},
+		{"NXDOMAIN", dns.TypeA, func(r *dns.Msg) {
+			r.Rcode = dns.RcodeNameError
+			r.Ns = []dns.RR{rr(soa)}
+		}},
+		{"NODATA", dns.TypeAAAA, func(r *dns.Msg) { r.Ns = []dns.RR{rr(soa)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := query("www.example.", tc.qtype, true, false)
+			r := new(dns.Msg).SetReply(q)
+			r.RecursionAvailable = true
+			tc.build(r)
+			k := keyOf(q)
+			a := ttls{max: 86400, negative: 86400}.prepare(&k, r)
+			if a == nil || a.packed == nil {
+				t.Fatalf("prepared %v", a)
+			}
+			c := a.compact()
+			if !c.compacted || c.answer != nil || c.size >= a.size || c.records() != a.records() {
+				t.Fatalf("compact copy: compacted %v, records %d of %d, size %d of %d",
+					c.compacted, c.records(), a.records(), c.size, a.size)
+			}
+			if a.compacted || len(a.answer)+len(a.ns)+len(a.extra) != a.records() {
+				t.Fatal("compact changed the answer it copied")
+			}
+			for _, ask := range []*dns.Msg{q, query("WWW.Example.", tc.qtype, false, false)} {
+				for _, v := range []struct {
+					age   uint32
+					stale bool
+				}{{0, false}, {40, false}, {0, true}} {
+					want := a.render(ask, &k, v.age, v.stale)
+					got := c.render(ask, &k, v.age, v.stale)
+					if got.String() != want.String() {
+						t.Errorf("age %d stale %v, %s: compact renders\n%v\nwant\n%v", v.age, v.stale, ask.Question[0].Name, got, want)
+					}
+				}
+			}
+			// Renders are the caller's: changing one changes no other.
+			m := c.render(q, &k, 0, false)
+			for _, rr := range m.Answer {
+				if a, ok := rr.(*dns.A); ok {
+					a.A = net.IPv4(198, 51, 100, 1)
+				}
+				rr.Header().Ttl = 7
+			}
+			if again := c.render(q, &k, 0, false); again.String() != a.render(q, &k, 0, false).String() {
+				t.Errorf("a changed render showed in the next:\n%v", again)
+			}
+		})
+	}
+}

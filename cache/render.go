@@ -72,14 +72,16 @@ func (a *answer) render(q *dns.Msg, k *key, age uint32, isStale bool) *dns.Msg {
 	if n > replyRRs {
 		slab = make([]dns.RR, n)
 	}
-	c := copier{age: age, stale: isStale}
-	if a.nA > 0 {
+	an, ns, ex := a.sections()
+	// A compacted answer's records were just unpacked: this render's
+	// own, counted down in place rather than copied again.
+	c := copier{age: age, stale: isStale, owned: a.compacted}
+	if a.nA > 0 && !c.owned {
 		c.as = make([]aRR, a.nA)
 	}
-	if a.nAAAA > 0 {
+	if a.nAAAA > 0 && !c.owned {
 		c.aaaas = make([]aaaaRR, a.nAAAA)
 	}
-	an, ns, ex := a.sections()
 	m.Answer, slab = c.section(slab, an, len(an))
 	m.Ns, slab = c.section(slab, ns, len(ns))
 	extra := len(ex)
@@ -101,12 +103,14 @@ func (a *answer) render(q *dns.Msg, k *key, age uint32, isStale bool) *dns.Msg {
 }
 
 // copier copies a response's records from an answer, taking A and AAAA
-// records from its preallocated runs.
+// records from its preallocated runs; or, when owned, counts down the
+// TTLs of records that are already the response's own.
 type copier struct {
 	as    []aRR
 	aaaas []aaaaRR
 	age   uint32
 	stale bool
+	owned bool
 }
 
 // section copies rrs into the front of slab, in a slice of capacity
@@ -122,9 +126,13 @@ func (c *copier) section(slab, rrs []dns.RR, size int) (copied, rest []dns.RR) {
 	return copied, rest
 }
 
-// copy returns a deep copy of rr with its TTL counted down by c.age.
+// copy returns a deep copy of rr (rr itself when owned) with its TTL
+// counted down by c.age.
 func (c *copier) copy(rr dns.RR) dns.RR {
 	var out dns.RR
+	if c.owned {
+		out = rr
+	}
 	switch rr := rr.(type) {
 	case *dns.A:
 		if ip := rr.A.To4(); ip != nil && len(c.as) > 0 {

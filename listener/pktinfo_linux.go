@@ -35,13 +35,19 @@ func enablePktinfo(c *net.UDPConn, v6 bool) error {
 	return serr
 }
 
+// pktinfoKind returns the level, type and data size of the IPv4 or the
+// IPv6 packet-info control message.
+func pktinfoKind(v6 bool) (level, typ, size int) {
+	if v6 {
+		return unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo
+	}
+	return unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo
+}
+
 // parseDst returns where a datagram was sent, from the control messages
 // that came with it; the zero replySrc if there is no packet info.
 func parseDst(oob []byte, v6 bool) replySrc {
-	level, typ, size := unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo
-	if v6 {
-		level, typ, size = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo
-	}
+	level, typ, size := pktinfoKind(v6)
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		if h.Len < unix.SizeofCmsghdr || uint64(h.Len) > uint64(len(oob)) {
@@ -72,10 +78,7 @@ func (r replySrc) appendOOB(dst []byte) []byte {
 	if !r.addr.IsValid() {
 		return dst
 	}
-	level, typ, size := unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo
-	if !r.addr.Is4() {
-		level, typ, size = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo
-	}
+	level, typ, size := pktinfoKind(!r.addr.Is4())
 	start := len(dst)
 	dst = append(dst, make([]byte, unix.CmsgSpace(size))...)
 	b := dst[start:]

@@ -1,0 +1,85 @@
+package listener
+
+import (
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeBatch sends ps[i].buf to ps[i].peer with the control message
+// ps[i].oob, for as many as it can, and reports how many it sent. When
+// the first fails it reports 0 and the error.
+func (c *udpConn) writeBatch(ps []packet) (int, error) {
+	m := &c.wr
+	m.setWrite(ps, c.v6)
+	if err := c.rc.Write(c.writeFn); err != nil {
+		return 0, err
+	}
+	if m.err != nil {
+		return 0, os.NewSyscallError("sendmmsg", m.err)
+	}
+	return m.done, nil
+}
+
+// sendmmsg sends the batch, waiting (in the kernel) for room in the
+// socket's buffer when there is none.
+func (c *udpConn) sendmmsg(fd uintptr) bool {
+	m := &c.wr
+	n, errno := sendMessages(fd, &m.hdrs[0], m.count)
+	m.done, m.err = int(n), nil
+	if errno != 0 {
+		m.done, m.err = 0, errno
+	}
+	return true
+}
+
+// sendMessages sends the count messages at hdrs on fd (sendmmsg), first
+// with MSG_DONTWAIT as a raw system call (see udpConn); when the socket's
+// buffer is full, again as a blocking one, which waits for room
+// (SO_SNDTIMEO bounds the wait). It returns how many it sent.
+func sendMessages(fd uintptr, hdrs *mmsg, count int) (uintptr, syscall.Errno) {
+	p, vlen := uintptr(unsafe.Pointer(hdrs)), uintptr(count)
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, p, vlen, unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EAGAIN {
+			n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, p, vlen, 0, 0, 0)
+		}
+		if errno != unix.EINTR {
+			return n, errno
+		}
+	}
+}
+
+// writeTo sends b to the peer with the control message oob. Any
+// goroutine may call it: the workers do, for the answers of the usual
+// path. Their send is a blocking system call, which lets Go's scheduler
+// hand the worker's P to another thread: made raw like the read loop's,
+// it measured 0.91× and 0.93× QPS on cache misses (bench/ab, 5 and 6
+// pairs), against 1.03× with this blocking send.
+func (c *udpConn) writeTo(b, oob []byte, to netip.AddrPort) error {
+	var name unix.RawSockaddrInet6
+	h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&name)), Namelen: putSockaddr(&name, to, c.v6)}
+	iov := unix.Iovec{Base: unsafe.SliceData(b)}
+	iov.SetLen(len(b))
+	h.Iov, h.Iovlen = &iov, 1
+	setControl(&h, oob)
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for {
+			_, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), 0)
+			if errno != unix.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("sendmsg", errno)
+	}
+	return nil
+}

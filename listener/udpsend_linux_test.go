@@ -1,0 +1,91 @@
+package listener
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestSendMessagesWaitsForRoom: a send whose raw, non-blocking try finds
+// no room (EAGAIN) waits for room with a blocking one, and gives up with
+// EAGAIN when SO_SNDTIMEO runs out. A Unix datagram pair stands in for a
+// full UDP send buffer, which loopback never fills: its sender has to
+// wait while the receiver's queue is full.
+func TestSendMessagesWaitsForRoom(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	// The receiving end drains without waiting.
+	if err := unix.SetNonblock(fds[1], true); err != nil {
+		t.Fatal(err)
+	}
+	setTimeout := func(d time.Duration) {
+		t.Helper()
+		tv := unix.NsecToTimeval(d.Nanoseconds())
+		if err := unix.SetsockoptTimeval(fds[0], unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	payload := []byte("x")
+	var m mmsg
+	iov := unix.Iovec{Base: &payload[0]}
+	iov.SetLen(len(payload))
+	m.hdr.Iov, m.hdr.Iovlen = &iov, 1
+
+	// fill fills the receiver's queue.
+	fill := func() {
+		t.Helper()
+		for i := 0; ; i++ {
+			_, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fds[0]), uintptr(unsafe.Pointer(&m)), 1,
+				unix.MSG_DONTWAIT, 0, 0)
+			if errno == unix.EAGAIN {
+				return
+			}
+			if errno != 0 {
+				t.Fatalf("filling the queue: %v", errno)
+			}
+			if i > 1<<20 {
+				t.Fatal("the queue never filled")
+			}
+		}
+	}
+
+	// Room comes when the receiver reads what is queued; the send must
+	// wait for it. The timeout only keeps a broken send from hanging the
+	// test.
+	fill()
+	setTimeout(10 * time.Second)
+	read := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		buf := make([]byte, 16)
+		for {
+			if _, err := unix.Read(fds[1], buf); err != nil {
+				if err == unix.EAGAIN {
+					err = nil
+				}
+				read <- err
+				return
+			}
+		}
+	}()
+	n, errno := sendMessages(uintptr(fds[0]), &m, 1)
+	if errno != 0 || n != 1 {
+		t.Fatalf("send with the queue full, then room: sent %d, %v; want 1 sent", n, errno)
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+
+	// No room ever: it gives up when SO_SNDTIMEO runs out.
+	fill()
+	setTimeout(100 * time.Millisecond)
+	if _, errno := sendMessages(uintptr(fds[0]), &m, 1); errno != unix.EAGAIN {
+		t.Fatalf("send with the queue full and no reader: %v, want EAGAIN", errno)
+	}
+}

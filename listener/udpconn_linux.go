@@ -40,10 +40,10 @@ import (
 // its P is marked as in a system call, sysmon may hand the P to another
 // thread, and idle threads are woken to look for work that is not there.
 // For a call that cannot block that is all cost: raw calls took the CPU
-// per UDP cache hit to 0.84× at 30,000 qps and 0.88× at saturation,
-// where QPS went 1.12× (bench/ab, 5–6 pairs each). A raw call keeps its
-// P while it runs, which for a batch of eight answers on loopback is
-// tens of µs.
+// per UDP cache hit to 0.83× at 30,000 qps and 0.88× at saturation,
+// where QPS went 1.09–1.12× (bench/ab, two runs of 5–6 pairs each). A
+// raw call keeps its P while it runs, which for a batch of eight answers
+// on loopback is tens of µs.
 type udpConn struct {
 	sock  *os.File // the socket, in blocking mode
 	rc    syscall.RawConn

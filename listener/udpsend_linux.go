@@ -40,12 +40,16 @@ func (c *udpConn) sendmmsg(fd uintptr) bool {
 // with MSG_DONTWAIT as a raw system call (see udpConn); when the socket's
 // buffer is full, again as a blocking one, which waits for room
 // (SO_SNDTIMEO bounds the wait). It returns how many it sent.
+//
+// The pointer is converted in each call's arguments, never kept in a
+// uintptr: only there does Go keep what it points to alive, and in place,
+// for the call.
 func sendMessages(fd uintptr, hdrs *mmsg, count int) (uintptr, syscall.Errno) {
-	p, vlen := uintptr(unsafe.Pointer(hdrs)), uintptr(count)
 	for {
-		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, p, vlen, unix.MSG_DONTWAIT, 0, 0)
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(count),
+			unix.MSG_DONTWAIT, 0, 0)
 		if errno == unix.EAGAIN {
-			n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, p, vlen, 0, 0, 0)
+			n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(count), 0, 0, 0)
 		}
 		if errno != unix.EINTR {
 			return n, errno

@@ -34,12 +34,15 @@ import (
 // descriptors are held by os.Files, whose reference counting makes Close
 // safe while a system call is under way on them.
 //
-// The calls that cannot wait (recvmmsg and sendmmsg with MSG_DONTWAIT,
-// epoll_ctl, epoll_wait with no timeout) are raw system calls. One made
-// with syscall.Syscall tells Go's scheduler that the thread may block:
-// its P is marked as in a system call, sysmon may hand the P to another
-// thread, and idle threads are woken to look for work that is not there.
-// For a call that cannot block that is all cost: raw calls took the CPU
+// The calls that never wait for I/O (recvmmsg and sendmmsg with
+// MSG_DONTWAIT, epoll_ctl, epoll_wait with no timeout) are raw system
+// calls. One made with syscall.Syscall tells Go's scheduler that the
+// thread may block: its P is marked as in a system call, sysmon may hand
+// the P to another thread, and idle threads are woken to look for work
+// that is not there. For a call that does not wait that is all cost; it
+// can still sleep in the kernel as any code can (reclaiming memory for a
+// packet, a page fault), and a stop-the-world then waits for it as it
+// would for Go code in that state. Raw calls took the CPU
 // per UDP cache hit to 0.83× at 30,000 qps and 0.88× at saturation,
 // where QPS went 1.09–1.12× (bench/ab, two runs of 5–6 pairs each). A
 // raw call keeps its P while it runs, which for a batch of eight answers

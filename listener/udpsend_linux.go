@@ -41,6 +41,11 @@ func (c *udpConn) sendmmsg(fd uintptr) bool {
 // buffer is full, again as a blocking one, which waits for room
 // (SO_SNDTIMEO bounds the wait). It returns how many it sent.
 //
+// The blocking send must stay a syscall.Syscall: made raw, it would keep
+// its P, sysmon would signal the thread to preempt it every 10 ms, and
+// with SO_SNDTIMEO set each signal ends the wait with EINTR, which the
+// loop retries, for ever.
+//
 // The pointer is converted in each call's arguments, never kept in a
 // uintptr: only there does Go keep what it points to alive, and in place,
 // for the call.

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -12,8 +13,12 @@ import (
 // no room (EAGAIN) waits for room with a blocking one, and gives up with
 // EAGAIN when SO_SNDTIMEO runs out. A Unix datagram pair stands in for a
 // full UDP send buffer, which loopback never fills: its sender has to
-// wait while the receiver's queue is full.
+// wait while its send buffer holds datagrams the receiver has not read.
 func TestSendMessagesWaitsForRoom(t *testing.T) {
+	// With one P the reader below cannot run until the send gives its P
+	// up, which only a blocking system call does: the raw try must find
+	// the buffer still full.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +61,14 @@ func TestSendMessagesWaitsForRoom(t *testing.T) {
 	}
 
 	// Room comes when the receiver reads what is queued; the send must
-	// wait for it. The timeout only keeps a broken send from hanging the
-	// test.
+	// wait for it. The timeout, and the watchdog for a send that retries
+	// for ever, only keep a broken send from hanging the test.
 	fill()
 	setTimeout(10 * time.Second)
+	watchdog := time.AfterFunc(time.Minute, func() { panic("sendMessages never returned") })
+	defer watchdog.Stop()
 	read := make(chan error, 1)
 	go func() {
-		time.Sleep(50 * time.Millisecond)
 		buf := make([]byte, 16)
 		for {
 			if _, err := unix.Read(fds[1], buf); err != nil {

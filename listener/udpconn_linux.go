@@ -42,11 +42,11 @@ import (
 // that is not there. For a call that does not wait that is all cost; it
 // can still sleep in the kernel as any code can (reclaiming memory for a
 // packet, a page fault), and a stop-the-world then waits for it as it
-// would for Go code in that state. Raw calls took the CPU
-// per UDP cache hit to 0.83× at 30,000 qps and 0.88× at saturation,
-// where QPS went 1.09–1.12× (bench/ab, two runs of 5–6 pairs each). A
-// raw call keeps its P while it runs, which for a batch of eight answers
-// on loopback is tens of µs.
+// would for Go code in that state. Raw calls took the CPU per UDP cache
+// hit to 0.83× at 30,000 qps and 0.88× at saturation, where QPS went
+// 1.09–1.12× (bench/ab, two runs of 5–6 pairs each). A raw call keeps its
+// P while it runs, which for a batch of eight answers on loopback is tens
+// of µs.
 type udpConn struct {
 	sock  *os.File // the socket, in blocking mode
 	rc    syscall.RawConn

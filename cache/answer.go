@@ -48,7 +48,7 @@ func (a *answer) records() int { return a.counts[0] + a.counts[1] + a.counts[2] 
 // alone, or a itself when it has no packed form. The store keeps this
 // copy: hits are answered from the packed form, and the rare render
 // (debug logging, a stale answer, an answer that needs TC) unpacks it
-// and then copies the records as for any answer. The dns.RR form took 88
+// and counts down the TTLs of the records it unpacked (see copier). The dns.RR form took 88
 // of 632 bytes of heap per one-record entry (BenchmarkMemoryPerEntry).
 func (a *answer) compact() *answer {
 	if a.packed == nil || a.compacted {

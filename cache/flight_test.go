@@ -64,7 +64,7 @@ func TestConcurrentMisses(t *testing.T) {
 func TestNoAliasing(t *testing.T) {
 	up := answering(func(q *dns.Msg) *dns.Msg {
 		m := withA(300, 2)(q)
-		resolver.SetEDE(m, q, dns.ExtendedErrorCodeFiltered, "blocked by policy")
+		resolver.SetEDE(m, resolver.NewRequest(q), dns.ExtendedErrorCodeFiltered, "blocked by policy")
 		return m
 	})
 	clk := newClock()

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-
-	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // TestReconfigure: a serving Server takes a new resolver and access list
@@ -36,7 +34,7 @@ func TestReconfigure(t *testing.T) {
 	}
 
 	opts.Allow = nil
-	opts.Resolver = resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	opts.Resolver = msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return new(dns.Msg).SetRcode(q, dns.RcodeNameError), nil
 	})
 	if err := s.Reconfigure(opts); err != nil {

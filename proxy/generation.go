@@ -14,7 +14,6 @@ import (
 	"github.com/dotproxy/dotproxy/health"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
-	"github.com/miekg/dns"
 )
 
 // generation is everything one configuration builds behind the listener:
@@ -29,7 +28,6 @@ type generation struct {
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
 	chain    resolver.Resolver
-	fast     resolver.Fast // chain, when it has a fast path (the cache)
 
 	active  atomic.Int64 // queries being resolved by this generation
 	retired atomic.Bool  // no new query may start here
@@ -87,7 +85,6 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 		mw = append(mw, g.cache.Middleware())
 	}
 	g.chain = resolver.Chain(g.selector, mw...)
-	g.fast, _ = g.chain.(resolver.Fast)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -105,11 +102,11 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 // listResolver resolves through the selector of the generation current
 // returns, or g's own before there is one.
 func (g *generation) listResolver(current func() *generation) resolver.Resolver {
-	return resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 		if cur := current(); cur != nil {
-			return cur.selector.Resolve(ctx, q)
+			return cur.selector.Resolve(ctx, req)
 		}
-		return g.selector.Resolve(ctx, q)
+		return g.selector.Resolve(ctx, req)
 	})
 }
 
@@ -131,33 +128,24 @@ func sameFilter(a, b *config.Config) bool {
 	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
 }
 
-// resolve runs q through the generation's chain; ok is false when the
+// resolve runs req through the generation's chain; ok is false when the
 // generation was retired before the query could start here.
-func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bool, err error) {
-	g.active.Add(1)
-	defer g.active.Add(-1)
+//
+// An Inline request is not counted in active: it never waits on an
+// upstream, so retire has nothing to wait for (one that races a retire
+// answers from the old cache, as a query started a moment earlier
+// would), and two atomic updates of a shared counter per cache hit would
+// cost more than the rest of the chain.
+func (g *generation) resolve(ctx context.Context, req *resolver.Request) (resp resolver.Response, ok bool, err error) {
+	if !req.Inline {
+		g.active.Add(1)
+		defer g.active.Add(-1)
+	}
 	if g.retired.Load() {
-		return nil, false, nil
+		return resolver.Response{}, false, nil
 	}
-	m, err = g.chain.Resolve(ctx, q)
-	return m, true, err
-}
-
-// resolvePacked is resolve for resolver.Fast; ok is false when g is
-// retired or its chain declines q. It is not counted in active: the fast
-// path reads memory and never waits on an upstream, so retire has nothing
-// to wait for (a hit that races a retire answers from the old cache, as a
-// query started a moment earlier would), and two atomic updates of a
-// shared counter per hit would cost more than the rest of the chain.
-func (g *generation) resolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) (out []byte, ok, retired bool) {
-	if g.retired.Load() {
-		return dst, false, true
-	}
-	if g.fast == nil {
-		return dst, false, false
-	}
-	out, ok = g.fast.ResolvePacked(dst, q, info)
-	return out, ok, false
+	resp, err = g.chain.Resolve(ctx, req)
+	return resp, true, err
 }
 
 // start begins what runs in the background: probing and, for a filter

@@ -31,6 +31,9 @@ func (t Transport) String() string {
 	return "internal"
 }
 
+// MarshalText makes a Transport log and marshal as its name.
+func (t Transport) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // Request is one query on its way through the chain. The listener parses
 // a client's query into one once, normalising what every layer reads
 // (the question, the flags, the client's address), and each layer reads

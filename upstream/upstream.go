@@ -221,10 +221,6 @@ func (u *Upstream) LastError() string {
 	return ""
 }
 
-// failedOver counts a query the selector moved on from u to another
-// upstream, after a failure or as a hedge.
-func (u *Upstream) failedOver() { u.counters.failovers.Add(1) }
-
 // OpenConns counts the upstream's live TLS connections.
 func (u *Upstream) OpenConns() int { return u.pool.open() }
 

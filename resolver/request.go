@@ -77,6 +77,11 @@ type Request struct {
 	// Transport is how the query came.
 	Transport Transport
 
+	// Coalesced says identical requests in flight together were joined
+	// into this one already (the cache's own upstream query is): a layer
+	// further on need not join them again.
+	Coalesced bool
+
 	// Inline is set while the listener resolves the request in the
 	// goroutine that reads the client's socket, where nothing may wait:
 	// a layer that would wait returns ErrWouldWait instead.

@@ -74,6 +74,8 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 // Resolve implements resolver.Resolver. It records in req.Info the
 // upstream whose answer it returns. An Inline request gets
 // resolver.ErrWouldWait: every answer it gives waits on an upstream.
+// Identical requests in flight together go upstream once, unless they
+// were joined already (req.Coalesced: the cache's).
 func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	if req.Inline {
 		return resolver.Response{}, resolver.ErrWouldWait
@@ -82,7 +84,13 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 	if len(q.Question) != 1 {
 		return resolver.Response{}, fmt.Errorf("selector: query has %d questions", len(q.Question))
 	}
-	r, err := s.flight.do(ctx, q, &req.Info, s.resolve)
+	var r *dns.Msg
+	var err error
+	if req.Coalesced {
+		r, err = s.resolve(ctx, q, &req.Info)
+	} else {
+		r, err = s.flight.do(ctx, q, &req.Info, s.resolve)
+	}
 	var re *resolver.Error
 	if err != nil && ctx.Err() != nil && !errors.As(err, &re) {
 		// The caller's deadline ended its wait before the shared run,

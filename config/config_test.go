@@ -78,10 +78,8 @@ func TestParseOmittedKeys(t *testing.T) {
 		name, yaml string
 		change     func(c *Config) // from want() to what the file gives
 	}{
-		{"empty file", "", nil},
-		{"comments only", "# nothing here\n\n", nil},
-		{"empty document", "---\n", nil},
-		{"null document", "~\n", nil},
+		{"empty mapping", "{}\n", nil},
+		{"comment and empty mapping", "# all defaults\n{}\n", nil},
 		{"trailing empty document", "policy: random\n---\n", func(c *Config) { c.Policy = "random" }},
 		{"null values are omitted keys", "timeout:\nhealth:\nupstreams:\n", nil},
 		{"one key", "policy: ordered\n", func(c *Config) { c.Policy = "ordered" }},

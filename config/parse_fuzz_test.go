@@ -36,6 +36,7 @@ func FuzzParse(f *testing.F) {
 	seeds := []string{
 		string(dotproxy.DefaultConfig),
 		"",
+		"{}\n",
 		"# comments only\n",
 		"---\n",
 		"policy: random\n---\n",
@@ -79,10 +80,10 @@ func FuzzParse(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s), "")
 	}
-	f.Add([]byte(""), "HOST=127.0.0.1\nPORT=5353\nDNS_HOST=9.9.9.9")
-	f.Add([]byte(""), "DNS_HOST=192.0.2.1\nDNS_PORT=853\nDNS_TLS_NAME=dns.test")
-	f.Add([]byte(""), "DNS_HOST=0.0.0.0\nDNS_PORT=0\nHOST=x")
-	f.Add([]byte(""), "DNS_TLS_NAME=dns.test")
+	f.Add([]byte("{}\n"), "HOST=127.0.0.1\nPORT=5353\nDNS_HOST=9.9.9.9")
+	f.Add([]byte("{}\n"), "DNS_HOST=192.0.2.1\nDNS_PORT=853\nDNS_TLS_NAME=dns.test")
+	f.Add([]byte("{}\n"), "DNS_HOST=0.0.0.0\nDNS_PORT=0\nHOST=x")
+	f.Add([]byte("{}\n"), "DNS_TLS_NAME=dns.test")
 
 	def := Default()
 	f.Fuzz(func(t *testing.T, data []byte, env string) {

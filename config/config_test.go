@@ -50,6 +50,7 @@ func want() *Config {
 			Refresh: 24 * time.Hour, CacheDir: "/var/lib/dotproxy/lists", Groups: []Group{}},
 		LocalRecords: map[string][]netip.Addr{},
 		Admin:        netip.MustParseAddrPort("127.0.0.1:8053"),
+		AdminHosts:   []string{},
 		QueryLog:     QueryLog{Path: "-", Anonymize: true},
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}

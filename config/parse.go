@@ -66,6 +66,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"filter":        section(d, d.filterFields(&c.Filter)),
 		"local_records": d.localRecords(&c.LocalRecords),
 		"admin":         value(d, &c.Admin, `an address:port, or "" for none`, parseAdmin),
+		"admin_hosts":   values(d, &c.AdminHosts, "a host name", "", parseAdminHost),
 		"watch":         value(d, &c.Watch, "true or false", parseBool),
 		"query_log":     section(d, d.queryLogFields(&c.QueryLog)),
 		"log": section(d, map[string]field{

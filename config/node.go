@@ -74,6 +74,9 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		d.empty(data)
 		return nil
 	}
+	if !d.aliasesWithinBound(doc.Content[0]) {
+		return nil
+	}
 	return resolve(doc.Content[0])
 }
 

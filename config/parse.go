@@ -9,6 +9,9 @@ import (
 // the default list. filename is used in error messages only. On error the
 // *Config is nil and the error lists every Problem found.
 func Parse(filename string, data []byte) (*Config, error) {
+	if len(data) > maxFileSize {
+		return nil, tooLarge(filename)
+	}
 	c := Default()
 	if err := decode(c, filename, data); err != nil {
 		return nil, err

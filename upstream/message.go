@@ -149,10 +149,12 @@ func checkAnswer(r *dns.Msg, q dns.Question) error {
 }
 
 // restore makes the answer r fit the client query q: its ID and question
-// as the client sent them, and no padding (RFC 7830 §6: padding belongs
-// to the encrypted hop only) in any OPT record: an answer may hold more
-// than one.
+// as the client sent them, no record that does not belong to the
+// question (see scrub), and no padding (RFC 7830 §6: padding belongs to
+// the encrypted hop only) in any OPT record: an answer may hold more than
+// one.
 func restore(r, q *dns.Msg) {
+	scrub(r, q.Question[0])
 	r.Id = q.Id
 	r.Question = []dns.Question{q.Question[0]}
 	for _, rr := range r.Extra {

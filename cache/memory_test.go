@@ -148,3 +148,44 @@ func procMemory(tb testing.TB) (rss, hwm int) {
 	}
 	return rss, hwm
 }
+
+// TestMaxBytesBoundsHeap fills a cache with more answers of every shape
+// than its byte bound holds and checks that the live heap it keeps is
+// what it counts, and within the heap's share of the bound: a byte bound
+// that counted less than the entries take let the cache use several
+// times the memory configured.
+func TestMaxBytesBoundsHeap(t *testing.T) {
+	const maxBytes = 4 << 20
+	c := New(Options{Size: 1 << 20, MaxBytes: maxBytes})
+	defer c.Close()
+	var rs []func(i int)
+	for _, s := range answerShapes {
+		r := c.Middleware()(answering(s.build))
+		rs = append(rs, func(i int) {
+			resolve(t, r, query(fmt.Sprintf("host%d.%s.example.", i, strings.ReplaceAll(s.name, " ", "-")), s.qtype, true, false))
+		})
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 40000 {
+		rs[i%len(rs)](i)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := c.Stats()
+	heap := int(after.HeapAlloc) - int(before.HeapAlloc)
+	if st.Evictions == 0 {
+		t.Fatalf("no evictions: %+v", st)
+	}
+	if st.Bytes > heapBound(maxBytes) {
+		t.Errorf("counted %d bytes, over the heap bound %d", st.Bytes, heapBound(maxBytes))
+	}
+	// The heap holds a little more than the entries: the shards, the
+	// map's slack.
+	if heap > maxBytes/2 || heap < st.Bytes*9/10 || heap > st.Bytes*12/10 {
+		t.Errorf("live heap %d bytes for %d counted, bound %d: want the count within 10%% and under half the bound", heap, st.Bytes, maxBytes)
+	}
+	t.Logf("live heap %d bytes, %d counted, %d entries", heap, st.Bytes, st.Entries)
+	runtime.KeepAlive(c)
+}

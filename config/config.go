@@ -33,6 +33,8 @@ type Config struct {
 	Health       Health
 	Allow        []netip.Prefix // clients allowed to query; masked
 	TCP          TCP
+	MaxUDPSize   int       // the largest UDP answer sent, whatever the client advertises; TC beyond it
+	RateLimit    RateLimit // response rate limiting of UDP answers
 	Cache        Cache
 	Filter       Filter
 	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
@@ -114,6 +116,7 @@ func (c *Config) clone() *Config {
 	d.Listen = slices.Clone(c.Listen)
 	d.Allow = slices.Clone(c.Allow)
 	d.AdminHosts = slices.Clone(c.AdminHosts)
+	d.RateLimit.Exempt = slices.Clone(c.RateLimit.Exempt)
 	d.Upstreams = slices.Clone(c.Upstreams)
 	for i, u := range d.Upstreams {
 		pins := make([][]byte, len(u.SPKIPins))

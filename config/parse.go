@@ -65,6 +65,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			"max_per_client":        value(d, &c.TCP.MaxPerClient, "an integer", parseCount),
 			"max_inflight_per_conn": value(d, &c.TCP.MaxInflightPerConn, "an integer", parseCount),
 		}),
+		"max_udp_size":  value(d, &c.MaxUDPSize, "a size in octets", parseUDPSize),
+		"rate_limit":    section(d, d.rateLimitFields(&c.RateLimit)),
 		"cache":         section(d, d.cacheFields(&c.Cache)),
 		"filter":        section(d, d.filterFields(&c.Filter)),
 		"local_records": d.localRecords(&c.LocalRecords),

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy"
+	"github.com/dotproxy/dotproxy/ratelimit"
 )
 
 // fuzzFile is the file name the fuzz target passes to Parse.
@@ -76,6 +77,8 @@ func FuzzParse(f *testing.F) {
 		"%YAML 1.1\n---\npolicy: random\n",
 		"policy: !custom random\n",
 		"<<: {policy: random}\n",
+		"max_udp_size: 512\nrate_limit: {enabled: true, slip: 0, ipv4_prefix: 32, ipv6_prefix: 128, exempt: []}\n",
+		"max_udp_size: 4097\nrate_limit: {enabled: maybe, burst: 0}\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), "")
@@ -167,6 +170,14 @@ func checkProblems(t *testing.T, err error, lineOK func(string) bool) {
 	}
 }
 
+// validLimiter reports whether opts make a Limiter that limits as
+// configured: no default fills in for a value the file gave.
+func validLimiter(opts ratelimit.Options) bool {
+	_, err := ratelimit.New(opts)
+	return err == nil && opts.ResponsesPerSecond >= 1 && opts.Burst >= 1 && opts.Slip != 0 &&
+		opts.IPv4Prefix >= 1 && opts.IPv6Prefix >= 1
+}
+
 // envVars reads KEY=VALUE lines, keeping the variables ApplyEnv reads
 // but DNS_CA_FILE.
 func envVars(s string) map[string]string {
@@ -251,6 +262,12 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	if tc := c.TCP; tc.IdleTimeout <= 0 || tc.MaxConnections < 1 || tc.MaxPerClient < 1 || tc.MaxInflightPerConn < 1 {
 		fail("tcp %+v", tc)
+	}
+	if c.MaxUDPSize < minUDPSize || c.MaxUDPSize > maxUDPSize {
+		fail("max_udp_size %d", c.MaxUDPSize)
+	}
+	if opts, _ := c.RateLimit.LimiterOptions(c.Allow); !validLimiter(opts) {
+		fail("rate_limit %+v", c.RateLimit)
 	}
 	if _, err := parseLogFormat(c.Log.Format); err != nil {
 		fail("%v", err)

@@ -137,12 +137,15 @@ func New(opts Options) (*Limiter, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	interval := time.Second / time.Duration(opts.ResponsesPerSecond)
+	// A rate beyond a billion a second is no limit, and a window beyond
+	// a day no less of one than a day: both keep the arithmetic in range.
+	interval := max(time.Second/time.Duration(opts.ResponsesPerSecond), 1)
+	window := interval * time.Duration(min(opts.Burst, int(24*time.Hour/interval)))
 	n := 1
 	for n < maxShards && n*2*1024 <= opts.MaxPrefixes {
 		n *= 2
 	}
-	l := &Limiter{opts: opts, interval: interval, window: interval * time.Duration(opts.Burst),
+	l := &Limiter{opts: opts, interval: interval, window: window,
 		seed: maphash.MakeSeed(), shards: make([]shard, n)}
 	for i := range l.shards {
 		l.shards[i].init((opts.MaxPrefixes + n - 1) / n)

@@ -203,6 +203,17 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// TestExtremeOptions: a huge rate or burst still limits as it says, with
+// no overflow turning it into "limit everything".
+func TestExtremeOptions(t *testing.T) {
+	for _, o := range []Options{{ResponsesPerSecond: 1 << 40, Burst: 1}, {ResponsesPerSecond: 1, Burst: 1 << 50}} {
+		l, _ := newLimiter(t, o)
+		if n := count(verdicts(l, "203.0.113.7", 1000), Allow); n == 0 {
+			t.Errorf("%+v: nothing allowed", o)
+		}
+	}
+}
+
 func TestNewChecksOptions(t *testing.T) {
 	for _, o := range []Options{{IPv4Prefix: 33}, {IPv6Prefix: 129}, {IPv4Prefix: -1}, {ResponsesPerSecond: -5}, {Slip: -2}} {
 		if _, err := New(o); err == nil {

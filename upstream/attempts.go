@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/miekg/dns"
@@ -132,20 +133,19 @@ func (a *attempts) wait() {
 // decided: answered usably, or nothing left to ask or wait for. A failed
 // attempt moves the query on to the next candidate at once.
 func (a *attempts) report(u Member, r *dns.Msg, err error) bool {
-	s, qname := a.s, a.q.Question[0].Name
 	if err == nil && usable(r) {
 		if a.next > 1 {
-			s.log.DebugContext(a.ctx, "answered after failover", "upstream", u.Name(), "qname", qname, "attempts", a.next)
+			a.s.log.DebugContext(a.ctx, "answered after failover", "upstream", u.Name(), "qname", a.q.Question[0].Name, "attempts", a.next)
 		}
 		a.won, a.wonFrom = r, u
 		return true
 	}
 	if err != nil {
 		a.errs = append(a.errs, err)
-		s.log.InfoContext(a.ctx, "upstream attempt failed, failing over", "upstream", u.Name(), "qname", qname, "err", err)
+		a.logFailover(u, "upstream attempt failed, failing over", "err", err)
 	} else {
 		a.fallback, a.fallbackFrom = r, u
-		s.log.InfoContext(a.ctx, "upstream answered "+dns.RcodeToString[r.Rcode]+", failing over", "upstream", u.Name(), "qname", qname)
+		a.logFailover(u, "upstream answered "+dns.RcodeToString[r.Rcode]+", failing over")
 	}
 	if a.next < len(a.cands) {
 		u.FailedOver()
@@ -153,6 +153,20 @@ func (a *attempts) report(u Member, r *dns.Msg, err error) bool {
 		return false
 	}
 	return a.first == nil && a.running == 0
+}
+
+// logFailover logs a failed attempt at u. At Debug every one is logged
+// with its query name; at Info the names stay out, since this log is
+// not the query log, and so does the flood: one line per upstream per
+// interval, counting the rest, because a resolver that fails fails every
+// query.
+func (a *attempts) logFailover(u Member, msg string, args ...any) {
+	args = append([]any{"upstream", u.Name()}, args...)
+	if a.s.log.Enabled(a.ctx, slog.LevelDebug) {
+		a.s.log.DebugContext(a.ctx, msg, append(args, "qname", a.q.Question[0].Name)...)
+		return
+	}
+	a.s.failoverLog[u].Log(a.ctx, a.s.log, slog.LevelInfo, msg, args...)
 }
 
 // tick handles the timer: the first attempt's timeout, then a hedge

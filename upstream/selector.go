@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dotproxy/dotproxy/internal/loglimit"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/miekg/dns"
 )
@@ -43,6 +44,10 @@ type Selector struct {
 	log      *slog.Logger
 	flight   flight
 	explorer *explorer // fastest only: the others spread queries anyway
+	// failoverLog limits the Info lines of failovers away from each
+	// member: a dead upstream must not log once per query.
+	failoverLog map[Member]*loglimit.Limiter
+	giveUpLog   loglimit.Limiter // "query failed on every upstream"
 }
 
 var _ resolver.Resolver = (*Selector)(nil)
@@ -64,7 +69,11 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Selector{members: members, policy: opts.Policy, opts: opts, log: opts.Logger}
+	s := &Selector{members: members, policy: opts.Policy, opts: opts, log: opts.Logger,
+		failoverLog: make(map[Member]*loglimit.Limiter, len(members))}
+	for _, m := range members {
+		s.failoverLog[m] = new(loglimit.Limiter)
+	}
 	if _, ok := opts.Policy.(fastest); ok {
 		s.explorer = newExplorer(members)
 	}
@@ -151,7 +160,13 @@ func (s *Selector) giveUp(q *dns.Msg, fallback *dns.Msg, errs []error) (*dns.Msg
 			break
 		}
 	}
-	s.log.Warn("query failed on every upstream", "qname", q.Question[0].Name, "err", err)
+	// The name only at Debug (issue 16): Warn is for the user to act on,
+	// once per interval however many queries fail.
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("query failed on every upstream", "qname", q.Question[0].Name, "err", err)
+	} else {
+		s.giveUpLog.Warn(s.log, "query failed on every upstream", "err", err)
+	}
 	return nil, &resolver.Error{Code: code, Text: text, Err: fmt.Errorf("%w: %w", ErrNoUpstream, err)}
 }
 

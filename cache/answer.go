@@ -1,7 +1,7 @@
 package cache
 
 import (
-	"slices"
+	"math"
 	"time"
 	"unsafe"
 
@@ -14,44 +14,30 @@ import (
 // built, so any number of hits may read it at once; each renders its own
 // copy.
 //
-// The records are kept as dns.RRs, or only in the packed form: see
-// compact.
+// The records are kept only in the packed form (compacted), which hits
+// copy and the rare render unpacks; as dns.RRs only when they could not
+// be packed.
+//
+// Its fields are laid out small: one is kept per cached name.
 type answer struct {
-	rcode      int
-	aa, ra, ad bool
-	answer     []dns.RR // TTLs clamped, as stored; nil once compacted
-	ns         []dns.RR
-	extra      []dns.RR
-	counts     [3]int          // records in answer, ns and extra
-	rrSize     int             // what the dns.RR form takes, within size
-	ede        []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
-	ttl        uint32          // seconds the entry is fresh: at least 1
-	size       int             // memory of the entry holding it, key included, for the byte bound (memsize.go)
-	nA, nAAAA  int             // A and AAAA records, which render copies in bulk
-	packed     *packed         // the wire form hits copy; nil: hits render
-	compacted  bool            // the records are only in packed
+	answer    []dns.RR // TTLs clamped, as stored; nil once compacted
+	ns        []dns.RR
+	extra     []dns.RR
+	ede       []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
+	packed    packed          // the wire form hits copy; without wire, hits render
+	size      int             // memory of the entry holding it, key included, for the byte bound (memsize.go)
+	rrSize    int32           // what the dns.RR form takes, within size
+	ttl       uint32          // seconds the entry is fresh: at least 1
+	counts    [3]uint16       // records in answer, ns and extra
+	nA, nAAAA uint16          // A and AAAA records, which render copies in bulk
+	rcode     uint16
+	aa, ra    bool
+	ad        bool
+	compacted bool // the records are only in packed
 }
 
 // records returns the number of records a holds.
-func (a *answer) records() int { return a.counts[0] + a.counts[1] + a.counts[2] }
-
-// compact returns a copy of a that keeps its records in the packed form
-// alone, or a itself when it has no packed form. The store keeps this
-// copy: hits are answered from the packed form, and the rare render
-// (debug logging, a stale answer, an answer that needs TC) unpacks it
-// and counts down the TTLs of the records it unpacked (see copier). The dns.RR form took 88
-// of 632 bytes of heap per one-record entry (BenchmarkMemoryPerEntry).
-func (a *answer) compact() *answer {
-	if a.packed == nil || a.compacted {
-		return a
-	}
-	c := *a
-	c.answer, c.ns, c.extra = nil, nil, nil
-	c.size -= c.rrSize
-	c.rrSize = 0
-	c.compacted = true
-	return &c
-}
+func (a *answer) records() int { return int(a.counts[0]) + int(a.counts[1]) + int(a.counts[2]) }
 
 // sections returns a's records, section by section: as kept, or
 // unpacked from the packed form of a compacted answer.
@@ -84,13 +70,15 @@ func (t ttls) clamp(ttl uint32) uint32 { return min(max(ttl, t.min), t.max) }
 // the store keeps, or returns nil when r must not be cached: truncated,
 // a failure or an rcode other than NOERROR and NXDOMAIN, negative without
 // an SOA (RFC 2308 §5), an upstream's own stale answer, or a TTL of 0.
+// What it keeps it takes from r, TTLs clamped in place: the caller uses r
+// no more when the answer is not nil (and r is unchanged when it is).
 func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	if r.Truncated || r.Opcode != dns.OpcodeQuery ||
 		(r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) ||
 		len(r.Question) != 1 || !k.matchesQuestion(r.Question[0]) {
 		return nil
 	}
-	a := &answer{rcode: r.Rcode, aa: r.Authoritative, ra: r.RecursionAvailable, ad: r.AuthenticatedData}
+	a := &answer{rcode: uint16(r.Rcode), aa: r.Authoritative, ra: r.RecursionAvailable, ad: r.AuthenticatedData}
 	for _, rr := range r.Extra {
 		if opt, ok := rr.(*dns.OPT); ok {
 			for _, o := range opt.Option {
@@ -105,45 +93,56 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 			}
 		}
 	}
+	// The records are r's own, and r is the cache's (resolver.Response):
+	// the TTLs are clamped in place, once r is known to be kept, rather
+	// than every record copied.
 	ttl := uint32(1<<32 - 1)
 	keep := func(rrs []dns.RR) []dns.RR {
-		kept := make([]dns.RR, 0, len(rrs))
+		n := 0
 		for _, rr := range rrs {
-			switch rr.Header().Rrtype {
-			case dns.TypeOPT, dns.TypeTSIG, dns.TypeSIG:
-				continue // about the message and its hop, not the answer
+			if !hopRecord(rr) {
+				n++
+				ttl = min(ttl, t.clamp(rr.Header().Ttl))
 			}
-			rr = dns.Copy(rr)
-			h := rr.Header()
-			h.Ttl = t.clamp(h.Ttl)
-			ttl = min(ttl, h.Ttl)
-			kept = append(kept, rr)
+		}
+		switch n {
+		case len(rrs):
+			return rrs
+		case 0:
+			return nil
+		}
+		kept := make([]dns.RR, 0, n)
+		for _, rr := range rrs {
+			if !hopRecord(rr) {
+				kept = append(kept, rr)
+			}
 		}
 		return kept
 	}
 	a.answer, a.ns, a.extra = keep(r.Answer), keep(r.Ns), keep(r.Extra)
-	a.counts = [3]int{len(a.answer), len(a.ns), len(a.extra)}
+	if len(a.answer) > math.MaxUint16 || len(a.ns) > math.MaxUint16 || len(a.extra) > math.MaxUint16 {
+		return nil // no message holds as many
+	}
+	a.counts = [3]uint16{uint16(len(a.answer)), uint16(len(a.ns)), uint16(len(a.extra))}
 
+	var soa *dns.SOA
+	var neg uint32
 	if negative(k.qtype, a) {
-		soa := soaOf(a.ns)
-		if soa == nil || t.negative < 0 {
+		if soa = soaOf(a.ns); soa == nil || t.negative < 0 {
 			return nil
 		}
 		// RFC 2308 §5: the lesser of the SOA's TTL and its MINIMUM.
-		neg := min(soa.Hdr.Ttl, t.clamp(soa.Minttl))
+		neg = min(t.clamp(soa.Hdr.Ttl), t.clamp(soa.Minttl))
 		neg = uint32(min(int64(neg), t.negative))
-		soa.Hdr.Ttl = neg // §3: the SOA goes out with the negative TTL
 		ttl = min(ttl, neg)
 	}
 	if ttl == 0 {
 		return nil
 	}
-	a.ttl = ttl
-	a.size = keyCost(len(k.name)) + answerCost + edeBytes(a.ede)
 	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
-		a.rrSize += allocSize(cap(rrs) * int(unsafe.Sizeof(dns.RR(nil))))
 		for _, rr := range rrs {
-			a.rrSize += rrOverhead + dns.Len(rr)
+			h := rr.Header()
+			h.Ttl = t.clamp(h.Ttl)
 			switch rr.(type) {
 			case *dns.A:
 				a.nA++
@@ -152,22 +151,42 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 			}
 		}
 	}
-	a.size += a.rrSize
-	a.pack(k)
-	if p := a.packed; p != nil {
-		// dns.Msg.Pack sizes its buffer for the message uncompressed,
-		// and append doubles: the store keeps the packed form for the
-		// entry's life, so it gets copies of its own length.
-		p.wire, p.ttlAt = slices.Clone(p.wire), slices.Clone(p.ttlAt)
+	if soa != nil {
+		soa.Hdr.Ttl = neg // §3: the SOA goes out with the negative TTL
 	}
-	a.size += packedBytes(a.packed)
+	a.ttl = ttl
+	a.size = keyCost(len(k.name)) + answerCost + edeBytes(a.ede)
+	if a.pack(k); a.packed.wire != nil {
+		// Hits and the misses' waiters copy the packed form; the rare
+		// render (a stale answer, one to truncate) unpacks it.
+		a.answer, a.ns, a.extra, a.compacted = nil, nil, nil, true
+		a.size += packedBytes(&a.packed)
+		return a
+	}
+	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
+		a.rrSize += int32(allocSize(cap(rrs) * int(unsafe.Sizeof(dns.RR(nil)))))
+		for _, rr := range rrs {
+			a.rrSize += int32(rrOverhead + dns.Len(rr))
+		}
+	}
+	a.size += int(a.rrSize)
 	return a
+}
+
+// hopRecord reports whether rr is about the message and its hop, not the
+// answer.
+func hopRecord(rr dns.RR) bool {
+	switch rr.Header().Rrtype {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeSIG:
+		return true
+	}
+	return false
 }
 
 // failure returns r, an upstream's SERVFAIL or REFUSED, in the form the store keeps
 // for a cached failure: its rcode, flags and Extended DNS Errors.
 func failure(r *dns.Msg) *answer {
-	a := &answer{rcode: r.Rcode, ra: r.RecursionAvailable, ttl: 1}
+	a := &answer{rcode: uint16(r.Rcode), ra: r.RecursionAvailable, ttl: 1}
 	if opt := r.IsEdns0(); opt != nil {
 		for _, o := range opt.Option {
 			if e, ok := o.(*dns.EDNS0_EDE); ok {

@@ -125,8 +125,7 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 			c.settle(f, nil, errPanicked)
 		}
 	}()
-	req := resolver.NewRequest(f.key.query())
-	req.Coalesced = true // f is the one query of its key
+	req := f.key.request()
 	resp, err := next.Resolve(ctx, req)
 	f.upstream = req.Info.Upstream
 	var m *dns.Msg
@@ -173,9 +172,9 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	switch {
 	case f.answer != nil && c.ctx.Err() == nil:
 		e := sh.entryFor(&f.key, f.hash)
-		// The flight's waiters render from f.answer; the store keeps
-		// the compact copy.
-		e.data, e.stored, e.expires, e.hits, e.fail = f.answer.compact(), now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
+		// The flight's waiters answer from f.answer too: it is never
+		// changed once built.
+		e.data, e.stored, e.expires, e.hits, e.fail = f.answer, now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
 		sh.resize(e)
 	case remember:
 		e := sh.entryFor(&f.key, f.hash)
@@ -208,11 +207,23 @@ func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error)
 	return resolver.Response{Msg: m}, nil
 }
 
-// query is the query the cache sends for k: its own, never a client's,
+// ownQuery is the cache's query for one key: the Request and the message
+// it carries, in one allocation, since a miss makes one.
+type ownQuery struct {
+	req      resolver.Request
+	msg      dns.Msg
+	question [1]dns.Question
+	extra    [1]dns.RR
+	opt      dns.OPT
+}
+
+// request is the query the cache sends for k: its own, never a client's,
 // so that nothing a client put in its query (EDNS options, odd flags)
-// shapes an answer that others will get.
-func (k *key) query() *dns.Msg {
-	q := new(dns.Msg)
+// shapes an answer that others will get. It is Coalesced: the flight
+// asking it is the only one for k.
+func (k *key) request() *resolver.Request {
+	o := new(ownQuery)
+	q := &o.msg
 	// ID 0: the upstream connection writes a random one of its own, and
 	// dns.Id would cost a getrandom(2) per miss.
 	q.RecursionDesired = true
@@ -220,7 +231,18 @@ func (k *key) query() *dns.Msg {
 	// that want it; render keeps it from those that do not.
 	q.AuthenticatedData = true
 	q.CheckingDisabled = k.cd
-	q.Question = []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}}
-	q.SetEdns0(ednsUDPSize, k.do)
-	return q
+	o.question[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
+	q.Question = o.question[:]
+	o.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+	o.opt.SetUDPSize(ednsUDPSize)
+	o.opt.SetDo(k.do)
+	o.extra[0] = &o.opt
+	q.Extra = o.extra[:]
+	o.req = resolver.Request{Name: k.name, Qtype: k.qtype, Qclass: k.qclass, RD: true, AD: true, CD: k.cd,
+		EDNS: true, DO: k.do, Limit: dns.MaxMsgSize, Coalesced: true}
+	o.req.SetMsg(q)
+	return &o.req
 }
+
+// query is request's message.
+func (k *key) query() *dns.Msg { return k.request().Msg() }

@@ -25,6 +25,9 @@ func keyOf(req *resolver.Request) key {
 // folded returns k with its name in lower case, the form the store
 // keeps.
 func (k key) folded() key {
+	if !hasUpper(k.name) {
+		return k // as most clients ask: nothing to copy
+	}
 	b := []byte(k.name)
 	for i, c := range b {
 		b[i] = lower(c)
@@ -72,6 +75,16 @@ func (k *key) hash(seed maphash.Seed) uint64 {
 	}
 	b = append(b, byte(k.qtype>>8), byte(k.qtype), byte(k.qclass>>8), byte(k.qclass), flags)
 	return maphash.Bytes(seed, b)
+}
+
+// hasUpper reports whether name has an ASCII upper-case letter.
+func hasUpper(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if 'A' <= name[i] && name[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // lower folds ASCII upper case only, as DNS names compare (RFC 4343).

@@ -14,7 +14,6 @@ import (
 var (
 	entryCost  = allocSize(int(unsafe.Sizeof(entry{})))
 	answerCost = allocSize(int(unsafe.Sizeof(answer{})))
-	packedCost = allocSize(int(unsafe.Sizeof(packed{})))
 	failedCost = allocSize(int(unsafe.Sizeof(failed{})))
 	edeCost    = int(unsafe.Sizeof(dns.EDNS0_EDE{}))
 )
@@ -38,12 +37,13 @@ const (
 // answer: the entry, the folded name, the map slot.
 func keyCost(n int) int { return entryCost + allocSize(n) + mapSlotCost }
 
-// packedBytes is what a's packed form takes, or 0 without one.
+// packedBytes is what a's packed form takes beyond the answer that holds
+// it, or 0 without one.
 func packedBytes(p *packed) int {
-	if p == nil {
+	if p.wire == nil {
 		return 0
 	}
-	return packedCost + allocSize(cap(p.wire)) + allocSize(2*cap(p.ttlAt)) + allocSize(cap(p.options))
+	return allocSize(cap(p.wire)) + allocSize(2*cap(p.ttlAt)) + allocSize(cap(p.options))
 }
 
 // edeBytes is what an answer's Extended DNS Errors take.

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -23,17 +24,34 @@ type packed struct {
 	options  []byte   // the EDNS options of an OPT record: the answer's EDEs
 }
 
+// packBuffers hold the messages pack packs: dns.Msg sizes its buffer for
+// the message uncompressed, so the store keeps a copy of the packed
+// length instead, and the buffer serves the next miss.
+var packBuffers = sync.Pool{New: func() any { b := make([]byte, packBufferSize); return &b }}
+
+// packBufferSize holds most answers; a larger one gets a buffer of its
+// own, which the pool then keeps up to maxPackBuffer.
+const (
+	packBufferSize = 2048
+	maxPackBuffer  = 16 << 10
+)
+
 // pack builds a's packed form, for the question k. It leaves a.packed
-// nil when a cannot be packed, and hits then take the unpacked path.
+// without wire when a cannot be packed, and hits then render.
 func (a *answer) pack(k *key) {
-	m := dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: a.rcode}, Compress: true}
+	m := dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: int(a.rcode)}, Compress: true}
 	m.Question = []dns.Question{{Name: k.folded().name, Qtype: k.qtype, Qclass: k.qclass}}
 	m.Answer, m.Ns, m.Extra = a.answer, a.ns, a.extra
-	b, err := m.Pack()
+	buf := packBuffers.Get().(*[]byte)
+	defer packBuffers.Put(buf)
+	b, err := m.PackBuffer(*buf)
+	if cap(b) > cap(*buf) && cap(b) <= maxPackBuffer {
+		*buf = b[:cap(b)]
+	}
 	if err != nil || len(b) > dns.MaxMsgSize {
 		return
 	}
-	p := &packed{wire: b}
+	p := &packed{wire: b, ttlAt: make([]uint16, 0, a.records())}
 	off, err := wire.SkipName(b, wire.HeaderLen)
 	if err != nil {
 		return
@@ -60,7 +78,8 @@ func (a *answer) pack(k *key) {
 	if len(b)+optLen+len(p.options) > dns.MaxMsgSize {
 		return
 	}
-	a.packed = p
+	p.wire = append([]byte(nil), b...)
+	a.packed = *p
 }
 
 // size returns the length of the reply to q built from p.
@@ -76,7 +95,7 @@ func (p *packed) size(q *resolver.Request) int {
 // its Wire, as long as p's (it is the same name, in another letter case),
 // and the reply fits within q's limit.
 func (p *packed) fits(q *resolver.Request) bool {
-	return p != nil && q.QuestionEnd != 0 && p.question == q.QuestionEnd && p.size(q) <= q.Limit
+	return p.wire != nil && q.QuestionEnd != 0 && p.question == q.QuestionEnd && p.size(q) <= q.Limit
 }
 
 // response is the answer to req, whose key is k, from a, fresh, age
@@ -101,7 +120,7 @@ func (a *answer) response(req *resolver.Request, k *key, age uint32) resolver.Re
 // they were stored in: the same names to DNS, which compares them
 // without regard to case.
 func (a *answer) appendReply(dst []byte, q *resolver.Request, age uint32) []byte {
-	p := a.packed
+	p := &a.packed
 	start := len(dst)
 	dst = append(dst, p.wire...)
 	w := dst[start:]

@@ -60,7 +60,7 @@ func (a *answer) render(q *resolver.Request, k *key, age uint32, isStale bool) *
 		// or DO.
 		AuthenticatedData: a.ad && (q.AD || k.do),
 		CheckingDisabled:  q.CD,
-		Rcode:             a.rcode,
+		Rcode:             int(a.rcode),
 	}
 	r.question[0] = q.Question()
 	m.Question = r.question[:]

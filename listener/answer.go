@@ -121,7 +121,11 @@ func (s *Server) finish(dst []byte, q *query, resp resolver.Response, err error)
 	var rcode int
 	var truncated bool
 	if resp.Wire != nil {
-		dst = append(dst, resp.Wire...)
+		if dst == nil && !req.Inline {
+			dst = resp.Wire // a worker's own answer: no copy (inline ones may share the reader's Buf)
+		} else {
+			dst = append(dst, resp.Wire...)
+		}
 		rcode, truncated = resp.Rcode(), resp.Wire[2]&0x02 != 0
 	} else {
 		m := resp.Msg

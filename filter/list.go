@@ -120,6 +120,7 @@ func (l *list) stats() ListStats {
 		FromCache:   s.fromCache,
 		LastAttempt: s.lastAttempt,
 		Failures:    s.failures,
+		Pending:     l.table.Load() == nil,
 	}
 	if s.lastErr != nil {
 		ls.LastError = s.lastErr.Error()

@@ -32,6 +32,7 @@ type Filter struct {
 	BlockResponse string        // "nxdomain" | "nodata" | "refused" | "null_ip"
 	Refresh       time.Duration // how often URL lists are downloaded again
 	CacheDir      string        // where the last good copy of each URL list is kept
+	Required      bool          // no DNS answers until every list has loaded once
 	Groups        []Group
 }
 
@@ -91,6 +92,7 @@ func (d *decoder) filterFields(f *Filter) map[string]field {
 		"block_response": value(d, &f.BlockResponse, "a block response", oneOf("nxdomain", "nodata", "refused", "null_ip")),
 		"refresh":        value(d, &f.Refresh, "a duration", parsePositiveDuration),
 		"cache_dir":      value(d, &f.CacheDir, "a directory", parseListSource),
+		"required":       value(d, &f.Required, "true or false", parseBool),
 		"groups":         d.groups(&f.Groups),
 	}
 }

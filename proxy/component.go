@@ -39,9 +39,10 @@ func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*ups
 	})
 }
 
-// newFilter builds the DNS firewall; its list downloads resolve their
-// host names through r.
-func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
+// newFilter builds the DNS firewall, taking over prev's loaded lists
+// (prev may be nil); its list downloads resolve their host names through
+// r.
+func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
 	groups := make([]filter.Group, len(cfg.Filter.Groups))
 	for i, g := range cfg.Filter.Groups {
 		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
@@ -54,6 +55,8 @@ func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filt
 		CacheDir:      cfg.Filter.CacheDir,
 		LocalRecords:  cfg.LocalRecords,
 		Groups:        groups,
+		Required:      cfg.Filter.Required,
+		Previous:      prev,
 		HTTPClient:    listHTTPClient(r),
 		Logger:        log,
 	})

@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/dotproxy/dotproxy/cache"
 	"github.com/dotproxy/dotproxy/config"
@@ -31,8 +31,10 @@ type generation struct {
 	chain    resolver.Resolver
 	fast     resolver.Fast // chain, when it has a fast path (the cache)
 
-	active  atomic.Int64 // queries being resolved by this generation
-	retired atomic.Bool  // no new query may start here
+	active  atomic.Int64  // queries being resolved by this generation
+	retired atomic.Bool   // no new query may start here
+	drained chan struct{} // closed once retired with no query left
+	drain   sync.Once     // closes drained
 }
 
 // build makes a generation for cfg. Parts of prev (nil at start) whose
@@ -44,7 +46,7 @@ type generation struct {
 // filter list downloads resolve their hosts through its selector, so
 // that a filter kept across reloads never uses upstreams since closed.
 func build(cfg *config.Config, prev *generation, current func() *generation, log *slog.Logger) (g *generation, err error) {
-	g = &generation{cfg: cfg}
+	g = &generation{cfg: cfg, drained: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			g.stopUnused(prev)
@@ -74,7 +76,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
-	} else if g.filter, err = newFilter(cfg, g.listResolver(current), log); err != nil {
+	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), g.listResolver(current), log); err != nil {
 		return g, err
 	}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Cache, cfg.Cache) {
@@ -127,17 +129,30 @@ func (prev *generation) upstream(uc config.Upstream, cfg *config.Config) *upstre
 	return nil
 }
 
+// filterOrNil is prev's filter; prev may be nil.
+func (prev *generation) filterOrNil() *filter.Filter {
+	if prev == nil {
+		return nil
+	}
+	return prev.filter
+}
+
 func sameFilter(a, b *config.Config) bool {
 	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
 }
 
 // resolve runs q through the generation's chain; ok is false when the
-// generation was retired before the query could start here.
+// generation was retired before the query could start here. While a
+// required filter list is pending, q is refused with Extended DNS Error
+// 14, Not Ready: "no filtering, no DNS".
 func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bool, err error) {
 	g.active.Add(1)
-	defer g.active.Add(-1)
+	defer g.leave()
 	if g.retired.Load() {
 		return nil, false, nil
+	}
+	if err := g.filter.Ready(); err != nil {
+		return nil, true, &resolver.Error{Code: dns.ExtendedErrorCodeNotReady, Text: "filter lists not loaded yet", Err: err}
 	}
 	m, err = g.chain.Resolve(ctx, q)
 	return m, true, err
@@ -153,8 +168,8 @@ func (g *generation) resolvePacked(dst []byte, q *resolver.Packed, info *resolve
 	if g.retired.Load() {
 		return dst, false, true
 	}
-	if g.fast == nil {
-		return dst, false, false
+	if g.fast == nil || g.filter.Ready() != nil {
+		return dst, false, false // Resolve refuses it
 	}
 	out, ok = g.fast.ResolvePacked(dst, q, info)
 	return out, ok, false
@@ -167,18 +182,6 @@ func (g *generation) start(prev *generation) {
 	if prev == nil || g.filter != prev.filter {
 		g.filter.Start(context.Background())
 	}
-}
-
-// retire stops new queries from starting in g, waits up to wait for the
-// ones it is resolving, then stops what next (nil: nothing) does not take
-// over. g's checker must already be stopped.
-func (g *generation) retire(next *generation, wait time.Duration) {
-	g.retired.Store(true)
-	deadline := time.Now().Add(wait)
-	for g.active.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	g.stopUnused(next)
 }
 
 // stopUnused stops the parts of g that keep (nil: none) does not use.

@@ -32,8 +32,8 @@ func (ps *parts) hold(g *generation) {
 }
 
 // release counts g out of its parts and closes those it was the last
-// user of. Closing a part never waits on the network: an upstream closes
-// its connections in the background, a filter abandons its downloads.
+// user of, all at once. Closing a part is bounded: an upstream gives its
+// connections' close_notify a second, a filter abandons its downloads.
 func (ps *parts) release(g *generation) {
 	var unused []any
 	ps.mu.Lock()
@@ -45,16 +45,20 @@ func (ps *parts) release(g *generation) {
 		}
 	}
 	ps.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, p := range unused {
-		switch p := p.(type) {
-		case *upstream.Upstream:
-			p.Close()
-		case *cache.Cache:
-			p.Close()
-		case *filter.Filter:
-			p.Stop()
-		}
+		wg.Go(func() {
+			switch p := p.(type) {
+			case *upstream.Upstream:
+				p.Close()
+			case *cache.Cache:
+				p.Close()
+			case *filter.Filter:
+				p.Stop()
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // parts lists g's shared parts, each once.

@@ -114,6 +114,9 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k 
 	if f.failed && stale != nil {
 		return c.serveStale(ctx, q, k, stale), nil
 	}
+	if f.expired() && ctx.Err() == nil && c.ctx.Err() == nil {
+		return c.miss(ctx, next, q, k, h, stale) // the leader's time ran out, not ours (see flight)
+	}
 	resolver.InfoFrom(ctx).SetUpstream(f.upstream)
 	return f.respond(q, k)
 }

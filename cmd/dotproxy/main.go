@@ -61,6 +61,15 @@ func run() int {
 		return exitOK
 	}
 
+	// Signals are taken before anything is built: a SIGHUP from a
+	// supervisor or a file watcher while dotproxy starts must not end it
+	// (its default action), and a SIGTERM then stops it cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	log := proxy.NewLogger(os.Stderr, cfg.Log)
 	log.Info("starting dotproxy", "version", version, "config", source)
 	p, err := proxy.New(cfg, version, log)
@@ -74,8 +83,7 @@ func run() int {
 		return exitFail
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go reloads(ctx, p, source, cfg.Watch, log)
+	go reloads(ctx, hup, p, source, cfg.Watch, log)
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down", "grace", shutdownGrace)

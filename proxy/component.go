@@ -14,7 +14,7 @@ import (
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
-func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*upstream.Upstream, error) {
+func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
 	var roots *x509.CertPool
 	if uc.CAFile != "" {
 		pem, err := os.ReadFile(uc.CAFile)
@@ -35,6 +35,7 @@ func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*ups
 		MaxConns:    cfg.Connections.MaxPerUpstream,
 		IdleTimeout: cfg.Connections.IdleTimeout,
 		DialTimeout: cfg.Connections.DialTimeout,
+		Clock:       clock,
 		Logger:      log,
 	})
 }

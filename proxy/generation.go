@@ -45,7 +45,8 @@ type generation struct {
 // current returns the generation serving now (nil before the first):
 // filter list downloads resolve their hosts through its selector, so
 // that a filter kept across reloads never uses upstreams since closed.
-func build(cfg *config.Config, prev *generation, current func() *generation, log *slog.Logger) (g *generation, err error) {
+// clock judges the new upstreams' certificates.
+func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, log *slog.Logger) (g *generation, err error) {
 	g = &generation{cfg: cfg, drained: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -55,7 +56,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	for _, uc := range cfg.Upstreams {
 		u := prev.upstream(uc, cfg)
 		if u == nil {
-			if u, err = newUpstream(uc, cfg, log); err != nil {
+			if u, err = newUpstream(uc, cfg, clock, log); err != nil {
 				return g, err
 			}
 		}

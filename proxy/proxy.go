@@ -18,10 +18,12 @@ import (
 
 	"github.com/dotproxy/dotproxy/admin"
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/internal/buildtime"
 	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/metrics"
 	"github.com/dotproxy/dotproxy/querylog"
 	"github.com/dotproxy/dotproxy/resolver"
+	"github.com/dotproxy/dotproxy/upstream"
 	"github.com/miekg/dns"
 )
 
@@ -32,6 +34,7 @@ type Proxy struct {
 	version  string
 	started  time.Time
 	listener *listener.Server
+	clock    *upstream.Clock  // judges upstream certificates; lives across reloads
 	admin    *admin.Server    // nil when off
 	metrics  *metrics.Metrics // lives across reloads
 	qlog     *querylog.Logger // nil when off
@@ -51,11 +54,29 @@ type Proxy struct {
 
 var _ resolver.Resolver = (*Proxy)(nil)
 
+// Options are what NewWith takes beside the configuration.
+type Options struct {
+	Version string       // shown on the status page
+	Logger  *slog.Logger // required
+	// Now is the clock upstream certificates are judged by, nil for
+	// time.Now; a test's way to boot with an unset clock. While it reads
+	// earlier than the binary's build time (buildtime.Time), the
+	// certificates' dates are judged at the build time (upstream.Clock).
+	Now func() time.Time
+}
+
 // New builds every component from cfg; nothing listens or dials until
 // Start. version is shown on the status page.
 func New(cfg *config.Config, version string, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{log: log, version: version, stopping: make(chan struct{})}
-	g, err := build(cfg, nil, p.gen.Load, log)
+	return NewWith(cfg, Options{Version: version, Logger: log})
+}
+
+// NewWith is New with Options.
+func NewWith(cfg *config.Config, opts Options) (*Proxy, error) {
+	log := opts.Logger
+	p := &Proxy{log: log, version: opts.Version, stopping: make(chan struct{}),
+		clock: upstream.NewClock(opts.Now, buildtime.Time(), log)}
+	g, err := build(cfg, nil, p.gen.Load, p.clock, log)
 	if err != nil {
 		return nil, err
 	}

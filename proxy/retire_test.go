@@ -153,6 +153,12 @@ func TestRequiredLists(t *testing.T) {
 				c.Filter.Blocklists = []string{srv.URL + "/ads.txt"}
 				c.Filter.Required = required
 			})
+			if p := tb.proxy.status().Filter.Pending; len(p) != 1 {
+				t.Fatalf("status page's pending lists: %v", p)
+			}
+			if err := tb.proxy.ready(); required != (err != nil) {
+				t.Fatalf("ready: %v", err)
+			}
 			r, err := ask(t, "udp", tb.udp, "ads.example")
 			if err != nil {
 				t.Fatal(err)
@@ -169,6 +175,9 @@ func TestRequiredLists(t *testing.T) {
 				r, err := ask(t, "udp", tb.udp, "ads.example")
 				return err == nil && r.Rcode == dns.RcodeNameError
 			})
+			if p := tb.proxy.status().Filter.Pending; len(p) != 0 {
+				t.Fatalf("pending after the load: %v", p)
+			}
 		})
 	}
 }

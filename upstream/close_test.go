@@ -31,7 +31,7 @@ func pipeConn(t *testing.T) (c *conn, release func()) {
 			}
 		}
 	}()
-	tc := tls.Client(client, tlsConfig("dns.test", ca.Pool, nil))
+	tc := tls.Client(client, tlsConfig("dns.test", ca.Pool, nil, nil))
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}

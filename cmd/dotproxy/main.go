@@ -20,6 +20,10 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
+// testNow, when set, is the clock upstream certificates are judged by.
+// Only test builds set it (testclock.go); nil means the system clock.
+var testNow func() time.Time
+
 // shutdownGrace bounds how long in-flight queries may take to finish
 // after SIGTERM.
 const shutdownGrace = 5 * time.Second
@@ -72,7 +76,7 @@ func run() int {
 
 	log := proxy.NewLogger(os.Stderr, cfg.Log)
 	log.Info("starting dotproxy", "version", version, "config", source)
-	p, err := proxy.New(cfg, version, log)
+	p, err := proxy.NewWith(cfg, proxy.Options{Version: version, Logger: log, Now: testNow})
 	if err != nil {
 		log.Error("building proxy", "err", err)
 		return exitFail

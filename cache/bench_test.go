@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // benchNames is the name set of the hit benchmarks: a home network's
@@ -30,7 +32,7 @@ func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := r.Resolve(ctx, q); err != nil {
+		if _, err := resolver.ResolveMsg(ctx, r, q); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -48,7 +50,7 @@ func BenchmarkHitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := r.Resolve(ctx, qs[i%len(qs)]); err != nil {
+			if _, err := resolver.ResolveMsg(ctx, r, qs[i%len(qs)]); err != nil {
 				b.Error(err)
 				return
 			}

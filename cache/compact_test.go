@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // TestCompactRendersAlike: an answer the store keeps compact (its records
@@ -50,7 +52,7 @@ func TestCompactRendersAlike(t *testing.T) {
 			r := new(dns.Msg).SetReply(q)
 			r.RecursionAvailable = true
 			tc.build(r)
-			k := keyOf(q)
+			k := keyOf(resolver.NewRequest(q))
 			a := ttls{max: 86400, negative: 86400}.prepare(&k, r)
 			if a == nil || a.packed == nil {
 				t.Fatalf("prepared %v", a)
@@ -63,7 +65,8 @@ func TestCompactRendersAlike(t *testing.T) {
 			if a.compacted || len(a.answer)+len(a.ns)+len(a.extra) != a.records() {
 				t.Fatal("compact changed the answer it copied")
 			}
-			for _, ask := range []*dns.Msg{q, query("WWW.Example.", tc.qtype, false, false)} {
+			for _, m := range []*dns.Msg{q, query("WWW.Example.", tc.qtype, false, false)} {
+				ask := resolver.NewRequest(m)
 				for _, v := range []struct {
 					age   uint32
 					stale bool
@@ -71,19 +74,20 @@ func TestCompactRendersAlike(t *testing.T) {
 					want := a.render(ask, &k, v.age, v.stale)
 					got := c.render(ask, &k, v.age, v.stale)
 					if got.String() != want.String() {
-						t.Errorf("age %d stale %v, %s: compact renders\n%v\nwant\n%v", v.age, v.stale, ask.Question[0].Name, got, want)
+						t.Errorf("age %d stale %v, %s: compact renders\n%v\nwant\n%v", v.age, v.stale, ask.Name, got, want)
 					}
 				}
 			}
 			// Renders are the caller's: changing one changes no other.
-			m := c.render(q, &k, 0, false)
+			req := resolver.NewRequest(q)
+			m := c.render(req, &k, 0, false)
 			for _, rr := range m.Answer {
 				if a, ok := rr.(*dns.A); ok {
 					a.A = net.IPv4(198, 51, 100, 1)
 				}
 				rr.Header().Ttl = 7
 			}
-			if again := c.render(q, &k, 0, false); again.String() != a.render(q, &k, 0, false).String() {
+			if again := c.render(req, &k, 0, false); again.String() != a.render(req, &k, 0, false).String() {
 				t.Errorf("a changed render showed in the next:\n%v", again)
 			}
 		})

@@ -17,7 +17,7 @@ import (
 func TestServfailCached(t *testing.T) {
 	servfail := func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 		m := new(dns.Msg).SetRcode(q, dns.RcodeServerFailure)
-		resolver.SetEDE(m, q, dns.ExtendedErrorCodeDNSBogus, "signature expired")
+		resolver.SetEDE(m, resolver.NewRequest(q), dns.ExtendedErrorCodeDNSBogus, "signature expired")
 		return m, nil
 	}
 	for _, tc := range []struct {
@@ -40,9 +40,9 @@ func TestServfailCached(t *testing.T) {
 				t.Helper()
 				q := query("fail.example.", dns.TypeA, true, false)
 				q.Id = 99
-				m, err := r.Resolve(context.Background(), q)
+				m, err := resolver.ResolveMsg(context.Background(), r, q)
 				if err != nil {
-					m = resolver.ServFail(q, err) // what the listener does
+					m = resolver.ServFail(resolver.NewRequest(q), err) // what the listener does
 				}
 				if m.Rcode != dns.RcodeServerFailure || m.Id != 99 {
 					t.Fatalf("got %v", m)
@@ -85,7 +85,7 @@ func TestNotCached(t *testing.T) {
 	}
 	upstreamStale := func(q *dns.Msg) *dns.Msg {
 		m := withA(30, 1)(q)
-		resolver.SetEDE(m, q, dns.ExtendedErrorCodeStaleAnswer, "")
+		resolver.SetEDE(m, resolver.NewRequest(q), dns.ExtendedErrorCodeStaleAnswer, "")
 		return m
 	}
 	rcode := func(rc int) func(*dns.Msg) *dns.Msg {
@@ -101,8 +101,10 @@ func TestNotCached(t *testing.T) {
 		{"FORMERR", rcode(dns.RcodeFormatError), plain},
 		{"upstream's stale answer", upstreamStale, plain},
 		{"RD=0", withA(300, 1), func(q *dns.Msg) { q.RecursionDesired = false }},
-		{"NOTIFY", withA(300, 1), func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }},
-		{"two questions", withA(300, 1), func(q *dns.Msg) { q.Question = append(q.Question, q.Question[0]) }},
+		// A Request is always a standard query with one question (the
+		// listener answers others itself); a signed one is its
+		// client's alone.
+		{"TSIG", withA(300, 1), func(q *dns.Msg) { q.SetTsig("key.example.", dns.HmacSHA256, 300, 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := answering(tc.build)
@@ -161,7 +163,7 @@ func TestMissDeadline(t *testing.T) {
 	_, r := newCache(t, Options{Now: newClock().Now}, up)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := r.Resolve(ctx, query("slow.example.", dns.TypeA, false, false))
+	_, err := resolver.ResolveMsg(ctx, r, query("slow.example.", dns.TypeA, false, false))
 	var re *resolver.Error
 	if !errors.As(err, &re) || re.Code != dns.ExtendedErrorCodeNoReachableAuthority || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want EDE 22 wrapping the context's", err)

@@ -118,8 +118,8 @@ func (c *Cache) prefetch(next resolver.Resolver, f *flight) {
 }
 
 // run asks next the cache's own query for f's key: the question, RD, and
-// EDNS with the key's DO bit and no option of any client's. The query has
-// a resolver.Info of its own, never a client's: it may outlive every
+// EDNS with the key's DO bit and no option of any client's. It is a
+// Request of the cache's own, never a client's: it may outlive every
 // client waiting on it. The waiters copy the upstream from f.
 //
 // A panic under next still settles f, with errPanicked, before it goes
@@ -132,13 +132,17 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 			c.settle(f, nil, errPanicked)
 		}
 	}()
-	ctx, info := resolver.WithInfo(ctx)
-	resp, err := next.Resolve(ctx, f.key.query())
-	f.upstream = info.Upstream
-	if err == nil && resp == nil {
+	req := resolver.NewRequest(f.key.query())
+	resp, err := next.Resolve(ctx, req)
+	f.upstream = req.Info.Upstream
+	var m *dns.Msg
+	if err == nil {
+		m, err = resp.Unpack()
+	}
+	if err == nil && m == nil {
 		err = errNoResponse
 	}
-	c.settle(f, resp, err)
+	c.settle(f, m, err)
 	settled = true
 }
 
@@ -204,17 +208,17 @@ func (f *flight) expired() bool {
 
 // respond builds a waiter's response to q (key k) from f's outcome. The
 // caller has checked f.failed and has no stale answer to serve instead.
-func (f *flight) respond(q *dns.Msg, k *key) (*dns.Msg, error) {
+func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error) {
 	if f.answer != nil {
-		return f.answer.render(q, k, 0, false), nil
+		return f.answer.response(q, k, 0), nil
 	}
 	if f.err != nil {
-		return nil, f.err
+		return resolver.Response{}, f.err
 	}
 	m := f.resp.Copy()
-	m.Id = q.Id
-	m.Question = []dns.Question{q.Question[0]}
-	return m, nil
+	m.Id = q.ID
+	m.Question = []dns.Question{q.Question()}
+	return resolver.Response{Msg: m}, nil
 }
 
 // query is the query the cache sends for k: its own, never a client's,

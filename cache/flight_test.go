@@ -64,7 +64,7 @@ func TestConcurrentMisses(t *testing.T) {
 func TestNoAliasing(t *testing.T) {
 	up := answering(func(q *dns.Msg) *dns.Msg {
 		m := withA(300, 2)(q)
-		resolver.SetEDE(m, q, dns.ExtendedErrorCodeFiltered, "blocked by policy")
+		resolver.SetEDE(m, resolver.NewRequest(q), dns.ExtendedErrorCodeFiltered, "blocked by policy")
 		return m
 	})
 	clk := newClock()
@@ -181,7 +181,7 @@ func TestJoinerOutlivesLeader(t *testing.T) {
 	c, r := newCache(t, Options{Now: newClock().Now}, up)
 	leaderCtx, giveUp := context.WithTimeout(context.Background(), time.Minute)
 	defer giveUp()
-	go r.Resolve(leaderCtx, query("example.com.", dns.TypeA, true, false))
+	go resolver.ResolveMsg(leaderCtx, r, query("example.com.", dns.TypeA, true, false))
 	<-led
 	joined := make(chan struct {
 		m   *dns.Msg
@@ -190,7 +190,7 @@ func TestJoinerOutlivesLeader(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		m, err := r.Resolve(ctx, query("example.com.", dns.TypeA, true, false))
+		m, err := resolver.ResolveMsg(ctx, r, query("example.com.", dns.TypeA, true, false))
 		joined <- struct {
 			m   *dns.Msg
 			err error

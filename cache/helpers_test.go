@@ -52,12 +52,17 @@ type fakeUpstream struct {
 	last    *dns.Msg
 }
 
-func (u *fakeUpstream) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (u *fakeUpstream) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait // as the selector
+	}
+	q := req.Msg()
 	u.queries.Add(1)
 	u.mu.Lock()
 	u.last = q.Copy()
 	u.mu.Unlock()
-	return u.answer(ctx, q)
+	m, err := u.answer(ctx, q)
+	return resolver.Response{Msg: m}, err
 }
 
 func (u *fakeUpstream) count() int64 { return u.queries.Load() }
@@ -145,7 +150,7 @@ func resolve(t testing.TB, r resolver.Resolver, q *dns.Msg) *dns.Msg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	m, err := r.Resolve(ctx, q)
+	m, err := resolver.ResolveMsg(ctx, r, q)
 	if err != nil {
 		t.Fatalf("Resolve(%s): %v", q.Question[0].String(), err)
 	}

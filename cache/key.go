@@ -3,7 +3,7 @@ package cache
 import (
 	"hash/maphash"
 
-	"github.com/miekg/dns"
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // key is what makes two queries the same question for the cache: the
@@ -17,18 +17,9 @@ type key struct {
 	do, cd        bool
 }
 
-// keyOf returns the key of q, which has exactly one question.
-func keyOf(q *dns.Msg) key {
-	k := key{
-		name:   q.Question[0].Name,
-		qtype:  q.Question[0].Qtype,
-		qclass: q.Question[0].Qclass,
-		cd:     q.CheckingDisabled,
-	}
-	if opt := q.IsEdns0(); opt != nil {
-		k.do = opt.Do()
-	}
-	return k
+// keyOf returns the key of req.
+func keyOf(req *resolver.Request) key {
+	return key{name: req.Name, qtype: req.Qtype, qclass: req.Qclass, do: req.DO, cd: req.CD}
 }
 
 // folded returns k with its name in lower case, the form the store

@@ -119,7 +119,7 @@ func TestCollision(t *testing.T) {
 		c.settle(f, withA(300, 1)(q), nil)
 	}
 	lookupName := func(k key) string {
-		r := c.lookup(&k, h, clk.Now())
+		r, _ := c.lookup(&k, h, clk.Now(), false)
 		if r.outcome != hit {
 			return ""
 		}

@@ -34,20 +34,32 @@ type result struct {
 	refresh *flight // hit: a prefetch the caller must start
 }
 
-// lookup finds what the cache holds for k (hash h) at time now.
-func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
+// lookup finds what the cache holds for k (hash h) at time now. For an
+// inline lookup, which may not wait on an upstream, it reports false when
+// the outcome is a miss, and then changes nothing: not the LRU order, not
+// the counters, not an expired entry, so that the lookup that follows in
+// a goroutine that may wait does it all once.
+func (c *Cache) lookup(k *key, h uint64, now time.Time, inline bool) (result, bool) {
 	sh := c.store.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.find(k, h)
 	if e == nil {
+		if inline {
+			return result{}, false
+		}
 		sh.misses++
-		return result{}
+		return result{}, true
+	}
+	if e.data != nil && now.Before(e.expires) {
+		sh.touch(e)
+		return c.hit(sh, e, now), true
+	}
+	remembered := e.fail != nil && now.Before(e.fail.until)
+	if inline && !remembered {
+		return result{}, false
 	}
 	sh.touch(e)
-	if e.data != nil && now.Before(e.expires) {
-		return c.hit(sh, e, now)
-	}
 	var r result
 	if e.data != nil {
 		if c.opts.ServeStale && now.Before(e.expires.Add(c.opts.StaleMaxAge)) {
@@ -57,12 +69,12 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
 			sh.resize(e)
 		}
 	}
-	if e.fail != nil && now.Before(e.fail.until) {
+	if remembered {
 		r.outcome, r.fail = failing, e.fail
 		if r.stale == nil {
 			sh.hits++
 		}
-		return r
+		return r, true
 	}
 	sh.misses++
 	if e.data == nil {
@@ -71,7 +83,7 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time) result {
 		e.fail = nil
 		sh.resize(e)
 	}
-	return r
+	return r, true
 }
 
 // hit counts a hit on e, fresh at now, and returns it, with the prefetch

@@ -1,10 +1,7 @@
 package cache
 
 import (
-	"context"
 	"encoding/binary"
-	"log/slog"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -67,7 +64,7 @@ func (a *answer) pack(k *key) {
 }
 
 // size returns the length of the reply to q built from p.
-func (p *packed) size(q *resolver.Packed) int {
+func (p *packed) size(q *resolver.Request) int {
 	n := len(p.wire)
 	if q.EDNS {
 		n += optLen + len(p.options)
@@ -75,11 +72,22 @@ func (p *packed) size(q *resolver.Packed) int {
 	return n
 }
 
-// fits reports whether p can answer q: the question is as long as q's
-// (it is the same name, in another letter case) and the reply fits
-// within q's limit.
-func (p *packed) fits(q *resolver.Packed) bool {
-	return p != nil && p.question == q.QuestionEnd && p.size(q) <= q.Limit
+// fits reports whether p can answer q in wire form: q's question is in
+// its Wire, as long as p's (it is the same name, in another letter case),
+// and the reply fits within q's limit.
+func (p *packed) fits(q *resolver.Request) bool {
+	return p != nil && q.QuestionEnd != 0 && p.question == q.QuestionEnd && p.size(q) <= q.Limit
+}
+
+// response is the answer to req, whose key is k, from a, fresh, age
+// seconds after it was stored: a copy of its packed form when that fits
+// req (no records unpacked or packed), else a rendered message, which the
+// listener truncates to the client's limit.
+func (a *answer) response(req *resolver.Request, k *key, age uint32) resolver.Response {
+	if a.packed.fits(req) {
+		return resolver.Response{Wire: a.appendReply(req.Buf[:0], req, age)}
+	}
+	return resolver.Response{Msg: a.render(req, k, age, false)}
 }
 
 // appendReply appends to dst the reply to q from a, whose packed form
@@ -89,15 +97,15 @@ func (p *packed) fits(q *resolver.Packed) bool {
 //
 // Names in the records that were compressed against the question (the
 // owner names, a CNAME or MX target ending in the query name) come out
-// in the client's letter case, where the usual path keeps the case they
-// were stored in: the same names to DNS, which compares them without
-// regard to case.
-func (a *answer) appendReply(dst []byte, q *resolver.Packed, age uint32) []byte {
+// in the client's letter case, where a rendered answer keeps the case
+// they were stored in: the same names to DNS, which compares them
+// without regard to case.
+func (a *answer) appendReply(dst []byte, q *resolver.Request, age uint32) []byte {
 	p := a.packed
 	start := len(dst)
 	dst = append(dst, p.wire...)
 	w := dst[start:]
-	w[0], w[1] = q.Wire[0], q.Wire[1]
+	binary.BigEndian.PutUint16(w, q.ID)
 	w[2] = 0x80 // QR, opcode QUERY
 	if a.aa {
 		w[2] |= 0x04
@@ -136,47 +144,4 @@ func (a *answer) appendReply(dst []byte, q *resolver.Packed, age uint32) []byte 
 	dst = append(dst, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(ednsUDPSize>>8), byte(ednsUDPSize&0xFF),
 		0, 0, flags, 0, byte(len(p.options)>>8), byte(len(p.options)))
 	return append(dst, p.options...)
-}
-
-var _ resolver.Fast = (*cached)(nil)
-
-// ResolvePacked implements resolver.Fast: a fresh hit that fits the
-// client's limit is answered from its packed form. Everything else
-// (a miss, a stale entry, a remembered failure, an answer to truncate)
-// is declined, as is every query while Debug logs are on, so that each
-// hit is logged by Resolve.
-func (r *cached) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
-	c := r.c
-	if c.log.Enabled(context.Background(), slog.LevelDebug) {
-		return dst, false
-	}
-	k := key{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD}
-	h := k.hash(c.store.seed)
-	res, ok := c.lookupPacked(&k, h, c.opts.Now(), q)
-	if !ok {
-		return dst, false
-	}
-	if res.refresh != nil {
-		c.prefetch(r.next, res.refresh)
-	}
-	info.SetCached(false)
-	return res.fresh.appendReply(dst, q, res.age), true
-}
-
-// lookupPacked is lookup for a packed query: it finds a fresh answer for
-// k (hash h) at now whose packed form fits q and that q.Check allows,
-// and counts the hit. When
-// there is none it returns false and changes nothing: not the LRU order,
-// not the counters, so that the query's lookup proper does it once.
-func (c *Cache) lookupPacked(k *key, h uint64, now time.Time, q *resolver.Packed) (result, bool) {
-	sh := c.store.shard(h)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.find(k, h)
-	if e == nil || e.data == nil || !now.Before(e.expires) || !e.data.packed.fits(q) ||
-		q.Check != nil && !q.Check.Allows(e.data.packed.wire) {
-		return result{}, false
-	}
-	sh.touch(e)
-	return c.hit(sh, e, now), true
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,23 +18,32 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// countingFast passes both paths through to r and counts the queries the
-// fast path answered.
-type countingFast struct {
+// countingWire passes requests through to r and counts the answers that
+// came in wire form.
+type countingWire struct {
 	r    resolver.Resolver
-	fast atomic.Int32
+	wire atomic.Int32
 }
 
-func (c *countingFast) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	return c.r.Resolve(ctx, q)
-}
-
-func (c *countingFast) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
-	out, ok := c.r.(resolver.Fast).ResolvePacked(dst, q, info)
-	if ok {
-		c.fast.Add(1)
+func (c *countingWire) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	resp, err := c.r.Resolve(ctx, req)
+	if resp.Wire != nil {
+		c.wire.Add(1)
 	}
-	return out, ok
+	return resp, err
+}
+
+// rendering passes requests through to r as if their question could not
+// be copied from the wire, so that every answer is a rendered message.
+type rendering struct{ r resolver.Resolver }
+
+func (c rendering) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	req.QuestionEnd = 0
+	resp, err := c.r.Resolve(ctx, req)
+	if resp.Wire != nil {
+		panic("a wire answer without a question to copy")
+	}
+	return resp, err
 }
 
 // serveWith starts a listener on loopback in front of r, logging to
@@ -95,55 +105,52 @@ var upstreamAnswers = map[string]func(q *dns.Msg) *dns.Msg{
 	"too big for 512": withA(300, 40),
 }
 
-// TestPackedLikeResolve: every hit answered from the packed form is the
-// answer the usual path gives for the same query at the same time: one
-// listener with Debug logs (which keeps every query on the usual path)
-// and one without share the cache, and each query goes to both.
-func TestPackedLikeResolve(t *testing.T) {
+// TestWireLikeRendered: every hit answered by copying the packed form is
+// the answer a rendered message gives for the same query at the same
+// time, once the listener has shaped and packed it: two listeners share
+// the cache, one of them in front of a chain that cannot copy, and each
+// query goes to both.
+func TestWireLikeRendered(t *testing.T) {
 	clk := newClock()
 	c := New(Options{Now: clk.Now})
 	t.Cleanup(c.Close)
-	counted := &countingFast{}
+	counted := &countingWire{}
 	for name, build := range upstreamAnswers {
 		t.Run(name, func(t *testing.T) {
 			up := answering(build)
 			counted.r = c.Wrap(up)
-			counted.fast.Store(0)
-			slowUDP, slowTCP := serveWith(t, counted, slog.New(&testlog.Recorder{}))
-			fastUDP, fastTCP := serveWith(t, counted, slog.New(slog.DiscardHandler))
+			counted.wire.Store(0)
+			renderUDP, renderTCP := serveWith(t, rendering{counted}, slog.New(&testlog.Recorder{}))
+			wireUDP, wireTCP := serveWith(t, counted, slog.New(slog.DiscardHandler))
 			qname := "Packed-" + strings.ReplaceAll(strings.ToLower(name), " ", "-") + ".Example.COM."
 			qtype := dns.TypeA
 			if strings.HasPrefix(name, "MX") {
 				qtype = dns.TypeMX
 			}
-			var fast int32
+			var wire int32
 			for _, v := range queryVariants() {
 				q := new(dns.Msg).SetQuestion(qname, qtype)
 				q.Id = 0xbeef
 				v.edit(q)
-				clk.advance(3 * time.Second)   // ages differ from one variant to the next
-				exchange(t, "udp", slowUDP, q) // fills the entry for this key
+				clk.advance(3 * time.Second)     // ages differ from one variant to the next
+				exchange(t, "udp", renderUDP, q) // fills the entry for this key
 				for _, tr := range []struct {
-					network    string
-					slow, fast netip.AddrPort
-				}{{"udp", slowUDP, fastUDP}, {"tcp", slowTCP, fastTCP}} {
-					before := counted.fast.Load()
-					want, _ := exchange(t, tr.network, tr.slow, q)
-					if counted.fast.Load() != before {
-						t.Fatalf("%s %s: the Debug listener used the fast path", v.name, tr.network)
-					}
-					got, _ := exchange(t, tr.network, tr.fast, q)
+					network      string
+					render, wire netip.AddrPort
+				}{{"udp", renderUDP, wireUDP}, {"tcp", renderTCP, wireTCP}} {
+					want, _ := exchange(t, tr.network, tr.render, q)
+					got, _ := exchange(t, tr.network, tr.wire, q)
 					if g, w := normalize(got), normalize(want); g != w {
-						t.Errorf("%s over %s: fast path\n%s\nusual path\n%s", v.name, tr.network, g, w)
+						t.Errorf("%s over %s: copied\n%s\nrendered\n%s", v.name, tr.network, g, w)
 					}
 				}
-				fast = counted.fast.Load()
+				wire = counted.wire.Load()
 			}
-			if fast == 0 {
-				t.Error("no query took the fast path")
+			if wire == 0 {
+				t.Error("no answer was copied from the packed form")
 			}
-			if name == "too big for 512" && fast == int32(2*len(queryVariants())) {
-				t.Error("the fast path answered every query, even those that needed truncating")
+			if name == "too big for 512" && wire == int32(2*len(queryVariants())) {
+				t.Error("every answer was copied, even those that needed truncating")
 			}
 		})
 	}
@@ -167,73 +174,78 @@ func queryVariants() []variant {
 	}
 }
 
-// normalize prints m for comparison: names in one letter case (the fast
-// path's compression may spell an owner name as the client's question
-// does where the usual path spells it as stored).
+// normalize prints m for comparison: names in one letter case (a copied
+// answer's compression may spell an owner name as the client's question
+// does where a rendered one spells it as stored).
 func normalize(m *dns.Msg) string {
 	return strings.ToLower(m.String())
 }
 
-// TestPackedDeclines: the fast path answers only fresh hits. A miss, a
-// stale entry and a remembered failure go the usual way, as does every
-// query while the cache logs at Debug; declining leaves the counters as
-// they were.
-func TestPackedDeclines(t *testing.T) {
-	clk := newClock()
-	up := answering(withA(60, 1))
-	c, r := newCache(t, Options{Now: clk.Now, ServeStale: true}, up)
-	fast := r.(resolver.Fast)
-	packedQuery := func(name string) *resolver.Packed {
-		q := query(name, dns.TypeA, true, false)
-		raw, err := q.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		qlen := len(raw) - 11 // the OPT record ends it
-		return &resolver.Packed{Wire: raw, QuestionEnd: qlen, Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET,
-			RD: true, EDNS: true, Limit: 1232}
-	}
-	try := func(name string) bool {
-		var info resolver.Info
-		out, ok := fast.ResolvePacked(make([]byte, 3, 512), packedQuery(name), &info)
-		if !ok && (len(out) != 3 || info != (resolver.Info{})) {
-			t.Fatalf("declined, yet wrote %d bytes or info %+v", len(out)-3, info)
-		}
-		if ok {
-			m := new(dns.Msg)
-			if err := m.Unpack(out[3:]); err != nil || !info.Cached || len(m.Answer) != 1 || m.Answer[0].Header().Ttl == 0 {
-				t.Fatalf("fast answer %v (%v), info %+v", m, err, info)
+// TestInlineDeclines: an Inline request is answered only from what the
+// cache holds at once: a fresh hit, in wire form. A miss and a stale
+// entry get resolver.ErrWouldWait and leave the counters as they were,
+// so that the same request, resolved again not inline, counts once. The
+// log level changes none of it.
+func TestInlineDeclines(t *testing.T) {
+	for _, debug := range []bool{false, true} {
+		t.Run(fmt.Sprintf("debug=%v", debug), func(t *testing.T) {
+			clk := newClock()
+			up := answering(withA(60, 1))
+			rec := &testlog.Recorder{}
+			opts := Options{Now: clk.Now, ServeStale: true}
+			if debug {
+				opts.Logger = slog.New(rec)
 			}
-		}
-		return ok
-	}
-	if try("miss.example.") {
-		t.Fatal("answered a miss")
-	}
-	if st := c.Stats(); st.Hits != 0 || st.Misses != 0 {
-		t.Fatalf("a declined miss counted: %+v", st)
-	}
-	resolve(t, r, query("miss.example.", dns.TypeA, true, false))
-	if !try("miss.example.") {
-		t.Fatal("declined a fresh hit")
-	}
-	if st := c.Stats(); st.Hits != 1 || st.Misses != 1 {
-		t.Fatalf("stats %+v, want 1 hit and 1 miss", st)
-	}
-	clk.advance(61 * time.Second)
-	if try("miss.example.") {
-		t.Fatal("answered from an expired entry")
-	}
-	if st := c.Stats(); st.Hits != 1 || st.Misses != 1 || st.Stale != 0 {
-		t.Fatalf("a declined stale entry counted: %+v", st)
-	}
-
-	debug := New(Options{Now: clk.Now, Logger: slog.New(&testlog.Recorder{})})
-	t.Cleanup(debug.Close)
-	dr := debug.Wrap(up)
-	resolve(t, dr, query("debug.example.", dns.TypeA, true, false))
-	var info resolver.Info
-	if _, ok := dr.(resolver.Fast).ResolvePacked(nil, packedQuery("debug.example."), &info); ok {
-		t.Fatal("the fast path answered with Debug logs on")
+			c, r := newCache(t, opts, up)
+			inline := func(name string) *resolver.Request {
+				q := query(name, dns.TypeA, true, false)
+				raw, err := q.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := resolver.NewRequest(q)
+				req.Wire, req.QuestionEnd, req.Limit, req.Inline = raw, len(raw)-11, 1232, true // the OPT record ends it
+				return req
+			}
+			try := func(name string) bool {
+				req := inline(name)
+				resp, err := r.Resolve(context.Background(), req)
+				if err == resolver.ErrWouldWait {
+					if req.Info != (resolver.Info{}) {
+						t.Fatalf("declined, yet recorded %+v", req.Info)
+					}
+					return false
+				}
+				m := new(dns.Msg)
+				if err != nil || resp.Wire == nil || m.Unpack(resp.Wire) != nil || !req.Info.Cached ||
+					len(m.Answer) != 1 || m.Answer[0].Header().Ttl == 0 {
+					t.Fatalf("inline answer %v %v (%v), info %+v", resp, m, err, req.Info)
+				}
+				return true
+			}
+			if try("miss.example.") {
+				t.Fatal("answered a miss")
+			}
+			if st := c.Stats(); st.Hits != 0 || st.Misses != 0 {
+				t.Fatalf("a declined miss counted: %+v", st)
+			}
+			resolve(t, r, query("miss.example.", dns.TypeA, true, false))
+			if !try("miss.example.") {
+				t.Fatal("declined a fresh hit")
+			}
+			if st := c.Stats(); st.Hits != 1 || st.Misses != 1 {
+				t.Fatalf("stats %+v, want 1 hit and 1 miss", st)
+			}
+			clk.advance(61 * time.Second)
+			if try("miss.example.") {
+				t.Fatal("answered from an expired entry")
+			}
+			if st := c.Stats(); st.Hits != 1 || st.Misses != 1 || st.Stale != 0 {
+				t.Fatalf("a declined stale entry counted: %+v", st)
+			}
+			if debug && len(rec.Find("cache hit")) == 0 {
+				t.Error("the inline hit was not logged at Debug")
+			}
+		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // TestMissPanicDoesNotPoisonKey: a panic under the miss that runs the
@@ -53,15 +55,18 @@ func TestCloseFailsJoiners(t *testing.T) {
 	r := c.Wrap(up)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	go r.Resolve(ctx, query("l.example.", dns.TypeA, false, false))
+	go resolver.ResolveMsg(ctx, r, query("l.example.", dns.TypeA, false, false))
 	waitFor(t, "the first miss to ask upstream", func() bool { return up.count() == 1 })
 	joined := make(chan error, 1)
 	go func() {
-		_, err := r.Resolve(ctx, query("l.example.", dns.TypeA, false, false))
+		_, err := resolver.ResolveMsg(ctx, r, query("l.example.", dns.TypeA, false, false))
 		joined <- err
 	}()
 	waitFor(t, "the second miss to join", func() bool {
-		sh := c.store.shard(func() uint64 { k := keyOf(query("l.example.", dns.TypeA, false, false)); return k.hash(c.store.seed) }())
+		sh := c.store.shard(func() uint64 {
+			k := keyOf(resolver.NewRequest(query("l.example.", dns.TypeA, false, false)))
+			return k.hash(c.store.seed)
+		}())
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		for _, f := range sh.flights {

@@ -4,6 +4,8 @@ import (
 	"net"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 const (
@@ -44,26 +46,26 @@ type aaaaRR struct {
 // the caller's to change), with q's ID, question (in the client's letter
 // case) and flags. age is the seconds since a was stored: every TTL
 // counts down by it. A stale answer has TTL 30 in every record.
-func (a *answer) render(q *dns.Msg, k *key, age uint32, isStale bool) *dns.Msg {
+func (a *answer) render(q *resolver.Request, k *key, age uint32, isStale bool) *dns.Msg {
 	r := new(reply)
 	m := &r.msg
 	m.MsgHdr = dns.MsgHdr{
-		Id:                 q.Id,
+		Id:                 q.ID,
 		Response:           true,
 		Opcode:             dns.OpcodeQuery,
 		Authoritative:      a.aa,
-		RecursionDesired:   q.RecursionDesired,
+		RecursionDesired:   q.RD,
 		RecursionAvailable: a.ra,
 		// RFC 6840 §5.8: AD only to a client that asked for it, with AD
 		// or DO.
-		AuthenticatedData: a.ad && (q.AuthenticatedData || k.do),
-		CheckingDisabled:  q.CheckingDisabled,
+		AuthenticatedData: a.ad && (q.AD || k.do),
+		CheckingDisabled:  q.CD,
 		Rcode:             a.rcode,
 	}
-	r.question[0] = q.Question[0]
+	r.question[0] = q.Question()
 	m.Question = r.question[:]
 
-	edns := q.IsEdns0() != nil
+	edns := q.EDNS
 	n := a.records()
 	if edns {
 		n++ // room for the OPT record

@@ -18,58 +18,62 @@ type cached struct {
 
 var _ resolver.Resolver = (*cached)(nil)
 
-// Resolve answers q from the cache when it can, and from next otherwise.
-// It records in the context's resolver.Info an answer from the cache, or
-// the upstream that answered a miss.
-func (r *cached) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	if !cacheable(q) {
-		return r.next.Resolve(ctx, q)
+// Resolve answers req from the cache when it can, and from next
+// otherwise. It records in req.Info an answer from the cache, or the
+// upstream that answered a miss. An Inline request is answered when the
+// cache holds what it needs (a fresh answer, a remembered failure); a
+// miss returns resolver.ErrWouldWait having changed and counted nothing,
+// so that the same request's lookup in a goroutine that may wait does it
+// once.
+func (r *cached) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	if !cacheable(req) {
+		return r.next.Resolve(ctx, req)
 	}
 	c := r.c
-	k := keyOf(q)
+	k := keyOf(req)
 	h := k.hash(c.store.seed)
-	res := c.lookup(&k, h, c.opts.Now())
+	res, ok := c.lookup(&k, h, c.opts.Now(), req.Inline)
+	if !ok {
+		return resolver.Response{}, resolver.ErrWouldWait
+	}
 	switch res.outcome {
 	case hit:
 		if res.refresh != nil {
 			c.prefetch(r.next, res.refresh)
 		}
-		c.logQuery(ctx, "cache hit", q)
-		resolver.InfoFrom(ctx).SetCached(false)
-		return res.fresh.render(q, &k, res.age, false), nil
+		c.logQuery(ctx, "cache hit", req)
+		req.Info.SetCached(false)
+		return res.fresh.response(req, &k, res.age), nil
 	case failing:
 		if res.stale != nil {
-			return c.serveStale(ctx, q, &k, res.stale), nil
+			return resolver.Response{Msg: c.serveStale(ctx, req, &k, res.stale)}, nil
 		}
-		c.logQuery(ctx, "cache hit, failure", q)
-		resolver.InfoFrom(ctx).SetCached(false)
+		c.logQuery(ctx, "cache hit, failure", req)
+		req.Info.SetCached(false)
 		if res.fail.err != nil {
-			return nil, res.fail.err
+			return resolver.Response{}, res.fail.err
 		}
-		return res.fail.answer.render(q, &k, 0, false), nil
+		return resolver.Response{Msg: res.fail.answer.render(req, &k, 0, false)}, nil
 	}
-	c.logQuery(ctx, "cache miss", q)
-	if !q.RecursionDesired {
+	c.logQuery(ctx, "cache miss", req)
+	if !req.RD {
 		// RD=0 asks for what is cached only; what an upstream answers to
 		// it (a referral, REFUSED) is not an answer to keep.
-		return r.next.Resolve(ctx, q)
+		return r.next.Resolve(ctx, req)
 	}
-	return c.miss(ctx, r.next, q, &k, h, res.stale)
+	return c.miss(ctx, r.next, req, &k, h, res.stale)
 }
 
-// cacheable reports whether q is a query the cache may answer: one
-// question, a standard query, not signed (a TSIG answer is for its
-// client alone).
-func cacheable(q *dns.Msg) bool {
-	return len(q.Question) == 1 && q.Opcode == dns.OpcodeQuery && !q.Response && q.IsTsig() == nil
-}
+// cacheable reports whether req is a query the cache may answer: not
+// signed (a TSIG answer is for its client alone).
+func cacheable(req *resolver.Request) bool { return !req.Signed }
 
 // miss waits for the upstream query of k, run by the first of the misses
-// that wait on it, and answers q from it. When there is a stale answer,
+// that wait on it, and answers req from it. When there is a stale answer,
 // the query runs in the background and the stale answer is served
 // instead if the query fails or has not answered within StaleAfter; the
 // query goes on and refreshes the entry.
-func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k *key, h uint64, stale *answer) (*dns.Msg, error) {
+func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.Request, k *key, h uint64, stale *answer) (resolver.Response, error) {
 	f, leader := c.join(k, h)
 	_, bounded := ctx.Deadline()
 	switch {
@@ -95,53 +99,53 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, q *dns.Msg, k 
 	select {
 	case <-f.done:
 	case <-slow:
-		return c.serveStale(ctx, q, k, stale), nil
+		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
 	case <-c.ctx.Done():
 		// Closed under a miss that waits on another's query: the
 		// listener is gone, and so is whoever would read the answer.
 		select {
 		case <-f.done:
 		default:
-			return nil, errClosed
+			return resolver.Response{}, errClosed
 		}
 	case <-ctx.Done():
 		if stale != nil {
-			return c.serveStale(ctx, q, k, stale), nil
+			return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
 		}
-		return nil, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
+		return resolver.Response{}, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
 			Text: "no upstream answered in time", Err: ctx.Err()}
 	}
 	if f.failed && stale != nil {
-		return c.serveStale(ctx, q, k, stale), nil
+		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
 	}
 	if f.expired() && ctx.Err() == nil && c.ctx.Err() == nil {
-		return c.miss(ctx, next, q, k, h, stale) // the leader's time ran out, not ours (see flight)
+		return c.miss(ctx, next, req, k, h, stale) // the leader's time ran out, not ours (see flight)
 	}
-	resolver.InfoFrom(ctx).SetUpstream(f.upstream)
-	return f.respond(q, k)
+	req.Info.SetUpstream(f.upstream)
+	return f.respond(req, k)
 }
 
-// serveStale answers q with the expired answer a (RFC 8767): TTL 30 and
+// serveStale answers req with the expired answer a (RFC 8767): TTL 30 and
 // Extended DNS Error 3, Stale Answer (19, Stale NXDOMAIN Answer, for an
 // NXDOMAIN). The EDE goes only to a client that sent EDNS.
-func (c *Cache) serveStale(ctx context.Context, q *dns.Msg, k *key, a *answer) *dns.Msg {
+func (c *Cache) serveStale(ctx context.Context, req *resolver.Request, k *key, a *answer) *dns.Msg {
 	c.stale.Add(1)
-	c.logQuery(ctx, "cache stale", q)
-	resolver.InfoFrom(ctx).SetCached(true)
-	m := a.render(q, k, 0, true)
+	c.logQuery(ctx, "cache stale", req)
+	req.Info.SetCached(true)
+	m := a.render(req, k, 0, true)
 	code := dns.ExtendedErrorCodeStaleAnswer
 	if a.rcode == dns.RcodeNameError {
 		code = dns.ExtendedErrorCodeStaleNXDOMAINAnswer
 	}
-	resolver.SetEDE(m, q, code, "")
+	resolver.SetEDE(m, req, code, "")
 	return m
 }
 
 // logQuery logs one query's fate at Debug, building nothing when Debug
 // is off: the hit path is hot.
-func (c *Cache) logQuery(ctx context.Context, msg string, q *dns.Msg) {
+func (c *Cache) logQuery(ctx context.Context, msg string, req *resolver.Request) {
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	c.log.DebugContext(ctx, msg, "qname", q.Question[0].Name, "qtype", dns.Type(q.Question[0].Qtype).String())
+	c.log.DebugContext(ctx, msg, "qname", req.Name, "qtype", dns.Type(req.Qtype).String())
 }

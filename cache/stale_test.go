@@ -44,11 +44,11 @@ func TestServeStale(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up := answering(tc.first)
 			var down bool
-			flaky := resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+			flaky := resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 				if down {
-					return tc.down.Resolve(ctx, q)
+					return tc.down.Resolve(ctx, req)
 				}
-				return up.Resolve(ctx, q)
+				return up.Resolve(ctx, req)
 			})
 			clk := newClock()
 			c, r := newCache(t, Options{Now: clk.Now, ServeStale: !tc.noStale}, flaky)
@@ -56,7 +56,7 @@ func TestServeStale(t *testing.T) {
 			fresh := resolve(t, r, q)
 			down = true
 			clk.advance(300*time.Second + tc.expiredBy)
-			m, err := r.Resolve(context.Background(), q)
+			m, err := resolver.ResolveMsg(context.Background(), r, q)
 			if !tc.wantStale {
 				if err == nil && m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused {
 					t.Fatalf("got %v, want the failure", m)

@@ -10,8 +10,8 @@ import (
 )
 
 // TestCacheHitsAtInfoLevel: with the cache on and the log at info (as
-// users run it, where hits take the fast path that answers from the
-// cached wire form), cached names are answered while the only upstream
+// users run it; hits are answered from the cached wire form, at any log
+// level), cached names are answered while the only upstream
 // is frozen, to dig over UDP and TCP, to kdig on one kept-open connection
 // and to mdig pipelining; with the client's ID, flags and letter case, a
 // TTL counting down from the record's, and TC for an answer that does not
@@ -47,7 +47,7 @@ func TestCacheHitsAtInfoLevel(t *testing.T) {
 		}
 		// The packed answer's owner names point into the question, so
 		// they come back in the client's spelling: the sign that the
-		// hit took the fast path.
+		// hit was copied from the cached wire form.
 		if want := args[0] + "."; a.records[0].name != want {
 			t.Errorf("dig %q: answer owner %q, want the client's spelling %q", args, a.records[0].name, want)
 		}

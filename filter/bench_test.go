@@ -148,18 +148,19 @@ func BenchmarkMatch(b *testing.B) {
 func BenchmarkResolve(b *testing.B) {
 	names, l := bench()
 	f := &Filter{log: slog.New(slog.DiscardHandler), local: mustLocal(b), global: ruleSet{l}, lists: []*list{l}}
-	canned := new(dns.Msg)
-	mw := f.Middleware()(resolver.Func(func(context.Context, *dns.Msg) (*dns.Msg, error) { return canned, nil }))
-	ctx := resolver.WithClient(context.Background(), netip.MustParseAddr("192.168.1.10"))
+	canned := resolver.Response{Msg: new(dns.Msg)}
+	mw := f.Middleware()(resolver.Func(func(context.Context, *resolver.Request) (resolver.Response, error) { return canned, nil }))
+	ctx := context.Background()
 	for _, tc := range []struct{ name, qname string }{
 		{"forwarded", "www.example-not-listed.com."},
 		{"blocked", "www." + names[42] + "."},
 	} {
-		q := new(dns.Msg).SetQuestion(tc.qname, dns.TypeA)
+		req := resolver.NewRequest(new(dns.Msg).SetQuestion(tc.qname, dns.TypeA))
+		req.Client = netip.MustParseAddr("192.168.1.10")
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := mw.Resolve(ctx, q); err != nil {
+				if _, err := mw.Resolve(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}

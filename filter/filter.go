@@ -11,9 +11,9 @@
 // locally served zones (home.arpa, local, private reverse zones).
 //
 // It does not read the configuration (config fills Options), learn the
-// client's address (the listener puts it in the query's context with
-// resolver.WithClient), cache answers, or export metrics (Stats has the
-// counters for that; what it did to a query goes in the query's
+// client's address (the listener puts it in the query's
+// resolver.Request), cache answers, or export metrics (Stats has the
+// counters for that; what it did to a query goes in the request's
 // resolver.Info).
 package filter
 

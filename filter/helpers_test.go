@@ -2,7 +2,6 @@ package filter
 
 import (
 	"context"
-	"github.com/dotproxy/dotproxy/internal/testlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -10,6 +9,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/dotproxy/dotproxy/internal/testlog"
 
 	"github.com/miekg/dns"
 
@@ -49,12 +50,16 @@ type upstream struct {
 	answer  func(q *dns.Msg) *dns.Msg
 }
 
-func (u *upstream) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
-	u.queries.Add(1)
-	if u.answer != nil {
-		return u.answer(q), nil
+func (u *upstream) Resolve(_ context.Context, req *resolver.Request) (resolver.Response, error) {
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait // as the selector
 	}
-	return answerA(q, q.Question[0].Name, "192.0.2.1"), nil
+	u.queries.Add(1)
+	q := req.Msg()
+	if u.answer != nil {
+		return resolver.Response{Msg: u.answer(q)}, nil
+	}
+	return resolver.Response{Msg: answerA(q, q.Question[0].Name, "192.0.2.1")}, nil
 }
 
 // answerA answers q with an A record for name.
@@ -73,11 +78,13 @@ func ask(t *testing.T, f *Filter, up resolver.Resolver, client netip.Addr, name 
 	t.Helper()
 	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
 	q.SetEdns0(1232, false)
-	ctx := context.Background()
-	if client.IsValid() {
-		ctx = resolver.WithClient(ctx, client)
+	req := resolver.NewRequest(q)
+	req.Client = client
+	resp, err := f.Middleware()(up).Resolve(context.Background(), req)
+	var m *dns.Msg
+	if err == nil {
+		m, err = resp.Unpack()
 	}
-	m, err := f.Middleware()(up).Resolve(ctx, q)
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
 	}

@@ -13,13 +13,14 @@ import (
 )
 
 // serve starts a listener on loopback in front of f and up, and returns
-// its UDP and TCP addresses. Until the listener calls resolver.WithClient
-// itself, a middleware in front of f tells it the client, as client.
+// its UDP and TCP addresses. A middleware in front of f makes every
+// query come from client, whatever loopback address it came from.
 func serve(t *testing.T, f *Filter, up resolver.Resolver, client netip.Addr) (udp, tcp string) {
 	t.Helper()
 	withClient := func(next resolver.Resolver) resolver.Resolver {
-		return resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-			return next.Resolve(resolver.WithClient(ctx, client), q)
+		return resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+			req.Client = client
+			return next.Resolve(ctx, req)
 		})
 	}
 	s := startListener(t, resolver.Chain(up, withClient, f.Middleware()), nil)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // localZones returns the zones answered here and never sent upstream,
@@ -128,8 +130,8 @@ func (ln *localNames) zoneOf(qname string) (string, bool) {
 // local record's name answers its addresses, authoritatively; its
 // addresses' reverse names answer PTR; every other type gets NODATA.
 // In a locally served zone, a name no record covers gets NXDOMAIN.
-func (ln *localNames) answer(q *dns.Msg, qname string) *dns.Msg {
-	qtype := q.Question[0].Qtype
+func (ln *localNames) answer(q *resolver.Request, qname string) *dns.Msg {
+	qtype := q.Qtype
 	if addrs, ok := ln.addrs[qname]; ok {
 		zone, ok := ln.zoneOf(qname)
 		if !ok {
@@ -141,7 +143,7 @@ func (ln *localNames) answer(q *dns.Msg, qname string) *dns.Msg {
 		m := localReply(q, dns.RcodeSuccess)
 		if qtype == dns.TypePTR || qtype == dns.TypeANY {
 			for _, n := range names {
-				m.Answer = append(m.Answer, &dns.PTR{Hdr: rrHeader(q.Question[0].Name, dns.TypePTR), Ptr: n})
+				m.Answer = append(m.Answer, &dns.PTR{Hdr: rrHeader(q.Name, dns.TypePTR), Ptr: n})
 			}
 		}
 		zone, _ := ln.zoneOf(qname)
@@ -168,15 +170,14 @@ func (ln *localNames) answer(q *dns.Msg, qname string) *dns.Msg {
 }
 
 // addressReply answers q with those of addrs that are of its type.
-func addressReply(q *dns.Msg, addrs []netip.Addr) *dns.Msg {
+func addressReply(q *resolver.Request, addrs []netip.Addr) *dns.Msg {
 	m := localReply(q, dns.RcodeSuccess)
-	qs := q.Question[0]
 	for _, a := range addrs {
 		switch {
-		case a.Is4() && (qs.Qtype == dns.TypeA || qs.Qtype == dns.TypeANY):
-			m.Answer = append(m.Answer, &dns.A{Hdr: rrHeader(qs.Name, dns.TypeA), A: net.IP(a.AsSlice())})
-		case a.Is6() && (qs.Qtype == dns.TypeAAAA || qs.Qtype == dns.TypeANY):
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: rrHeader(qs.Name, dns.TypeAAAA), AAAA: net.IP(a.AsSlice())})
+		case a.Is4() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY):
+			m.Answer = append(m.Answer, &dns.A{Hdr: rrHeader(q.Name, dns.TypeA), A: net.IP(a.AsSlice())})
+		case a.Is6() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY):
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: rrHeader(q.Name, dns.TypeAAAA), AAAA: net.IP(a.AsSlice())})
 		}
 	}
 	return m

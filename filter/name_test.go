@@ -55,17 +55,16 @@ func TestInfo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := &upstream{answer: cnameChain(tc.chain...)}
-			named := resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-				resolver.InfoFrom(ctx).SetUpstream("fake")
-				return up.Resolve(ctx, q)
+			named := resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+				req.Info.SetUpstream("fake")
+				return up.Resolve(ctx, req)
 			})
-			ctx, info := resolver.WithInfo(context.Background())
-			q := new(dns.Msg).SetQuestion(dns.Fqdn(tc.name), dns.TypeA)
-			if _, err := f.Middleware()(named).Resolve(ctx, q); err != nil {
+			req := resolver.NewRequest(new(dns.Msg).SetQuestion(dns.Fqdn(tc.name), dns.TypeA))
+			if _, err := f.Middleware()(named).Resolve(context.Background(), req); err != nil {
 				t.Fatal(err)
 			}
-			if *info != tc.want {
-				t.Errorf("Info %+v, want %+v", *info, tc.want)
+			if req.Info != tc.want {
+				t.Errorf("Info %+v, want %+v", req.Info, tc.want)
 			}
 		})
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // pollTimeout bounds every wait for the refresh loop, so that a bug
@@ -233,7 +235,7 @@ func TestSwapUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				q := new(dns.Msg).SetQuestion("www.a.example.com.", dns.TypeA)
-				if _, err := mw.Resolve(ctx, q); err != nil {
+				if _, err := mw.Resolve(ctx, resolver.NewRequest(q)); err != nil {
 					t.Error(err)
 					return
 				}

@@ -2,11 +2,15 @@ package filter
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
 
+	"github.com/dotproxy/dotproxy/internal/wire"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -14,15 +18,8 @@ import (
 // answered before anything else; then a query the client's lists block
 // gets the block answer; the others go to next, and an answer whose
 // CNAME chain reaches a blocked name is blocked too.
-//
-// In front of a resolver with a fast path (resolver.Fast: the cache) the
-// filter has one too; in front of one without, it has none, so that the
-// listener does not offer it queries only to have them declined.
 func (f *Filter) Middleware() resolver.Middleware {
 	return func(next resolver.Resolver) resolver.Resolver {
-		if fast, ok := next.(resolver.Fast); ok {
-			return &fastFiltering{filtering{f: f, next: next}, fast}
-		}
 		return &filtering{f: f, next: next}
 	}
 }
@@ -35,79 +32,132 @@ type filtering struct {
 
 var _ resolver.Resolver = (*filtering)(nil)
 
-// Resolve implements resolver.Resolver.
-func (r *filtering) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	if len(q.Question) != 1 {
-		return r.next.Resolve(ctx, q)
-	}
+// Resolve implements resolver.Resolver. Local and blocked names are
+// answered at once, Inline or not; for the others it waits only as long
+// as next does, and passes on next's resolver.ErrWouldWait untouched,
+// before counting or logging anything.
+func (r *filtering) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	f := r.f
-	qname := lowerASCII(q.Question[0].Name)
-	if m := f.local.answer(q, qname); m != nil {
+	qname := lowerASCII(req.Name)
+	if m := f.local.answer(req, qname); m != nil {
 		f.answeredLocally.Add(1)
-		resolver.InfoFrom(ctx).SetLocal()
-		return m, nil
+		req.Info.SetLocal()
+		return resolver.Response{Msg: m}, nil
 	}
-	rules, grp := f.rulesFor(ctx)
+	rules, grp := f.rulesFor(req.Client)
 	v := rules.match(strings.TrimSuffix(qname, "."))
-	switch {
-	case v.blocked():
-		return f.block(ctx, q, grp, v, v.rule+".", ""), nil
-	case v.allowed():
-		f.logMatch(ctx, "allowed", q, grp, v, "")
+	if v.blocked() {
+		return resolver.Response{Msg: f.block(ctx, req, grp, v, v.rule+".", "")}, nil
 	}
-	resp, err := r.next.Resolve(ctx, q)
-	if err != nil || resp == nil || v.allowed() {
+	resp, err := r.next.Resolve(ctx, req)
+	if err == resolver.ErrWouldWait {
+		return resp, err // this request comes back, not inline
+	}
+	if v.allowed() {
+		f.logMatch(ctx, "allowed", req, grp, v, "")
 		return resp, err // an allowed name is allowed with its CNAMEs
+	}
+	if err != nil || len(rules) == 0 {
+		return resp, err
 	}
 	if cv, target := cnameVerdict(resp, rules); cv.blocked() {
 		f.cloaked.Add(1)
-		return f.block(ctx, q, grp, cv, qname, target), nil
+		return resolver.Response{Msg: f.block(ctx, req, grp, cv, qname, target)}, nil
 	}
 	return resp, nil
 }
 
-// cnameVerdict judges the targets of the CNAME records in resp's answer,
-// the chain from the query name to the name that has the data. The first
-// blocked target decides, with its name; an allowed target allows only
-// itself.
-func cnameVerdict(resp *dns.Msg, rules ruleSet) (verdict, string) {
-	for _, rr := range resp.Answer {
-		c, ok := rr.(*dns.CNAME)
-		if !ok {
-			continue
-		}
-		target := strings.TrimSuffix(lowerASCII(c.Target), ".")
-		if v := rules.match(target); v.blocked() {
+// cnameVerdict judges the targets of the CNAME records in resp's answer
+// section, the chain from the query name to the name that has the data.
+// The first blocked target decides, with its name; an allowed target
+// allows only itself.
+func cnameVerdict(resp resolver.Response, rules ruleSet) (verdict, string) {
+	if resp.Wire != nil {
+		if v, target, err := wireCNAMEVerdict(resp.Wire, rules); err == nil {
 			return v, target
+		}
+		m, err := resp.Unpack()
+		if err != nil {
+			return verdict{}, "" // nobody can read it; the listener passes it on as it is
+		}
+		resp = resolver.Response{Msg: m}
+	}
+	if resp.Msg == nil {
+		return verdict{}, ""
+	}
+	for _, rr := range resp.Msg.Answer {
+		if c, ok := rr.(*dns.CNAME); ok {
+			if v, target := targetVerdict(c.Target, rules); v.blocked() {
+				return v, target
+			}
 		}
 	}
 	return verdict{}, ""
 }
 
-// block counts and logs the blocking of q by v and returns the block
+// errShortAnswer: a wire answer without a whole header.
+var errShortAnswer = errors.New("filter: answer shorter than a DNS header")
+
+// wireCNAMEVerdict is cnameVerdict for an answer in wire form, read in
+// place: a cache hit's answer is judged without unpacking it.
+func wireCNAMEVerdict(m []byte, rules ruleSet) (verdict, string, error) {
+	if len(m) < wire.HeaderLen {
+		return verdict{}, "", errShortAnswer
+	}
+	off, err := wire.SkipName(m, wire.HeaderLen)
+	if err != nil {
+		return verdict{}, "", err
+	}
+	off += 4 // type and class
+	for range binary.BigEndian.Uint16(m[6:]) {
+		rr, err := wire.NextRecord(m, off)
+		if err != nil {
+			return verdict{}, "", err
+		}
+		if rr.Type == dns.TypeCNAME {
+			name, _, err := dns.UnpackDomainName(m, rr.Data)
+			if err != nil {
+				return verdict{}, "", err
+			}
+			if v, target := targetVerdict(name, rules); v.blocked() {
+				return v, target, nil
+			}
+		}
+		off = rr.End
+	}
+	return verdict{}, "", nil
+}
+
+// targetVerdict judges one CNAME target, given in presentation form.
+func targetVerdict(name string, rules ruleSet) (verdict, string) {
+	target := strings.TrimSuffix(lowerASCII(name), ".")
+	return rules.match(target), target
+}
+
+// block counts and logs the blocking of req by v and returns the block
 // answer, whose SOA zone is given. cname is the CNAME target that v
 // matched, when the block is for cloaking.
-func (f *Filter) block(ctx context.Context, q *dns.Msg, grp string, v verdict, zone, cname string) *dns.Msg {
+func (f *Filter) block(ctx context.Context, req *resolver.Request, grp string, v verdict, zone, cname string) *dns.Msg {
 	f.blocked.Add(1)
 	v.list.blocked.Add(1)
-	resolver.InfoFrom(ctx).SetBlocked(v.list.name)
-	f.logMatch(ctx, "blocked", q, grp, v, cname)
+	req.Info.SetBlocked(v.list.name)
+	f.logMatch(ctx, "blocked", req, grp, v, cname)
 	text := "blocked by " + v.ruleText()
 	if cname != "" {
 		text = "CNAME " + cname + " " + text
 	}
-	return blockReply(q, f.mode, zone, text)
+	return blockReply(req, f.mode, zone, text)
 }
 
 // logMatch logs at debug what a rule did to a query, with the rule.
-func (f *Filter) logMatch(ctx context.Context, msg string, q *dns.Msg, grp string, v verdict, cname string) {
+func (f *Filter) logMatch(ctx context.Context, msg string, req *resolver.Request, grp string, v verdict, cname string) {
 	if !f.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	attrs := []any{"qname", q.Question[0].Name, "qtype", dns.Type(q.Question[0].Qtype).String(),
+	attrs := []any{"qname", req.Name, "qtype", dns.Type(req.Qtype).String(),
 		"list", ListName(v.list.source), "rule", v.ruleText()}
-	if client, ok := resolver.ClientFrom(ctx); ok {
-		attrs = append(attrs, "client", client)
+	if req.Client.IsValid() {
+		attrs = append(attrs, "client", req.Client)
 	}
 	if grp != "" {
 		attrs = append(attrs, "group", grp)
@@ -118,11 +168,27 @@ func (f *Filter) logMatch(ctx context.Context, msg string, q *dns.Msg, grp strin
 	f.log.DebugContext(ctx, msg, attrs...)
 }
 
-// rulesFor returns the rule set for the query's client, and the name of
-// its group ("" for the global lists).
-func (f *Filter) rulesFor(ctx context.Context) (ruleSet, string) {
-	if len(f.groups) == 0 {
-		return f.global, ""
+// rulesFor returns the rule set for client (invalid for a query of
+// dotproxy's own), and the name of its group ("" for the global lists).
+func (f *Filter) rulesFor(client netip.Addr) (ruleSet, string) {
+	if i := f.groupOf(client); i >= 0 {
+		return f.groups[i].rules, f.groups[i].name
 	}
-	return f.rulesForAddr(resolver.ClientFrom(ctx))
+	return f.global, ""
+}
+
+// groupOf returns the index in f.groups of client's group (the first
+// whose networks hold it), or -1 when the global lists apply.
+func (f *Filter) groupOf(client netip.Addr) int {
+	if !client.IsValid() {
+		return -1
+	}
+	for i, g := range f.groups {
+		for _, p := range g.clients {
+			if p.Contains(client) {
+				return i
+			}
+		}
+	}
+	return -1
 }

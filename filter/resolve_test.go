@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // cnameChain returns an upstream answer: q's name → each of names in
@@ -237,7 +239,7 @@ func TestDebugLog(t *testing.T) {
 func TestNoEDEWithoutEDNS(t *testing.T) {
 	f, _ := newFilter(t, Options{Blocklists: []string{writeFile(t, t.TempDir(), "b.txt", "ads.example.com\n")}})
 	q := new(dns.Msg).SetQuestion("ads.example.com.", dns.TypeA)
-	m, err := f.Middleware()(&upstream{}).Resolve(t.Context(), q)
+	m, err := resolver.ResolveMsg(t.Context(), f.Middleware()(&upstream{}), q)
 	if err != nil || m.Rcode != dns.RcodeNameError || m.IsEdns0() != nil {
 		t.Fatalf("err %v, answer %v: want NXDOMAIN without OPT", err, m)
 	}

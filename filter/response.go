@@ -57,9 +57,8 @@ func parseBlockResponse(s string) (blockMode, error) {
 // client cache a negative answer (RFC 2308). Every block answer carries
 // Extended DNS Error 15 (Blocked, RFC 8914) with text, when the client
 // speaks EDNS.
-func blockReply(q *dns.Msg, mode blockMode, zone, text string) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(q)
+func blockReply(q *resolver.Request, mode blockMode, zone, text string) *dns.Msg {
+	m := q.Reply(dns.RcodeSuccess)
 	m.RecursionAvailable = true
 	switch mode {
 	case blockNXDomain:
@@ -70,9 +69,8 @@ func blockReply(q *dns.Msg, mode blockMode, zone, text string) *dns.Msg {
 	case blockRefused:
 		m.Rcode = dns.RcodeRefused
 	case blockNullIP:
-		qs := q.Question[0]
-		hdr := dns.RR_Header{Name: qs.Name, Class: dns.ClassINET, Ttl: blockTTL}
-		switch qs.Qtype {
+		hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: blockTTL}
+		switch q.Qtype {
 		case dns.TypeA:
 			hdr.Rrtype = dns.TypeA
 			m.Answer = []dns.RR{&dns.A{Hdr: hdr, A: net.IPv4zero.To4()}}
@@ -104,9 +102,8 @@ func soa(zone string, ttl uint32) *dns.SOA {
 }
 
 // localReply starts an authoritative answer to q.
-func localReply(q *dns.Msg, rcode int) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetRcode(q, rcode)
+func localReply(q *resolver.Request, rcode int) *dns.Msg {
+	m := q.Reply(rcode)
 	m.Authoritative = true
 	m.RecursionAvailable = true
 	return m

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-
-	"github.com/dotproxy/dotproxy/resolver"
 )
 
 func TestACLRefused(t *testing.T) {
@@ -21,7 +19,7 @@ func TestACLRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := startServer(t, Options{Allow: tt.allow, Resolver: resolver.Func(func(context.Context, *dns.Msg) (*dns.Msg, error) {
+			s, _ := startServer(t, Options{Allow: tt.allow, Resolver: msgFunc(func(context.Context, *dns.Msg) (*dns.Msg, error) {
 				t.Error("resolver called for a refused client")
 				return nil, errors.New("refused client")
 			})})

@@ -6,136 +6,145 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// transport names the transport a query came over, for logs.
-type transport string
-
-const (
-	transportUDP transport = "udp"
-	transportTCP transport = "tcp"
-)
-
 var (
 	errNoResponse = errors.New("resolver returned no response and no error")
 	errTooLarge   = errors.New("answer larger than the client accepts")
+	errPanicked   = errors.New("the resolver panicked")
 )
 
-// answer handles one query, raw as client sent it over tr, and returns
-// the answer's wire form, or nil when the query gets no answer. It is the
-// one path every query takes, whatever its transport.
-func (s *Server) answer(raw []byte, client netip.AddrPort, tr transport) (wire []byte) {
-	if len(raw) < headerLen || raw[2]&flagQR != 0 {
-		// Too short to have an ID, or a response: answering a response
-		// could start a loop with whoever sent it.
+// scratch is what one reader (a UDP read loop, a TCP connection's
+// reader) reuses from one query to the next, so that a query answered
+// at once allocates nothing of its own.
+type scratch struct {
+	q   query
+	buf []byte // the Request's Buf: where a wire answer is made
+}
+
+// answerNow is the first step of every query, in the goroutine that read
+// raw from client over tr, where nothing may wait. It parses raw into
+// sc.q and resolves it Inline: the answers the chain has at once (cache
+// hits, blocked and local names, malformed queries) are appended to dst,
+// and returned with wait false. When the answer needs a wait, it returns
+// dst and wait true, and sc.q holds the parsed query for detach to hand
+// to a worker. A query that gets no answer at all leaves dst as it is,
+// wait false.
+func (s *Server) answerNow(sc *scratch, dst, raw []byte, client netip.AddrPort, tr resolver.Transport) (out []byte, wait bool) {
+	live := s.live.Load()
+	q := &sc.q
+	if !s.parse(q, live, raw, client, tr) {
 		s.logDropped(raw, client, tr)
-		return nil
+		return dst, false
 	}
-	start := time.Now()
-	msg := new(dns.Msg)
-	unpackErr := msg.Unpack(raw)
-	if unpackErr != nil {
-		msg = nil
+	s.logReceived(q)
+	if q.reject != nil || q.rcode != dns.RcodeSuccess {
+		return s.finish(dst, q, resolver.Response{}, nil), false
 	}
-	limit := dns.MaxMsgSize
-	if tr == transportUDP {
-		limit = dns.MinMsgSize
+	q.req.Inline, q.req.Buf = true, sc.buf[:0]
+	resp, err := s.resolve(s.ctx, live, q)
+	if err == resolver.ErrWouldWait {
+		return dst, true
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic answering query", "client", client, "transport", tr,
-				"err", fmt.Sprint(r), "stack", string(debug.Stack()))
-			m := errorReply(raw, msg, dns.RcodeServerFailure)
-			if wire, _ = pack(m, limit); wire != nil && s.opts.Observer != nil {
-				s.observe(m, len(wire), client, tr, start, resolver.Info{})
-			}
-		}
-	}()
-	s.logReceived(raw, msg, client, tr)
-
-	m, q, info := s.reply(raw, msg, unpackErr, client)
-	if q != nil && tr == transportUDP {
-		limit = q.udpLimit()
+	if resp.Wire != nil && cap(resp.Wire) <= maxSpare {
+		sc.buf = resp.Wire[:0] // grown: keep it for the next answer
 	}
-	wire, err := pack(m, limit)
-	if err != nil {
-		s.log.Warn("packing answer failed, sending SERVFAIL", "client", client, "err", err)
-		m = errorReply(raw, msg, dns.RcodeServerFailure)
-		if wire, err = pack(m, limit); err != nil {
-			return nil
-		}
-	}
-	s.logAnswered(m, len(wire), client, tr, start)
-	if s.opts.Observer != nil {
-		s.observe(m, len(wire), client, tr, start, info)
-	}
-	return wire
+	return s.finish(dst, q, resp, err), false
 }
 
-// reply returns the response to the query raw (parsed into msg unless
-// unpackErr), the validated query when there is one, and what the
-// resolver chain recorded about it.
-func (s *Server) reply(raw []byte, msg *dns.Msg, unpackErr error, client netip.AddrPort) (*dns.Msg, *query, resolver.Info) {
-	if !s.live.Load().allow.allows(client.Addr()) {
-		return errorReply(raw, msg, dns.RcodeRefused), nil, resolver.Info{}
-	}
-	// Before unpacking matters: another opcode's message need not
-	// follow a query's format.
-	if rawHeader(raw).Opcode != dns.OpcodeQuery {
-		return errorReply(raw, msg, dns.RcodeNotImplemented), nil, resolver.Info{}
-	}
-	if unpackErr != nil {
-		return errorReply(raw, nil, dns.RcodeFormatError), nil, resolver.Info{}
-	}
-	q, rcode := validate(raw, msg)
-	if q == nil {
-		return errorReply(raw, msg, rcode), nil, resolver.Info{}
-	}
-	var m *dns.Msg
-	var info resolver.Info
-	if rcode != dns.RcodeSuccess {
-		m = new(dns.Msg).SetRcode(msg, rcode)
-	} else {
-		m, info = s.resolve(q, client)
-	}
-	shape(m, q)
-	return m, q, info
+// detach returns a copy of q, the query answerNow left waiting, that
+// owns its wire form, for a worker: the reader reuses q and raw.
+func detach(q *query) *query {
+	w := new(query)
+	*w = *q
+	w.req.Wire = append([]byte(nil), q.req.Wire...)
+	w.req.Inline, w.req.Buf, w.req.Info = false, nil, resolver.Info{}
+	return w
 }
 
-// resolve asks the resolver, with the query's own deadline and the
-// client's address in the context, and turns a failure into SERVFAIL with
-// the Extended DNS Error the error carries. With an observer, the context
-// also carries a resolver.Info for the chain to fill in, returned with
-// the answer.
-func (s *Server) resolve(q *query, client netip.AddrPort) (*dns.Msg, resolver.Info) {
+// answerWaiting resolves the detached query q, in a worker, with the
+// query's own deadline, and returns its answer's wire form.
+func (s *Server) answerWaiting(q *query) []byte {
 	live := s.live.Load()
 	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
 	defer cancel()
-	ctx = resolver.WithClient(ctx, client.Addr())
-	var info *resolver.Info
-	if s.opts.Observer != nil {
-		ctx, info = resolver.WithInfo(ctx)
+	resp, err := s.resolve(ctx, live, q)
+	if err == resolver.ErrWouldWait {
+		err = fmt.Errorf("%w, though not inline", err) // a layer broke the contract
 	}
-	m, err := live.resolver.Resolve(ctx, q.msg)
-	if err == nil && m == nil {
+	return s.finish(nil, q, resp, err)
+}
+
+// resolve asks the resolver chain for q's answer. A panic in the chain
+// becomes an error, so that the client gets SERVFAIL and the goroutine
+// (perhaps a socket's reader) goes on.
+func (s *Server) resolve(ctx context.Context, live *settings, q *query) (resp resolver.Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic answering query", "client", q.client, "transport", q.req.Transport,
+				"err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, err = resolver.Response{}, errPanicked
+		}
+	}()
+	return live.resolver.Resolve(ctx, &q.req)
+}
+
+// finish turns what became of q (a resolver's response or error, or the
+// rejection parse decided on) into the answer's wire form, appended to
+// dst; logs it and tells the observer. A message is shaped for the
+// client and packed within its limit, truncated if need be; a wire answer
+// is the client's already.
+func (s *Server) finish(dst []byte, q *query, resp resolver.Response, err error) []byte {
+	req := &q.req
+	limit := req.Limit
+	switch {
+	case q.reject != nil:
+		resp = resolver.Response{Msg: q.reject}
+		limit = dns.MinMsgSize
+		if req.Transport == resolver.TCP {
+			limit = dns.MaxMsgSize
+		}
+	case q.rcode != dns.RcodeSuccess:
+		resp = resolver.Response{Msg: req.Reply(q.rcode)}
+	case err == nil && resp.Msg == nil && resp.Wire == nil:
 		err = errNoResponse
 	}
 	if err != nil {
-		s.log.Debug("resolving failed", "qname", q.question.Name,
-			"qtype", dns.Type(q.question.Qtype).String(), "err", err)
-		m = resolver.ServFail(q.msg, err)
+		s.log.Debug("resolving failed", "qname", req.Name, "qtype", dns.Type(req.Qtype).String(), "err", err)
+		resp = resolver.Response{Msg: resolver.ServFail(req, err)}
 	}
-	if info == nil {
-		return m, resolver.Info{}
+	start := len(dst)
+	var rcode int
+	var truncated bool
+	if resp.Wire != nil {
+		dst = append(dst, resp.Wire...)
+		rcode, truncated = resp.Rcode(), resp.Wire[2]&0x02 != 0
+	} else {
+		m := resp.Msg
+		if q.reject == nil {
+			shape(m, req)
+		}
+		wire, err := pack(m, limit)
+		if err != nil {
+			s.log.Warn("packing answer failed, sending SERVFAIL", "client", q.client, "err", err)
+			m = errorReply(req.Wire, q.question(nil), dns.RcodeServerFailure)
+			if wire, err = pack(m, limit); err != nil {
+				return dst
+			}
+		}
+		dst = append(dst, wire...)
+		rcode, truncated = m.Rcode, m.Truncated
 	}
-	// Every write to info happened before Resolve returned (see
-	// resolver.Info): this copy is the whole record.
-	return m, *info
+	size := len(dst) - start
+	s.logAnswered(q, rcode, size, truncated)
+	if s.opts.Observer != nil {
+		s.observe(q, rcode, size, truncated)
+	}
+	return dst
 }
 
 // pack packs m into at most limit bytes, dropping whole records and
@@ -157,7 +166,7 @@ func pack(m *dns.Msg, limit int) ([]byte, error) {
 
 // recoverPanic, deferred by a goroutine serving one query, keeps a panic
 // in it (writing the answer, say) from taking the process down.
-func (s *Server) recoverPanic(client netip.AddrPort, tr transport) {
+func (s *Server) recoverPanic(client netip.AddrPort, tr resolver.Transport) {
 	if r := recover(); r != nil {
 		s.log.Error("panic serving query", "client", client, "transport", tr,
 			"err", fmt.Sprint(r), "stack", string(debug.Stack()))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/dotproxy/dotproxy/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dotproxy/dotproxy/internal/testlog"
 
 	"github.com/miekg/dns"
 
@@ -38,8 +39,33 @@ func answerA(q *dns.Msg, n int) *dns.Msg {
 	return m
 }
 
+// msgFunc adapts a test resolver that answers messages: like the
+// selector, it has nothing for an Inline request (its answer waits), and
+// answers the query again in a worker.
+type msgFunc func(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+
+func (f msgFunc) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait
+	}
+	m, err := f(ctx, req.Msg())
+	return resolver.Response{Msg: m}, err
+}
+
+// answerOnce answers raw from client over tr as a socket's reader and a
+// worker do between them: at once when the chain can, else after the
+// wait. It returns the answer's wire form, empty when raw gets none.
+func answerOnce(s *Server, raw []byte, client netip.AddrPort, tr resolver.Transport) []byte {
+	sc := new(scratch)
+	wire, wait := s.answerNow(sc, nil, raw, client, tr)
+	if wait {
+		wire = s.answerWaiting(detach(&sc.q))
+	}
+	return wire
+}
+
 // echo answers every query with one A record.
-var echo = resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+var echo = msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	return answerA(q, 1), nil
 })
 

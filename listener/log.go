@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // warnInterval is how often a logLimiter lets a repeated warning through:
@@ -47,36 +49,37 @@ func (s *Server) debug() bool {
 	return s.log.Enabled(context.Background(), slog.LevelDebug)
 }
 
-func (s *Server) logDropped(raw []byte, client netip.AddrPort, tr transport) {
+func (s *Server) logDropped(raw []byte, client netip.AddrPort, tr resolver.Transport) {
 	if s.debug() {
 		s.log.Debug("query dropped", "client", client, "transport", tr, "size", len(raw))
 	}
 }
 
-func (s *Server) logReceived(raw []byte, msg *dns.Msg, client netip.AddrPort, tr transport) {
+func (s *Server) logReceived(q *query) {
 	if !s.debug() {
 		return
 	}
-	qname, qtype := question(msg)
-	s.log.Debug("query received", "client", client, "transport", tr, "size", len(raw),
-		"qname", qname, "qtype", qtype, "id", rawHeader(raw).Id)
+	qname, qtype := question(q)
+	s.log.Debug("query received", "client", q.client, "transport", q.req.Transport, "size", len(q.req.Wire),
+		"qname", qname, "qtype", qtype, "id", rawHeader(q.req.Wire).Id)
 }
 
-func (s *Server) logAnswered(m *dns.Msg, size int, client netip.AddrPort, tr transport, start time.Time) {
+func (s *Server) logAnswered(q *query, rcode, size int, truncated bool) {
 	if !s.debug() {
 		return
 	}
-	qname, qtype := question(m)
-	s.log.Debug("answer returned", "client", client, "transport", tr,
-		"qname", qname, "qtype", qtype, "id", m.Id, "rcode", dns.RcodeToString[m.Rcode],
-		"size", size, "dur", time.Since(start), "truncated", m.Truncated)
+	qname, qtype := question(q)
+	s.log.Debug("answer returned", "client", q.client, "transport", q.req.Transport,
+		"qname", qname, "qtype", qtype, "id", rawHeader(q.req.Wire).Id, "rcode", dns.RcodeToString[rcode],
+		"size", size, "dur", time.Since(q.start), "truncated", truncated)
 }
 
-// question returns m's first question's name and type for logs, or empty
-// strings.
-func question(m *dns.Msg) (qname, qtype string) {
-	if m == nil || len(m.Question) == 0 {
+// question returns q's question's name and type for logs, or empty
+// strings when it has none that could be read.
+func question(q *query) (qname, qtype string) {
+	name, t := q.echoed()
+	if name == "" {
 		return "", ""
 	}
-	return m.Question[0].Name, dns.Type(m.Question[0].Qtype).String()
+	return name, dns.Type(t).String()
 }

@@ -1,10 +1,7 @@
 package listener
 
 import (
-	"net/netip"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/resolver"
 )
@@ -15,37 +12,7 @@ import (
 // block: count, or hand the event to another goroutine. It is called from
 // many goroutines at once.
 type Observer interface {
-	ObserveQuery(QueryEvent)
-}
-
-// QueryEvent is one answered query. Queries dropped without an answer
-// (too short to reply to, or responses) make none.
-type QueryEvent struct {
-	// Time is when the query was received.
-	Time time.Time
-	// Client is the address and port the query came from.
-	Client netip.AddrPort
-	// Transport is "udp" or "tcp".
-	Transport string
-	// Name and Qtype are the question, as the client wrote it; empty
-	// and 0 when the query had none that could be read (FORMERR).
-	Name  string
-	Qtype uint16
-	// Rcode is the answer's response code (dns.Rcode*, extended codes
-	// such as BADVERS included).
-	Rcode int
-	// Size is the answer's packed length in bytes.
-	Size int
-	// Duration is the time from receiving the query to its answer
-	// being packed.
-	Duration time.Duration
-	// Truncated: the answer did not fit the client's UDP size and went
-	// out with TC set.
-	Truncated bool
-	// Info is what the resolver chain recorded: which upstream
-	// answered, or whether the cache or the filter did. It is zero for
-	// queries refused or rejected before the resolver.
-	Info resolver.Info
+	ObserveQuery(resolver.QueryEvent)
 }
 
 // Observers returns an Observer that tells each non-nil one of obs in
@@ -71,27 +38,25 @@ type multiObserver []Observer
 
 var _ Observer = multiObserver(nil)
 
-func (m multiObserver) ObserveQuery(ev QueryEvent) {
+func (m multiObserver) ObserveQuery(ev resolver.QueryEvent) {
 	for _, o := range m {
 		o.ObserveQuery(ev)
 	}
 }
 
-// observe tells the observer about the answer m, size bytes packed, to a
-// query from client over tr received at start.
-func (s *Server) observe(m *dns.Msg, size int, client netip.AddrPort, tr transport, start time.Time, info resolver.Info) {
-	ev := QueryEvent{
-		Time:      start,
-		Client:    client,
-		Transport: string(tr),
-		Rcode:     m.Rcode,
+// observe tells the observer about the answer to q: its rcode, its size
+// packed and whether it was truncated.
+func (s *Server) observe(q *query, rcode, size int, truncated bool) {
+	ev := resolver.QueryEvent{
+		Time:      q.start,
+		Client:    q.client,
+		Transport: q.req.Transport,
+		Rcode:     rcode,
 		Size:      size,
-		Duration:  time.Since(start),
-		Truncated: m.Truncated,
-		Info:      info,
+		Duration:  time.Since(q.start),
+		Truncated: truncated,
+		Info:      q.req.Info,
 	}
-	if len(m.Question) > 0 {
-		ev.Name, ev.Qtype = m.Question[0].Name, m.Question[0].Qtype
-	}
+	ev.Name, ev.Qtype = q.echoed()
 	s.opts.Observer.ObserveQuery(ev)
 }

@@ -16,17 +16,17 @@ import (
 // eventRecorder is an Observer that keeps every event.
 type eventRecorder struct {
 	mu     sync.Mutex
-	events []QueryEvent
+	events []resolver.QueryEvent
 }
 
-func (r *eventRecorder) ObserveQuery(ev QueryEvent) {
+func (r *eventRecorder) ObserveQuery(ev resolver.QueryEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)
 }
 
 // take returns the events so far and forgets them.
-func (r *eventRecorder) take() []QueryEvent {
+func (r *eventRecorder) take() []resolver.QueryEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ev := r.events
@@ -36,8 +36,11 @@ func (r *eventRecorder) take() []QueryEvent {
 
 // infoFiller answers like the chain would for a few names: from an
 // upstream, from the cache, blocked; and fills in the Info to match.
-var infoFiller = resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	info := resolver.InfoFrom(ctx)
+var infoFiller = resolver.Func(func(_ context.Context, req *resolver.Request) (resolver.Response, error) {
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait
+	}
+	q, info := req.Msg(), &req.Info
 	switch q.Question[0].Name {
 	case "upstream.test.":
 		info.SetUpstream("quad9")
@@ -45,11 +48,11 @@ var infoFiller = resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, 
 		info.SetCached(true)
 	case "blocked.test.":
 		info.SetBlocked("ads.txt")
-		return new(dns.Msg).SetRcode(q, dns.RcodeNameError), nil
+		return resolver.Response{Msg: new(dns.Msg).SetRcode(q, dns.RcodeNameError)}, nil
 	case "big.test.":
-		return answerA(q, 60), nil
+		return resolver.Response{Msg: answerA(q, 60)}, nil
 	}
-	return answerA(q, 1), nil
+	return resolver.Response{Msg: answerA(q, 1)}, nil
 })
 
 func TestObserver(t *testing.T) {
@@ -79,7 +82,7 @@ func TestObserver(t *testing.T) {
 					t.Fatalf("%s: %d events, want 1", tt.name, len(evs))
 				}
 				ev := evs[0]
-				if ev.Transport != tr || ev.Name != tt.name || ev.Qtype != tt.qtype || ev.Rcode != tt.wantRcode ||
+				if ev.Transport.String() != tr || ev.Name != tt.name || ev.Qtype != tt.qtype || ev.Rcode != tt.wantRcode ||
 					ev.Size != size || ev.Truncated != tt.wantTC || m.Truncated != tt.wantTC || ev.Info != tt.wantInfo {
 					t.Errorf("%s: got %+v, want transport %s qtype %d rcode %d size %d TC %v info %+v",
 						tt.name, ev, tr, tt.qtype, tt.wantRcode, size, tt.wantTC, tt.wantInfo)
@@ -147,7 +150,7 @@ func TestObservers(t *testing.T) {
 	if Observers(nil, a) != Observer(a) {
 		t.Fatal("Observers of one is not that one")
 	}
-	Observers(a, nil, b).ObserveQuery(QueryEvent{Name: "x."})
+	Observers(a, nil, b).ObserveQuery(resolver.QueryEvent{Name: "x."})
 	if len(a.take()) != 1 || len(b.take()) != 1 {
 		t.Fatal("not every observer was told")
 	}
@@ -157,7 +160,7 @@ func TestObservers(t *testing.T) {
 // benchmark with it is the listener's own cost of observing.
 type countObserver struct{ n atomic.Uint64 }
 
-func (c *countObserver) ObserveQuery(QueryEvent) { c.n.Add(1) }
+func (c *countObserver) ObserveQuery(resolver.QueryEvent) { c.n.Add(1) }
 
 // BenchmarkAnswer measures the one path every query takes, from the
 // raw query to the packed answer, with and without an observer.
@@ -181,9 +184,14 @@ func BenchmarkAnswer(b *testing.B) {
 				b.Fatal(err)
 			}
 			client := netip.MustParseAddrPort("192.168.1.20:40000")
+			sc := new(scratch)
 			b.ReportAllocs()
 			for b.Loop() {
-				if s.answer(raw, client, transportUDP) == nil {
+				out, wait := s.answerNow(sc, nil, raw, client, resolver.UDP)
+				if wait {
+					out = s.answerWaiting(detach(&sc.q))
+				}
+				if len(out) == 0 {
 					b.Fatal("no answer")
 				}
 			}

@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{name: "two OPT records", raw: withEDNS(0, 2), id: 0x3333, rcode: dns.RcodeFormatError},
 	}
 	var calls atomic.Int32
-	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	s, _ := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		if q.Question[0].Name != "good.example." {
 			t.Errorf("resolver got a bad query: %v", q)
 		}
@@ -109,7 +109,7 @@ func TestBadInput(t *testing.T) {
 func TestTrailingBytesNotForwarded(t *testing.T) {
 	clean := packQuery(t, 0x1234, "example.com.", dns.TypeA, 1232)
 	got := make(chan []byte, 2)
-	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	s, _ := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		b, err := q.Pack()
 		if err != nil {
 			return nil, err
@@ -170,7 +170,7 @@ func TestResponseShaping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := startServer(t, Options{Resolver: resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+			s, _ := startServer(t, Options{Resolver: msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 				return tt.answer(q), nil
 			})})
 			for tr, c := range clients(t, s) {
@@ -227,7 +227,7 @@ func TestResolverErrorServFail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := startServer(t, Options{Resolver: resolver.Func(func(context.Context, *dns.Msg) (*dns.Msg, error) {
+			s, _ := startServer(t, Options{Resolver: msgFunc(func(context.Context, *dns.Msg) (*dns.Msg, error) {
 				return nil, tt.err
 			})})
 			for tr, c := range clients(t, s) {
@@ -253,7 +253,7 @@ func TestResolverErrorServFail(t *testing.T) {
 }
 
 func TestPanicRecovered(t *testing.T) {
-	s, rec := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	s, rec := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		if q.Question[0].Name == "panic.example." {
 			panic("resolver bug")
 		}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // TestReconfigure: a serving Server takes a new resolver and access list
@@ -37,7 +35,7 @@ func TestReconfigure(t *testing.T) {
 	}
 
 	opts.Allow = nil
-	opts.Resolver = resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	opts.Resolver = msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return new(dns.Msg).SetRcode(q, dns.RcodeNameError), nil
 	})
 	if err := s.Reconfigure(opts); err != nil {

@@ -4,9 +4,11 @@
 // and in-flight limits, graceful shutdown), the validation of what clients
 // send (access list, malformed or unsupported queries) and the shaping of
 // what they get back (ID and question echoed, EDNS for a plain-DNS client,
-// truncation to the client's UDP size). It hands every valid query to a
-// resolver.Resolver with a per-query context and does not resolve, cache or
-// filter anything itself.
+// truncation to the client's UDP size). It parses every valid query once
+// into a resolver.Request and hands it to a resolver.Resolver: first in
+// the goroutine that read it, Inline, then, when the answer needs a wait,
+// in a worker with the query's own deadline. It does not resolve, cache
+// or filter anything itself.
 package listener
 
 import (
@@ -124,17 +126,14 @@ const (
 // settings are the options Reconfigure can change while serving.
 type settings struct {
 	resolver                          resolver.Resolver
-	fast                              resolver.Fast // resolver, when it is one; else nil
 	allow                             acl
 	queryTimeout, tcpIdle             time.Duration
 	maxConns, perClient, inflightConn int
 }
 
 func newSettings(o Options) *settings {
-	fast, _ := o.Resolver.(resolver.Fast)
 	return &settings{
 		resolver:     o.Resolver,
-		fast:         fast,
 		allow:        newACL(o.Allow),
 		queryTimeout: o.QueryTimeout,
 		tcpIdle:      o.TCPIdleTimeout,

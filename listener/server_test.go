@@ -120,7 +120,7 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 	release := make(chan struct{})
 	s, err := New(Options{
 		Addrs: []netip.AddrPort{loopback},
-		Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			started <- struct{}{}
 			<-release
 			return echo(ctx, q)
@@ -188,7 +188,7 @@ func TestShutdownBounded(t *testing.T) {
 	cancelled := make(chan error, 2)
 	s, err := New(Options{
 		Addrs: []netip.AddrPort{loopback},
-		Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			started <- struct{}{}
 			<-ctx.Done() // hangs until its context ends
 			cancelled <- ctx.Err()
@@ -230,7 +230,7 @@ func TestShutdownBounded(t *testing.T) {
 func TestQueryTimeout(t *testing.T) {
 	s, _ := startServer(t, Options{
 		QueryTimeout: 50 * time.Millisecond,
-		Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			<-ctx.Done()
 			return nil, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority, Text: "timeout", Err: ctx.Err()}
 		}),

@@ -2,7 +2,6 @@ package listener
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -12,11 +11,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // tcpConn is one client's TCP connection. Its reader goroutine reads
-// queries one after another. It answers those the resolver's fast path
-// answers (cache hits) itself and writes them together, and hands each
+// queries one after another. It answers those the resolver chain answers
+// at once (cache hits) itself and writes them together, and hands each
 // other query to a worker. Answers go out in the order they are ready
 // (RFC 7766 §6.2.1.1).
 type tcpConn struct {
@@ -120,9 +121,9 @@ func (s *Server) serveTCP(c *tcpConn) {
 	br := bufio.NewReaderSize(c.conn, tcpReadBuffer)
 	var prefix [2]byte
 	var buf []byte // the query being read, reused
-	// Answers from the resolver's fast path (cache hits), length
-	// prefixed, go out together: written when no whole query is left in
-	// the read buffer, before the reader can block.
+	// Answers made at once (cache hits), length prefixed, go out
+	// together: written when no whole query is left in the read buffer,
+	// before the reader can block.
 	var out []byte
 	defer func() { c.flush(out) }()
 	sc := new(scratch)
@@ -162,9 +163,12 @@ func (s *Server) serveTCP(c *tcpConn) {
 			return
 		}
 		n := len(out)
-		if o, ok := s.answerPacked(sc, append(out, 0, 0), raw, c.client, transportTCP); ok {
-			binary.BigEndian.PutUint16(o[n:], uint16(len(o)-n-2))
-			out = o
+		o, wait := s.answerNow(sc, append(out, 0, 0), raw, c.client, resolver.TCP)
+		if !wait {
+			if len(o) > n+2 {
+				binary.BigEndian.PutUint16(o[n:], uint16(len(o)-n-2))
+				out = o
+			}
 			<-c.sem
 			continue
 		}
@@ -172,7 +176,7 @@ func (s *Server) serveTCP(c *tcpConn) {
 		c.busy++
 		c.mu.Unlock()
 		c.wg.Add(1)
-		s.dispatch(job{tc: c, raw: bytes.Clone(raw), client: c.client})
+		s.dispatch(job{tc: c, q: detach(&sc.q)})
 	}
 }
 
@@ -218,16 +222,16 @@ func wholeBuffered(br *bufio.Reader) bool {
 	return n >= 2+int(binary.BigEndian.Uint16(p))
 }
 
-// answerTCP answers one query read from c, in a worker, and writes the
-// answer.
-func (s *Server) answerTCP(c *tcpConn, raw []byte) {
+// answerTCP answers one query read from c that had to wait, in a
+// worker, and writes the answer.
+func (s *Server) answerTCP(c *tcpConn, q *query) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()
 	defer c.answered()
-	defer s.recoverPanic(c.client, transportTCP)
+	defer s.recoverPanic(c.client, resolver.TCP)
 
-	wire := s.answer(raw, c.client, transportTCP)
-	if wire == nil {
+	wire := s.answerWaiting(q)
+	if len(wire) == 0 {
 		return
 	}
 	c.write(wire)

@@ -13,21 +13,32 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// bigUsualSmallFast answers "big." the usual way with about 32 KB and
-// every other name from the fast path.
-type bigUsualSmallFast struct{ fastEcho }
+// split answers the names wait picks after a wait, with slow, and every
+// other name at once, as wireEcho does.
+type split struct {
+	wireEcho
+	slow func(ctx context.Context, q *dns.Msg) *dns.Msg
+}
 
-func (b *bigUsualSmallFast) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
-	return answerA(q, 2000), nil
+func (b *split) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	if !b.wait(req) {
+		return b.wireEcho.Resolve(ctx, req)
+	}
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait
+	}
+	return resolver.Response{Msg: b.slow(ctx, req.Msg())}, nil
 }
 
 // TestTCPClientNotReading: a client that sends and never reads stops
-// being read once its answers back up, with the fast path's answers as
+// being read once its answers back up, with the answers made inline as
 // with the others: the write queue stays bounded by the in-flight cap
 // instead of growing with what the client sends.
 func TestTCPClientNotReading(t *testing.T) {
-	res := &bigUsualSmallFast{}
-	res.decline = func(q *resolver.Packed) bool { return q.Name == "big." }
+	// "big." gets about 32 KB after a wait, every other name a small
+	// answer at once.
+	res := &split{slow: func(_ context.Context, q *dns.Msg) *dns.Msg { return answerA(q, 2000) }}
+	res.wait = func(req *resolver.Request) bool { return req.Name == "big." }
 	s, _ := startServer(t, Options{Resolver: res, Logger: quiet(), MaxTCPInflightPerConn: 10, TCPIdleTimeout: 4 * time.Second})
 	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.TCPAddrs()[0]))
 	if err != nil {
@@ -56,7 +67,7 @@ func TestTCPClientNotReading(t *testing.T) {
 		}
 	}
 	if !stopped {
-		t.Fatalf("the server read on from a client that reads nothing (%d fast answers made)", res.fast.Load())
+		t.Fatalf("the server read on from a client that reads nothing (%d inline answers made)", res.inline.Load())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,29 +81,23 @@ func TestTCPClientNotReading(t *testing.T) {
 	}
 }
 
-// blockedUsualPath answers "slow." the usual way only once release is
-// closed; every other name comes from the fast path.
-type blockedUsualPath struct {
-	fastEcho
-	release chan struct{}
-}
-
-func (b *blockedUsualPath) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-	}
-	return answerA(q, 1), nil
-}
-
 // TestTCPFastAnswerNotHeldBehindSlow: with the connection at its
 // in-flight cap on slow queries, a cache hit read before them is
 // answered at once, not when a slow query ends.
 func TestTCPFastAnswerNotHeldBehindSlow(t *testing.T) {
-	res := &blockedUsualPath{release: make(chan struct{})}
-	res.decline = func(q *resolver.Packed) bool { return q.Name == "slow." }
+	// "slow." is answered only once release is closed, every other name
+	// at once.
+	release := make(chan struct{})
+	res := &split{slow: func(ctx context.Context, q *dns.Msg) *dns.Msg {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return answerA(q, 1)
+	}}
+	res.wait = func(req *resolver.Request) bool { return req.Name == "slow." }
 	s, _ := startServer(t, Options{Resolver: res, Logger: quiet(), MaxTCPInflightPerConn: 2})
-	defer close(res.release)
+	defer close(release)
 	c := tcpClient{dialTCP(t, s.TCPAddrs()[0], netip.Addr{})}
 	var all []byte
 	for i, name := range []string{"hit.", "slow.", "slow.", "hit."} {

@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/dotproxy/dotproxy/resolver"
 )
 
 func TestTCPPipelining(t *testing.T) {
 	release := make(chan struct{})
-	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	s, _ := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		if q.Question[0].Name == "first.example." {
 			select {
 			case <-release:
@@ -48,7 +46,7 @@ func TestTCPInflightBackpressure(t *testing.T) {
 	tokens := make(chan struct{}, 10)
 	s, _ := startServer(t, Options{
 		MaxTCPInflightPerConn: 2,
-		Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			started <- q.Question[0].Name
 			select {
 			case <-tokens:
@@ -160,7 +158,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	s, _ := startServer(t, Options{
 		TCPIdleTimeout: idle,
-		Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			if q.Question[0].Name == "slow.example." {
 				// Longer than the idle timeout: in flight is not idle.
 				select {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // readErrorPause slows a UDP read loop or TCP accept loop whose socket
@@ -46,9 +48,9 @@ type packet struct {
 }
 
 // serveUDP reads datagrams from u until Shutdown. It answers those the
-// resolver's fast path can answer itself, at once, writing the answers
-// of one read together, and hands the others to worker goroutines, at
-// most MaxUDPInflight at once.
+// resolver chain can answer at once (answerNow), writing the answers of
+// one read together, and hands the others to worker goroutines, at most
+// MaxUDPInflight at once.
 func (s *Server) serveUDP(u *udpSocket) {
 	defer s.wg.Done()
 	// A query is read whole whatever its size: a client may send a big
@@ -60,12 +62,14 @@ func (s *Server) serveUDP(u *udpSocket) {
 			in[i].oob = make([]byte, oobSize)
 		}
 	}
-	// The fast path's answers and their control messages, each in a
+	// The answers made at once and their control messages, each in a
 	// buffer of its own, reused.
 	answers := make([][]byte, udpBatch)
 	oobs := make([][]byte, udpBatch)
 	out := make([]packet, 0, udpBatch)
-	slow := make([]int, 0, udpBatch)
+	// The queries whose answers wait, with the packets they came in.
+	waiting := make([]*query, 0, udpBatch)
+	from := make([]int, 0, udpBatch)
 	sc := new(scratch)
 	for {
 		n, err := u.conn.readBatch(in)
@@ -77,16 +81,19 @@ func (s *Server) serveUDP(u *udpSocket) {
 			s.pause(readErrorPause)
 			continue
 		}
-		out, slow = out[:0], slow[:0]
+		out, waiting, from = out[:0], waiting[:0], from[:0]
 		for i := range in[:n] {
 			p := &in[i]
 			if !p.peer.IsValid() {
 				continue
 			}
-			wire, ok := s.answerPacked(sc, answers[i][:0], p.buf[:p.n], p.peer, transportUDP)
-			if !ok {
-				slow = append(slow, i)
+			wire, wait := s.answerNow(sc, answers[i][:0], p.buf[:p.n], p.peer, resolver.UDP)
+			if wait {
+				waiting, from = append(waiting, detach(&sc.q)), append(from, i)
 				continue
+			}
+			if len(wire) == 0 {
+				continue // dropped
 			}
 			answers[i] = wire
 			reply := packet{buf: wire, peer: p.peer}
@@ -97,8 +104,8 @@ func (s *Server) serveUDP(u *udpSocket) {
 			out = append(out, reply)
 		}
 		s.writeBatch(u.conn, out)
-		for _, i := range slow {
-			if !s.dispatchUDP(u, &in[i]) {
+		for j, q := range waiting {
+			if !s.dispatchUDP(u, q, &in[from[j]]) {
 				return
 			}
 		}
@@ -121,35 +128,35 @@ func (s *Server) writeBatch(c *udpConn, out []packet) {
 	}
 }
 
-// dispatchUDP hands the datagram p to a worker, starting one when none is
-// idle. At MaxUDPInflight it waits: the kernel's socket buffer holds (or
-// drops) what clients send meanwhile. It reports false on Shutdown.
-func (s *Server) dispatchUDP(u *udpSocket, p *packet) bool {
+// dispatchUDP hands q, which came in the datagram p, to a worker,
+// starting one when none is idle. At MaxUDPInflight it waits: the
+// kernel's socket buffer holds (or drops) what clients send meanwhile. It
+// reports false on Shutdown.
+func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
 	select {
 	case s.udpSem <- struct{}{}:
 	case <-s.done:
 		return false
 	}
-	raw := make([]byte, p.n)
-	copy(raw, p.buf)
 	var src replySrc
 	if u.pktinfo {
 		src = parseDst(p.oob[:p.oobn], u.v6)
 	}
-	s.dispatch(job{u: u, raw: raw, client: p.peer, src: src})
+	s.dispatch(job{u: u, q: q, src: src})
 	return true
 }
 
-// answerUDP answers one datagram and sends the answer from src.
-func (s *Server) answerUDP(u *udpSocket, raw []byte, client netip.AddrPort, src replySrc) {
+// answerUDP answers one query that had to wait, in a worker, and sends
+// the answer from src.
+func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc) {
 	defer func() { <-s.udpSem }()
-	defer s.recoverPanic(client, transportUDP)
+	defer s.recoverPanic(q.client, resolver.UDP)
 
-	wire := s.answer(raw, client, transportUDP)
-	if wire == nil {
+	wire := s.answerWaiting(q)
+	if len(wire) == 0 {
 		return
 	}
-	if err := u.conn.writeTo(wire, src.appendOOB(nil), client); err != nil {
-		s.log.Debug("writing UDP answer failed", "client", client, "err", err)
+	if err := u.conn.writeTo(wire, src.appendOOB(nil), q.client); err != nil {
+		s.log.Debug("writing UDP answer failed", "client", q.client, "err", err)
 	}
 }

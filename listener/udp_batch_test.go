@@ -82,10 +82,10 @@ func TestUDPConnRoundTrip(t *testing.T) {
 	}
 }
 
-// TestFastPathIPv6: cache hits are answered over IPv6 too, by the
+// TestInlineIPv6: cache hits are answered over IPv6 too, by the
 // socket's read loop.
-func TestFastPathIPv6(t *testing.T) {
-	res := &fastEcho{}
+func TestInlineIPv6(t *testing.T) {
+	res := &wireEcho{}
 	s, err := New(Options{Addrs: []netip.AddrPort{netip.MustParseAddrPort("[::1]:0")}, Resolver: res, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestFastPathIPv6(t *testing.T) {
 	defer s.Shutdown(t.Context())
 	c := udpClient{dialUDP(t, s.UDPAddrs()[0])}
 	c.send(t, packQuery(t, 42, "v6.example.", dns.TypeAAAA, 1232))
-	if m, _ := c.recv(t); m.Id != 42 || res.fast.Load() != 1 {
-		t.Fatalf("reply %v after %d fast answers", m, res.fast.Load())
+	if m, _ := c.recv(t); m.Id != 42 || res.inline.Load() != 1 {
+		t.Fatalf("reply %v after %d inline answers", m, res.inline.Load())
 	}
 }

@@ -41,7 +41,7 @@ func TestWriteBatchFirstFails(t *testing.T) {
 // not send (its source would be the broadcast address); the server logs
 // it and goes on answering.
 func TestFastAnswerToBroadcast(t *testing.T) {
-	s, _ := startServer(t, Options{Resolver: &fastEcho{}, Logger: quiet(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:0")}})
+	s, _ := startServer(t, Options{Resolver: &wireEcho{}, Logger: quiet(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:0")}})
 	port := int(s.UDPAddrs()[0].Port())
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -74,18 +74,14 @@ func TestFastAnswerToBroadcast(t *testing.T) {
 
 // TestUDPLimitCapped: a client's EDNS size of 65535 is taken as the
 // largest IPv4 UDP payload, 65507: a bigger answer is truncated, not
-// lost to EMSGSIZE, on the fast path and the usual one alike.
+// lost to EMSGSIZE, and the chain sees that limit.
 func TestUDPLimitCapped(t *testing.T) {
 	var limit atomic.Int64
-	fast := fastFunc(func(dst []byte, q *resolver.Packed, _ *resolver.Info) ([]byte, bool) {
-		limit.Store(int64(q.Limit))
-		return dst, false
-	})
-	huge := resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) { return answerA(q, 4094), nil })
-	s, _ := startServer(t, Options{Resolver: struct {
-		resolver.Resolver
-		resolver.Fast
-	}{huge, fast}, Logger: quiet()})
+	huge := msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) { return answerA(q, 4094), nil })
+	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+		limit.Store(int64(req.Limit))
+		return huge.Resolve(ctx, req)
+	}), Logger: quiet()})
 	c := udpClient{dialUDP(t, s.UDPAddrs()[0])}
 	c.send(t, packQuery(t, 9, "big.example.", dns.TypeA, 65535))
 	m, size := c.recv(t)
@@ -93,6 +89,6 @@ func TestUDPLimitCapped(t *testing.T) {
 		t.Errorf("answer of %d octets, TC %v; want TC within 65507", size, m.Truncated)
 	}
 	if got := limit.Load(); got != 65507 {
-		t.Errorf("fast path limit %d, want 65507", got)
+		t.Errorf("the chain saw limit %d, want 65507", got)
 	}
 }

@@ -26,7 +26,7 @@ func TestAnswer(t *testing.T) {
 
 func TestUDPLargeQueryReadWhole(t *testing.T) {
 	const padding = 3960
-	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	s, _ := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		for _, o := range q.IsEdns0().Option {
 			if p, ok := o.(*dns.EDNS0_PADDING); ok && len(p.Padding) == padding {
 				return echo(ctx, q)
@@ -71,7 +71,7 @@ func TestTruncation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := startServer(t, Options{Resolver: resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+			s, _ := startServer(t, Options{Resolver: msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 				return answerA(q, tt.records), nil
 			})})
 			c := clients(t, s)[tt.tr]
@@ -96,18 +96,18 @@ func TestTruncation(t *testing.T) {
 // TestUDPReplyFromQueriedAddress binds 0.0.0.0 and queries 127.0.0.2 from
 // a connected socket, which takes replies only from 127.0.0.2; without
 // packet info the kernel would answer from 127.0.0.1, the route's source.
-// The usual path's worker and the fast path's read loop each write the
-// control message.
+// A worker (an answer that waited) and the read loop (one made at once)
+// each write the control message.
 func TestUDPReplyFromQueriedAddress(t *testing.T) {
 	for _, path := range []struct {
 		name string
 		res  resolver.Resolver
-	}{{"usual", echo}, {"fast", &fastEcho{}}} {
+	}{{"waited", echo}, {"inline", &wireEcho{}}} {
 		t.Run(path.name, func(t *testing.T) {
 			s, _ := startServer(t, Options{Resolver: path.res, Logger: quiet(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:0")}})
 			testReplyFrom(t, s)
-			if f, ok := path.res.(*fastEcho); ok && (f.fast.Load() != 2 || f.slow.Load() != 0) {
-				t.Errorf("%d fast and %d usual answers, want 2 fast", f.fast.Load(), f.slow.Load())
+			if f, ok := path.res.(*wireEcho); ok && (f.inline.Load() != 2 || f.slow.Load() != 0) {
+				t.Errorf("%d inline answers and %d after a wait, want 2 inline", f.inline.Load(), f.slow.Load())
 			}
 		})
 	}

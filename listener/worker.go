@@ -1,18 +1,14 @@
 package listener
 
-import (
-	"net/netip"
-	"time"
-)
+import "time"
 
-// job is one query for a worker to answer: a datagram read from u, or a
-// message read from the TCP connection tc.
+// job is one query for a worker to answer: read from the UDP socket u,
+// or from the TCP connection tc.
 type job struct {
-	u      *udpSocket
-	tc     *tcpConn
-	raw    []byte
-	client netip.AddrPort
-	src    replySrc // UDP: where the answer must come from
+	u   *udpSocket
+	tc  *tcpConn
+	q   *query
+	src replySrc // UDP: where the answer must come from
 }
 
 // workerIdle is how long a worker waits for another query before it
@@ -42,9 +38,9 @@ func (s *Server) worker(j job) {
 	defer idle.Stop()
 	for {
 		if j.tc != nil {
-			s.answerTCP(j.tc, j.raw)
+			s.answerTCP(j.tc, j.q)
 		} else {
-			s.answerUDP(j.u, j.raw, j.client, j.src)
+			s.answerUDP(j.u, j.q, j.src)
 		}
 		idle.Reset(workerIdle)
 		select {

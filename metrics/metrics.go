@@ -3,8 +3,8 @@
 //
 // It owns a Prometheus registry of its own (never the global default)
 // and what goes in it: the client queries, counted as the listener
-// reports them (Metrics is a listener.Observer); the upstreams', the
-// cache's and the filter's counters, read at scrape time through the
+// reports them (each resolver.QueryEvent, to ObserveQuery); the
+// upstreams', the cache's and the filter's counters, read at scrape time through the
 // provider funcs in Options, so that a reload that swaps those parts is
 // followed without telling this package, and a removed upstream's series
 // vanish with it; and the process and Go runtime metrics. It does not
@@ -31,7 +31,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/cache"
 	"github.com/dotproxy/dotproxy/filter"
-	"github.com/dotproxy/dotproxy/listener"
+	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
@@ -72,8 +72,6 @@ type Metrics struct {
 	queries *queries
 	handler http.Handler
 }
-
-var _ listener.Observer = (*Metrics)(nil)
 
 // New builds the registry. It panics only on a programming error (two
 // metrics of one name), which every test run would show.
@@ -128,9 +126,9 @@ func New(opts Options) *Metrics {
 // GET /metrics.
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
-// ObserveQuery implements listener.Observer: it counts one answered
+// ObserveQuery implements the listener's Observer: it counts one answered
 // client query. It takes a few atomic additions and allocates nothing.
-func (m *Metrics) ObserveQuery(ev listener.QueryEvent) { m.queries.observe(&ev) }
+func (m *Metrics) ObserveQuery(ev resolver.QueryEvent) { m.queries.observe(&ev) }
 
 // Queries returns the number of client queries answered so far, over
 // every transport, for the status page.

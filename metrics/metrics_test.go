@@ -11,7 +11,6 @@ import (
 
 	"github.com/dotproxy/dotproxy/cache"
 	"github.com/dotproxy/dotproxy/filter"
-	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
 )
@@ -20,13 +19,13 @@ import (
 // bounded qtype and rcode labels, and timed under what answered it.
 func TestQueries(t *testing.T) {
 	m := New(Options{})
-	for _, ev := range []listener.QueryEvent{
-		{Transport: "udp", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Duration: 30 * time.Millisecond, Info: resolver.Info{Upstream: "quad9"}},
-		{Transport: "udp", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Duration: 50 * time.Microsecond, Info: resolver.Info{Cached: true}},
-		{Transport: "tcp", Qtype: dns.TypeHTTPS, Rcode: dns.RcodeNameError, Duration: time.Millisecond, Info: resolver.Info{Blocked: "ads"}},
-		{Transport: "tcp", Qtype: dns.TypeNULL, Rcode: dns.RcodeNotAuth, Duration: time.Minute},
-		{Transport: "udp", Qtype: 65280, Rcode: dns.RcodeRefused},
-		{Transport: "udp", Qtype: dns.TypeAAAA, Rcode: dns.RcodeBadVers, Info: resolver.Info{Local: true}},
+	for _, ev := range []resolver.QueryEvent{
+		{Transport: resolver.UDP, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Duration: 30 * time.Millisecond, Info: resolver.Info{Upstream: "quad9"}},
+		{Transport: resolver.UDP, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Duration: 50 * time.Microsecond, Info: resolver.Info{Cached: true}},
+		{Transport: resolver.TCP, Qtype: dns.TypeHTTPS, Rcode: dns.RcodeNameError, Duration: time.Millisecond, Info: resolver.Info{Blocked: "ads"}},
+		{Transport: resolver.TCP, Qtype: dns.TypeNULL, Rcode: dns.RcodeNotAuth, Duration: time.Minute},
+		{Transport: resolver.UDP, Qtype: 65280, Rcode: dns.RcodeRefused},
+		{Transport: resolver.UDP, Qtype: dns.TypeAAAA, Rcode: dns.RcodeBadVers, Info: resolver.Info{Local: true}},
 	} {
 		m.ObserveQuery(ev)
 	}
@@ -191,7 +190,7 @@ func TestExposition(t *testing.T) {
 		QueryLogDropped: func() uint64 { return 9 },
 		Version:         "1.2.3",
 	})
-	m.ObserveQuery(listener.QueryEvent{Transport: "udp"})
+	m.ObserveQuery(resolver.QueryEvent{Transport: resolver.UDP})
 	s := scrapeHandler(t, m.Handler())
 	for name, f := range s.families {
 		if strings.HasPrefix(name, "dotproxy_") && f.GetHelp() == "" {
@@ -223,7 +222,7 @@ func TestExposition(t *testing.T) {
 // BenchmarkObserveQuery is the metrics' cost on each query's path.
 func BenchmarkObserveQuery(b *testing.B) {
 	m := New(Options{})
-	ev := listener.QueryEvent{Transport: "udp", Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess,
+	ev := resolver.QueryEvent{Transport: resolver.UDP, Qtype: dns.TypeAAAA, Rcode: dns.RcodeSuccess,
 		Duration: 20 * time.Millisecond, Info: resolver.Info{Upstream: "quad9"}}
 	b.ReportAllocs()
 	for b.Loop() {

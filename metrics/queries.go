@@ -6,7 +6,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dotproxy/dotproxy/listener"
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // latencyBuckets are the client latency histogram's upper bounds, in
@@ -17,9 +17,9 @@ var latencyBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5,
 }
 
-// transports are the transport label's values, as the listener names
-// them.
-var transports = [...]string{"udp", "tcp"}
+// transports are the transport label's values, indexed as observe
+// counts them: resolver.UDP first, then resolver.TCP.
+var transports = [...]string{resolver.UDP.String(), resolver.TCP.String()}
 
 // qtypes are the qtype label's values: the query types a home network
 // asks, by name; every other one counts as "other", so that a client
@@ -122,17 +122,17 @@ func newQueries() *queries {
 	return q
 }
 
-func (q *queries) observe(ev *listener.QueryEvent) {
+func (q *queries) observe(ev *resolver.QueryEvent) {
 	q.total.Add(1)
 	tr := 0
-	if ev.Transport == transports[1] {
+	if ev.Transport == resolver.TCP {
 		tr = 1
 	}
 	q.counts[tr][qtypeIndex(ev.Qtype)][rcodeIndex(ev.Rcode)].Add(1)
 	q.latency[source(ev)].Observe(ev.Duration.Seconds())
 }
 
-func source(ev *listener.QueryEvent) int {
+func source(ev *resolver.QueryEvent) int {
 	switch in := &ev.Info; {
 	case in.Blocked != "" || in.Local:
 		return sourceFilter

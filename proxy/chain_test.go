@@ -7,10 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/resolver"
-	"github.com/miekg/dns"
 )
 
 // TestChain: a query meets the filter, then the cache, then an upstream;

@@ -61,7 +61,7 @@ func lookup(ctx context.Context, r resolver.Resolver, host string) ([]netip.Addr
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		q := new(dns.Msg).SetQuestion(dns.Fqdn(host), qtype)
 		q.SetEdns0(1232, false)
-		m, err := r.Resolve(ctx, q)
+		m, err := resolver.ResolveMsg(ctx, r, q)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // TestListHTTPClientResolvesThroughUpstreams: list downloads look their
@@ -21,7 +22,8 @@ func TestListHTTPClientResolvesThroughUpstreams(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	var asked []string
-	r := resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	r := resolver.Func(func(_ context.Context, req *resolver.Request) (resolver.Response, error) {
+		q := req.Msg()
 		asked = append(asked, dns.TypeToString[q.Question[0].Qtype]+" "+q.Question[0].Name)
 		m := new(dns.Msg).SetReply(q)
 		if q.Question[0].Qtype == dns.TypeA {
@@ -30,7 +32,7 @@ func TestListHTTPClientResolvesThroughUpstreams(t *testing.T) {
 				A:   net.IPv4(127, 0, 0, 1),
 			})
 		}
-		return m, nil
+		return resolver.Response{Msg: m}, nil
 	})
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	resp, err := listHTTPClient(r).Get("http://lists.invalid:" + port + "/hosts.txt")
@@ -46,8 +48,8 @@ func TestListHTTPClientResolvesThroughUpstreams(t *testing.T) {
 		t.Fatalf("resolver asked %v", asked)
 	}
 
-	nx := resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
-		return new(dns.Msg).SetRcode(q, dns.RcodeNameError), nil
+	nx := resolver.Func(func(_ context.Context, req *resolver.Request) (resolver.Response, error) {
+		return resolver.Response{Msg: req.Reply(dns.RcodeNameError)}, nil
 	})
 	if _, err := listHTTPClient(nx).Get("http://lists.invalid:" + port + "/"); err == nil ||
 		!strings.Contains(err.Error(), "resolving lists.invalid through the upstreams") {

@@ -29,7 +29,6 @@ type generation struct {
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
 	chain    resolver.Resolver
-	fast     resolver.Fast // chain, when it has a fast path (the cache)
 
 	active  atomic.Int64  // queries being resolved by this generation
 	retired atomic.Bool   // no new query may start here
@@ -90,7 +89,6 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 		mw = append(mw, g.cache.Middleware())
 	}
 	g.chain = resolver.Chain(g.selector, mw...)
-	g.fast, _ = g.chain.(resolver.Fast)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -108,11 +106,11 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 // listResolver resolves through the selector of the generation current
 // returns, or g's own before there is one.
 func (g *generation) listResolver(current func() *generation) resolver.Resolver {
-	return resolver.Func(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 		if cur := current(); cur != nil {
-			return cur.selector.Resolve(ctx, q)
+			return cur.selector.Resolve(ctx, req)
 		}
-		return g.selector.Resolve(ctx, q)
+		return g.selector.Resolve(ctx, req)
 	})
 }
 
@@ -142,38 +140,29 @@ func sameFilter(a, b *config.Config) bool {
 	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
 }
 
-// resolve runs q through the generation's chain; ok is false when the
+// resolve runs req through the generation's chain; ok is false when the
 // generation was retired before the query could start here. While a
-// required filter list is pending, q is refused with Extended DNS Error
+// required filter list is pending, req is refused with Extended DNS Error
 // 14, Not Ready: "no filtering, no DNS".
-func (g *generation) resolve(ctx context.Context, q *dns.Msg) (m *dns.Msg, ok bool, err error) {
-	g.active.Add(1)
-	defer g.leave()
+//
+// An Inline request is not counted in active: it never waits on an
+// upstream, so retire has nothing to wait for (one that races a retire
+// answers from the old cache, as a query started a moment earlier
+// would), and two atomic updates of a shared counter per cache hit would
+// cost more than the rest of the chain.
+func (g *generation) resolve(ctx context.Context, req *resolver.Request) (resp resolver.Response, ok bool, err error) {
+	if !req.Inline {
+		g.active.Add(1)
+		defer g.leave()
+	}
 	if g.retired.Load() {
-		return nil, false, nil
+		return resolver.Response{}, false, nil
 	}
 	if err := g.filter.Ready(); err != nil {
-		return nil, true, &resolver.Error{Code: dns.ExtendedErrorCodeNotReady, Text: "filter lists not loaded yet", Err: err}
+		return resolver.Response{}, true, &resolver.Error{Code: dns.ExtendedErrorCodeNotReady, Text: "filter lists not loaded yet", Err: err}
 	}
-	m, err = g.chain.Resolve(ctx, q)
-	return m, true, err
-}
-
-// resolvePacked is resolve for resolver.Fast; ok is false when g is
-// retired or its chain declines q. It is not counted in active: the fast
-// path reads memory and never waits on an upstream, so retire has nothing
-// to wait for (a hit that races a retire answers from the old cache, as a
-// query started a moment earlier would), and two atomic updates of a
-// shared counter per hit would cost more than the rest of the chain.
-func (g *generation) resolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) (out []byte, ok, retired bool) {
-	if g.retired.Load() {
-		return dst, false, true
-	}
-	if g.fast == nil || g.filter.Ready() != nil {
-		return dst, false, false // Resolve refuses it
-	}
-	out, ok = g.fast.ResolvePacked(dst, q, info)
-	return out, ok, false
+	resp, err = g.chain.Resolve(ctx, req)
+	return resp, true, err
 }
 
 // start begins what runs in the background: probing and, for a filter

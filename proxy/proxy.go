@@ -24,7 +24,6 @@ import (
 	"github.com/dotproxy/dotproxy/querylog"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
-	"github.com/miekg/dns"
 )
 
 // Proxy is a configured dotproxy: listeners in front, the current
@@ -128,32 +127,18 @@ func listenerOptions(cfg *config.Config, r resolver.Resolver, log *slog.Logger) 
 	}
 }
 
-// Resolve answers q through the current generation's chain (filter,
+// Resolve answers req through the current generation's chain (filter,
 // cache, selector). A query that meets a generation just retired by a
 // reload moves on to the new one.
-func (p *Proxy) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (p *Proxy) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	for {
 		g := p.gen.Load()
-		m, ok, err := g.resolve(ctx, q)
+		resp, ok, err := g.resolve(ctx, req)
 		if ok {
-			return m, err
+			return resp, err
 		}
 		if p.gen.Load() == g {
-			return nil, errStopped // retired with no successor: shut down
-		}
-	}
-}
-
-var _ resolver.Fast = (*Proxy)(nil)
-
-// ResolvePacked implements resolver.Fast through the current
-// generation's chain, like Resolve.
-func (p *Proxy) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
-	for {
-		g := p.gen.Load()
-		out, ok, retired := g.resolvePacked(dst, q, info)
-		if !retired || p.gen.Load() == g {
-			return out, ok // declined, answered, or shut down: Resolve says so
+			return resolver.Response{}, errStopped // retired with no successor: shut down
 		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
-	"github.com/miekg/dns"
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // testbed is a running proxy in front of in-process DoT upstreams.
@@ -223,7 +225,7 @@ func TestResolveAfterShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := new(dns.Msg).SetQuestion("late.example.", dns.TypeA)
-	if _, err := tb.proxy.Resolve(ctx, q); !errors.Is(err, errStopped) {
+	if _, err := tb.proxy.Resolve(ctx, resolver.NewRequest(q)); !errors.Is(err, errStopped) {
 		t.Fatalf("Resolve after Shutdown: %v, want errStopped", err)
 	}
 }

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/upstream"
-	"github.com/miekg/dns"
 )
 
 // clone copies a config deeply enough for a test to change its lists.

@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dotproxy/dotproxy/listener"
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // Defaults for Options' zero values.
@@ -64,13 +64,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Logger is the query log. It implements listener.Observer; create it
+// Logger is the query log. It implements the listener's Observer; create it
 // with New and Close it after the listener has shut down.
 type Logger struct {
 	opts    Options
 	log     *slog.Logger
 	out     io.WriteCloser
-	queue   chan listener.QueryEvent
+	queue   chan resolver.QueryEvent
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the writer has flushed and closed out
 
@@ -80,8 +80,6 @@ type Logger struct {
 
 	closeOnce sync.Once
 }
-
-var _ listener.Observer = (*Logger)(nil)
 
 // New opens the log and starts its writer.
 func New(opts Options) (*Logger, error) {
@@ -114,7 +112,7 @@ func start(out io.WriteCloser, opts Options) *Logger {
 		opts:    opts,
 		log:     opts.Logger,
 		out:     out,
-		queue:   make(chan listener.QueryEvent, opts.QueueSize),
+		queue:   make(chan resolver.QueryEvent, opts.QueueSize),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -122,10 +120,10 @@ func start(out io.WriteCloser, opts Options) *Logger {
 	return l
 }
 
-// ObserveQuery implements listener.Observer. It never blocks: when the
+// ObserveQuery implements the listener's Observer. It never blocks: when the
 // writer has fallen QueueSize queries behind, the query is dropped and
 // counted. Queries observed after Close are dropped too.
-func (l *Logger) ObserveQuery(ev listener.QueryEvent) {
+func (l *Logger) ObserveQuery(ev resolver.QueryEvent) {
 	select {
 	case l.queue <- ev:
 	default:

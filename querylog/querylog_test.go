@@ -15,16 +15,15 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // event is a query from client for name, answered by quad9 in 12.5 ms.
-func event(client, name string) listener.QueryEvent {
-	return listener.QueryEvent{
+func event(client, name string) resolver.QueryEvent {
+	return resolver.QueryEvent{
 		Time:      time.Date(2026, 3, 1, 12, 30, 45, 123456789, time.FixedZone("CET", 3600)),
 		Client:    netip.MustParseAddrPort(client),
-		Transport: "udp",
+		Transport: resolver.UDP,
 		Name:      name,
 		Qtype:     dns.TypeAAAA,
 		Rcode:     dns.RcodeSuccess,
@@ -55,9 +54,9 @@ func TestLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := []listener.QueryEvent{event("192.168.1.20:40000", "www.example.com.")}
+	evs := []resolver.QueryEvent{event("192.168.1.20:40000", "www.example.com.")}
 	blocked := event("[fd00::20]:5353", "ads.example.com.")
-	blocked.Transport, blocked.Qtype, blocked.Rcode = "tcp", dns.TypeHTTPS, dns.RcodeNameError
+	blocked.Transport, blocked.Qtype, blocked.Rcode = resolver.TCP, dns.TypeHTTPS, dns.RcodeNameError
 	blocked.Info = resolver.Info{Blocked: "https://lists.example/ads.txt"}
 	stale := event("192.168.1.21:40000", "old.example.")
 	stale.Info = resolver.Info{Cached: true, Stale: true}

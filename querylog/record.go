@@ -7,7 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dotproxy/dotproxy/listener"
+	"github.com/dotproxy/dotproxy/resolver"
 )
 
 // Anonymisation keeps the network and drops the host: a /24 is a
@@ -41,7 +41,7 @@ type dropReport struct {
 	Dropped uint64 `json:"dropped"`
 }
 
-func newRecord(ev *listener.QueryEvent, anonymize bool) record {
+func newRecord(ev *resolver.QueryEvent, anonymize bool) record {
 	client := ev.Client.Addr()
 	if anonymize {
 		client = anonymized(client)
@@ -49,7 +49,7 @@ func newRecord(ev *listener.QueryEvent, anonymize bool) record {
 	return record{
 		Time:       ev.Time.UTC().Format(time.RFC3339Nano),
 		Client:     client.Unmap().WithZone("").String(),
-		Transport:  ev.Transport,
+		Transport:  ev.Transport.String(),
 		QName:      ev.Name,
 		QType:      qtypeName(ev.Qtype),
 		Rcode:      rcodeName(ev.Rcode),

@@ -25,24 +25,23 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ServFail builds the SERVFAIL response to q for err. When err carries an
-// *Error, its code and text go out as an EDE option; the response has an
-// OPT record only when the query had one (RFC 6891 §7).
-func ServFail(q *dns.Msg, err error) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetRcode(q, dns.RcodeServerFailure)
+// ServFail builds the SERVFAIL response to req for err. When err carries
+// an *Error, its code and text go out as an EDE option; the response has
+// an OPT record only when the query had one (RFC 6891 §7).
+func ServFail(req *Request, err error) *dns.Msg {
+	m := req.Reply(dns.RcodeServerFailure)
 	var re *Error
 	if errors.As(err, &re) {
-		SetEDE(m, q, re.Code, re.Text)
+		SetEDE(m, req, re.Code, re.Text)
 	}
 	return m
 }
 
-// SetEDE adds an Extended DNS Error option to m, creating m's OPT record
-// when q (the query m answers) had EDNS. A client that did not send EDNS
-// gets no OPT record and so no EDE.
-func SetEDE(m, q *dns.Msg, code uint16, text string) {
-	if q.IsEdns0() == nil {
+// SetEDE adds an Extended DNS Error option to m, the response to req,
+// creating m's OPT record when req had EDNS. A client that did not send
+// EDNS gets no OPT record and so no EDE.
+func SetEDE(m *dns.Msg, req *Request, code uint16, text string) {
+	if !req.EDNS {
 		return
 	}
 	opt := m.IsEdns0()

@@ -1,13 +1,10 @@
 package resolver
 
-import "context"
-
-// Info is what happened to one client query on its way through the
-// chain, for the metrics and the query log: which upstream answered,
-// whether the cache or the filter did instead. The listener makes one per
-// query with WithInfo; each layer records its part with the setters,
-// which do nothing on a nil *Info (no listener asked, or a query dotproxy
-// makes itself).
+// Info is what happened to one query on its way through the chain, for
+// the metrics and the query log: which upstream answered, whether the
+// cache or the filter did instead. It lives in the query's Request; each
+// layer records its part with the setters, which also accept a nil
+// *Info.
 //
 // Info is not safe for concurrent use. Only the goroutine resolving the
 // query writes it, before its Resolve returns; the listener reads it
@@ -59,39 +56,4 @@ func (i *Info) SetLocal() {
 	if i != nil {
 		i.Local = true
 	}
-}
-
-// infoKey is the context key of the Info; unexported so that only
-// WithInfo and InfoFrom use it.
-type infoKey struct{}
-
-// infoCtx carries an Info in the same allocation as the context node
-// that holds it: WithInfo runs once per client query, and
-// context.WithValue plus a separate Info would be two allocations.
-type infoCtx struct {
-	context.Context
-	info Info
-}
-
-// Value implements context.Context.
-func (c *infoCtx) Value(key any) any {
-	if key == (infoKey{}) {
-		return &c.info
-	}
-	return c.Context.Value(key)
-}
-
-// WithInfo returns a copy of ctx that carries a new, empty Info, and that
-// Info. An Info already in ctx is hidden: work detached from a client's
-// query calls WithInfo to get one of its own.
-func WithInfo(ctx context.Context) (context.Context, *Info) {
-	c := &infoCtx{Context: ctx}
-	return c, &c.info
-}
-
-// InfoFrom returns the Info that WithInfo put in ctx, or nil when there
-// is none; the setters accept nil.
-func InfoFrom(ctx context.Context) *Info {
-	i, _ := ctx.Value(infoKey{}).(*Info)
-	return i
 }

@@ -1,39 +1,48 @@
 // Package resolver defines the one interface every dotproxy component
-// speaks: a DNS query in, a response out, with a context. The listener
-// calls a Resolver; the cache and the filter are Middleware wrapping the
-// upstream selector, the way net/http middleware wraps a handler.
+// speaks: a Request in, a Response out, with a context. The listener
+// parses each client query once into a Request and calls a Resolver; the
+// filter and the cache are Middleware wrapping the upstream selector, the
+// way net/http middleware wraps a handler.
 //
-// It owns the interface, its adapters and the error type that carries an
-// Extended DNS Error (RFC 8914) to the listener. It does not resolve
-// anything itself.
+// It owns the interface, the Request and Response types, the per-query
+// record (Info) and the event the metrics and the query log consume, and
+// the error type that carries an Extended DNS Error (RFC 8914) to the
+// listener. It does not resolve anything itself.
 package resolver
 
 import (
 	"context"
-
-	"github.com/miekg/dns"
+	"errors"
 )
 
 // Resolver answers one DNS query.
 //
-// The query is owned by the caller and must not be modified; an
-// implementation that needs a changed copy makes one (q.Copy()). The
-// returned response belongs to the caller, who may modify it. The
-// response's ID and question echo the query's. On failure Resolve returns
-// a nil response and an error; the caller turns it into SERVFAIL, with the
-// Extended DNS Error that an *Error in the chain carries.
+// The Request is the caller's: an implementation reads it, records what
+// it did in req.Info, and never keeps it (or its Wire) past its return. The
+// Response belongs to the caller, who may modify its message. On failure
+// Resolve returns a zero Response and an error; the caller turns it into
+// SERVFAIL, with the Extended DNS Error that an *Error in the chain
+// carries.
 //
 // The context carries the query's deadline: an implementation stops
-// work, and returns, when it is done.
+// work, and returns, when it is done. When req.Inline is set, an
+// implementation that would have to wait (for an upstream, for a query
+// another client started) returns ErrWouldWait at once instead, having
+// counted and recorded nothing.
 type Resolver interface {
-	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+	Resolve(ctx context.Context, req *Request) (Response, error)
 }
 
-// Func adapts an ordinary function to the Resolver interface.
-type Func func(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+// ErrWouldWait is what a Resolver returns for an Inline request it
+// cannot answer without waiting. The listener then resolves the same
+// Request again, not inline, in a goroutine that may wait.
+var ErrWouldWait = errors.New("resolver: the answer needs a wait")
 
-// Resolve calls f(ctx, q).
-func (f Func) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) { return f(ctx, q) }
+// Func adapts an ordinary function to the Resolver interface.
+type Func func(ctx context.Context, req *Request) (Response, error)
+
+// Resolve calls f(ctx, req).
+func (f Func) Resolve(ctx context.Context, req *Request) (Response, error) { return f(ctx, req) }
 
 var _ Resolver = Func(nil)
 

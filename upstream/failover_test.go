@@ -50,7 +50,7 @@ func TestFailover(t *testing.T) {
 			s := newSelector(t, SelectorOptions{Policy: ordered{}, AttemptTimeout: longAttempt},
 				newUpstream(t, ca, first, Options{}), newUpstream(t, ca, second, Options{}))
 
-			r, err := s.Resolve(ctxFor(t, testTimeout), query("www.example.", dns.TypeA))
+			r, err := resolve(s, ctxFor(t, testTimeout), query("www.example.", dns.TypeA))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestNoUpstreamAnswers(t *testing.T) {
 			s := newSelector(t, SelectorOptions{Policy: ordered{}, AttemptTimeout: longAttempt}, ups...)
 			q := query("www.example.", dns.TypeA)
 			q.Id = 777
-			r, err := s.Resolve(ctxFor(t, tt.timeout), q)
+			r, err := resolve(s, ctxFor(t, tt.timeout), q)
 			if tt.wantEDE == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -145,11 +145,11 @@ func TestResendCountedOnce(t *testing.T) {
 	})
 	u := newUpstream(t, ca, srv, Options{})
 	s := newSelector(t, SelectorOptions{}, u)
-	if _, err := s.Resolve(ctxFor(t, testTimeout), query("a.example.", dns.TypeA)); err != nil {
+	if _, err := resolve(s, ctxFor(t, testTimeout), query("a.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
 	drop.Store(true)
-	if _, err := s.Resolve(ctxFor(t, testTimeout), query("b.example.", dns.TypeA)); err != nil {
+	if _, err := resolve(s, ctxFor(t, testTimeout), query("b.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
 	st := u.Stats()

@@ -34,12 +34,15 @@ type flightKey struct {
 	do, cd, rd   bool
 }
 
+// resolveFunc resolves q, recording in info the upstream that answered.
+type resolveFunc func(ctx context.Context, q *dns.Msg, info *resolver.Info) (*dns.Msg, error)
+
 type flightCall struct {
 	done    chan struct{}
 	joiners int // callers waiting on this flight; under flight.mu
 	r       *dns.Msg
 	err     error
-	up      string // the upstream that answered, from the first caller's resolver.Info
+	up      string // the upstream that answered, as the first caller's run recorded it
 }
 
 func keyOf(q *dns.Msg) flightKey {
@@ -61,9 +64,9 @@ func keyOf(q *dns.Msg) flightKey {
 // copy of its own on the common path, where nobody joins); callers that
 // join wait for its result and get copies. If the first caller gives up
 // (its context ends) while a joiner still has time, the joiner runs the
-// query anew rather than fail with it. Joiners learn the upstream that
-// answered from the first caller's resolver.Info.
-func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *dns.Msg) (*dns.Msg, error)) (*dns.Msg, error) {
+// query anew rather than fail with it. fn records in the Info it is given
+// the upstream that answered; each caller gets it in its own info.
+func (f *flight) do(ctx context.Context, q *dns.Msg, info *resolver.Info, fn resolveFunc) (*dns.Msg, error) {
 	k := keyOf(q)
 	for {
 		f.mu.Lock()
@@ -80,7 +83,7 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 		f.mu.Unlock()
 
 		if !joined {
-			return f.lead(ctx, k, c, q, fn)
+			return f.lead(ctx, k, c, q, info, fn)
 		}
 		select {
 		case <-c.done:
@@ -94,7 +97,7 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 		if c.err != nil {
 			return nil, c.err
 		}
-		resolver.InfoFrom(ctx).SetUpstream(c.up)
+		info.SetUpstream(c.up)
 		r := c.r.Copy()
 		r.Id = q.Id
 		r.Question = []dns.Question{q.Question[0]}
@@ -104,10 +107,9 @@ func (f *flight) do(ctx context.Context, q *dns.Msg, fn func(context.Context, *d
 
 // lead runs fn for the flight c and hands its result to the joiners,
 // keeping the answer they copy apart from the one it returns.
-func (f *flight) lead(ctx context.Context, k flightKey, c *flightCall, q *dns.Msg, fn func(context.Context, *dns.Msg) (*dns.Msg, error)) (*dns.Msg, error) {
-	info := resolver.InfoFrom(ctx)
+func (f *flight) lead(ctx context.Context, k flightKey, c *flightCall, q *dns.Msg, info *resolver.Info, fn resolveFunc) (*dns.Msg, error) {
 	if info == nil {
-		ctx, info = resolver.WithInfo(ctx) // the joiners want to know
+		info = new(resolver.Info) // the joiners want to know
 	}
 	ended := false
 	defer func() {
@@ -115,7 +117,7 @@ func (f *flight) lead(ctx context.Context, k flightKey, c *flightCall, q *dns.Ms
 			f.end(k, c, nil, errPanicked, "")
 		}
 	}()
-	r, err := fn(ctx, q)
+	r, err := fn(ctx, q, info)
 	joiners := f.end(k, c, r, err, info.Upstream)
 	ended = true
 	if err == nil && joiners > 0 {

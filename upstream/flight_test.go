@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"github.com/dotproxy/dotproxy/resolver"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +49,7 @@ func TestDedupe(t *testing.T) {
 			q := query(string(name), dns.TypeA)
 			q.Id = uint16(1000 + i)
 			started.Done()
-			r, err := s.Resolve(ctxFor(t, testTimeout), q)
+			r, err := resolve(s, ctxFor(t, testTimeout), q)
 			switch {
 			case err != nil:
 				t.Errorf("caller %d: %v", i, err)
@@ -90,7 +91,7 @@ func TestDedupeKeepsDistinctQueries(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, q := range tt.qs {
 				wg.Go(func() {
-					if _, err := s.Resolve(ctxFor(t, testTimeout), q); err != nil {
+					if _, err := resolve(s, ctxFor(t, testTimeout), q); err != nil {
 						t.Error(err)
 					}
 				})
@@ -122,14 +123,14 @@ func TestDedupeCallerGivesUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := make(chan error, 1)
 	go func() {
-		_, err := s.Resolve(ctx, first)
+		_, err := resolve(s, ctx, first)
 		gone <- err
 	}()
 	waitFor(t, "the query to reach the server", func() bool { return srv.Queries() == 1 })
 
 	second := make(chan error, 1)
 	go func() {
-		_, err := s.Resolve(ctxFor(t, testTimeout), query("www.example.", dns.TypeA))
+		_, err := resolve(s, ctxFor(t, testTimeout), query("www.example.", dns.TypeA))
 		second <- err
 	}()
 	cancel()
@@ -153,13 +154,13 @@ func TestFlightLeaderPanics(t *testing.T) {
 	var f flight
 	q := new(dns.Msg).SetQuestion("panic.example.", dns.TypeA)
 	joined := make(chan struct{})
-	fn := func(context.Context, *dns.Msg) (*dns.Msg, error) {
+	fn := func(context.Context, *dns.Msg, *resolver.Info) (*dns.Msg, error) {
 		<-joined
 		panic("boom")
 	}
 	go func() {
 		defer func() { recover() }() // as the listener does
-		f.do(context.Background(), q, fn)
+		f.do(context.Background(), q, nil, fn)
 	}()
 	// Join once the leader's flight is registered.
 	for {
@@ -175,7 +176,7 @@ func TestFlightLeaderPanics(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := f.do(ctx, q, func(context.Context, *dns.Msg) (*dns.Msg, error) {
+		_, err := f.do(ctx, q, nil, func(context.Context, *dns.Msg, *resolver.Info) (*dns.Msg, error) {
 			return nil, errors.New("a joiner must not run the query")
 		})
 		errc <- err
@@ -197,7 +198,7 @@ func TestFlightLeaderPanics(t *testing.T) {
 	if err := <-errc; !errors.Is(err, errPanicked) || ctx.Err() != nil {
 		t.Fatalf("joiner: %v (context %v), want errPanicked at once", err, ctx.Err())
 	}
-	r, err := f.do(ctx, q, func(context.Context, *dns.Msg) (*dns.Msg, error) {
+	r, err := f.do(ctx, q, nil, func(context.Context, *dns.Msg, *resolver.Info) (*dns.Msg, error) {
 		return new(dns.Msg).SetReply(q), nil
 	})
 	if err != nil || r == nil {

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"github.com/dotproxy/dotproxy/resolver"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -63,6 +64,13 @@ func query(name string, qtype uint16) *dns.Msg {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
 	return q
+}
+
+// resolve asks s for q as a query of dotproxy's own, and returns the
+// answer as a message.
+func resolve(s *Selector, ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	resp, err := s.Resolve(ctx, resolver.NewRequest(q))
+	return resp.Msg, err
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

@@ -62,7 +62,7 @@ func TestSelectorPolicies(t *testing.T) {
 			}
 			s := newSelector(t, SelectorOptions{Policy: p, HedgeDelay: noHedge}, ups...)
 			for i := range tt.n {
-				if _, err := s.Resolve(ctxFor(t, testTimeout), query(indexName(i), dns.TypeA)); err != nil {
+				if _, err := resolve(s, ctxFor(t, testTimeout), query(indexName(i), dns.TypeA)); err != nil {
 					t.Fatalf("query %d: %v", i, err)
 				}
 			}
@@ -103,7 +103,7 @@ func TestFastestPrefersLowRTT(t *testing.T) {
 				t.Fatalf("warm-up measured only one upstream: slow %d, fast %d", slow.Queries(), fast.Queries())
 			}
 		}
-		if _, err := s.Resolve(ctxFor(t, testTimeout), query(indexName(i), dns.TypeA)); err != nil {
+		if _, err := resolve(s, ctxFor(t, testTimeout), query(indexName(i), dns.TypeA)); err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
 	}

@@ -38,7 +38,7 @@ func TestSelectorUnderLoad(t *testing.T) {
 			for i := range perWorker {
 				n := w*perWorker + i
 				q := query(indexName(n), dns.TypeA)
-				r, err := s.Resolve(ctxFor(t, testTimeout), q)
+				r, err := resolve(s, ctxFor(t, testTimeout), q)
 				switch {
 				case err != nil:
 					t.Errorf("query %d lost: %v", n, err)

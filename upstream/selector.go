@@ -69,28 +69,32 @@ func NewSelector(opts SelectorOptions, ups ...*Upstream) (*Selector, error) {
 // Upstreams returns the upstreams the selector chooses among.
 func (s *Selector) Upstreams() []*Upstream { return s.ups }
 
-// Resolve implements resolver.Resolver. It records in the context's
-// resolver.Info the upstream whose answer it returns.
-func (s *Selector) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	if len(q.Question) != 1 {
-		return nil, fmt.Errorf("selector: query has %d questions", len(q.Question))
+// Resolve implements resolver.Resolver. It records in req.Info the
+// upstream whose answer it returns. An Inline request gets
+// resolver.ErrWouldWait: every answer it gives waits on an upstream.
+func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+	if req.Inline {
+		return resolver.Response{}, resolver.ErrWouldWait
 	}
-	r, err := s.flight.do(ctx, q, s.resolve)
+	q := req.Msg()
+	if len(q.Question) != 1 {
+		return resolver.Response{}, fmt.Errorf("selector: query has %d questions", len(q.Question))
+	}
+	r, err := s.flight.do(ctx, q, &req.Info, s.resolve)
 	var re *resolver.Error
 	if err != nil && ctx.Err() != nil && !errors.As(err, &re) {
 		// The caller's deadline ended its wait before the shared run,
 		// bound by the same deadline, could report: it still gets the
 		// Extended DNS Error saying nothing answered in time.
-		return s.giveUp(q, nil, []error{err})
+		r, err = s.giveUp(q, nil, []error{err})
 	}
-	return r, err
+	return resolver.Response{Msg: r}, err
 }
 
 // resolve runs the attempts for one query (see attempts) and records in
-// ctx's resolver.Info the upstream whose answer it returns. It returns
-// once every attempt has let go of q, which the caller owns again then.
-func (s *Selector) resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	info := resolver.InfoFrom(ctx)
+// info the upstream whose answer it returns. It returns once every
+// attempt has let go of q, which the caller owns again then.
+func (s *Selector) resolve(ctx context.Context, q *dns.Msg, info *resolver.Info) (*dns.Msg, error) {
 	a := &attempts{s: s, ctx: ctx, q: q, cands: s.policy.Order(s.ups)}
 	defer a.end()
 	if !a.start() {

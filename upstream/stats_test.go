@@ -199,8 +199,9 @@ func TestSelectorFailovers(t *testing.T) {
 				opts.HedgeDelay = longAttempt
 			}
 			s := newSelector(t, opts, ups...)
-			ctx, info := resolver.WithInfo(ctxFor(t, testTimeout))
-			if _, err := s.Resolve(ctx, query("www.example.", dns.TypeA)); err != nil {
+			req := resolver.NewRequest(query("www.example.", dns.TypeA))
+			info := &req.Info
+			if _, err := s.Resolve(ctxFor(t, testTimeout), req); err != nil {
 				t.Fatal(err)
 			}
 			for i, u := range ups {
@@ -241,8 +242,10 @@ func TestInfoUnderHedging(t *testing.T) {
 	for i := range queries {
 		wg.Go(func() {
 			// Pairs of callers ask the same name: one upstream query each.
-			ctx, info := resolver.WithInfo(ctxFor(t, testTimeout))
-			r, err := s.Resolve(ctx, query(indexName(i/2), dns.TypeA))
+			req := resolver.NewRequest(query(indexName(i/2), dns.TypeA))
+			info := &req.Info
+			resp, err := s.Resolve(ctxFor(t, testTimeout), req)
+			r := resp.Msg
 			if err != nil {
 				t.Errorf("query %d: %v", i, err)
 				return

@@ -2,9 +2,11 @@ package filter
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -14,25 +16,21 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// fastStub is a next resolver with a fast path: it answers every packed
-// query with an A record, behind a CNAME to cname when that is set, unless
-// the query's Check refuses that answer.
-type fastStub struct {
+// wireStub is a next resolver that answers every request at once, Inline
+// or not, in wire form as a cache hit does: an A record, behind a CNAME
+// to cname when that is set.
+type wireStub struct {
 	cname string
 	calls int
 }
 
-func (s *fastStub) Resolve(context.Context, *dns.Msg) (*dns.Msg, error) {
-	panic("not used: the tests call ResolvePacked")
-}
-
-func (s *fastStub) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.Info) ([]byte, bool) {
+func (s *wireStub) Resolve(_ context.Context, req *resolver.Request) (resolver.Response, error) {
 	s.calls++
-	m := new(dns.Msg).SetQuestion(q.Name, q.Qtype)
+	m := new(dns.Msg).SetQuestion(req.Name, req.Qtype)
 	m.Response = true
-	owner := q.Name
+	owner := req.Name
 	if s.cname != "" {
-		m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}, Target: s.cname})
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: req.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}, Target: s.cname})
 		owner = s.cname
 	}
 	m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1).To4()})
@@ -41,21 +39,30 @@ func (s *fastStub) ResolvePacked(dst []byte, q *resolver.Packed, info *resolver.
 	if err != nil {
 		panic(err)
 	}
-	if q.Check != nil && !q.Check.Allows(wire) { // as resolver.Fast requires
-		return dst, false
-	}
-	info.SetCached(false)
-	return append(dst, wire...), true
+	req.Info.SetCached(false)
+	return resolver.Response{Wire: wire}, nil
 }
 
-// TestResolvePacked: the filter passes on to a fast next only what it
-// would pass in Resolve, for the client asking; it declines local names,
-// names its lists block, and answers whose CNAME chain they block.
-func TestResolvePacked(t *testing.T) {
+// waiting is a next resolver that, like the selector, has nothing to
+// give an Inline request.
+type waiting struct{ calls int }
+
+func (w *waiting) Resolve(context.Context, *resolver.Request) (resolver.Response, error) {
+	w.calls++
+	return resolver.Response{}, resolver.ErrWouldWait
+}
+
+// TestInlineRequests: the filter answers local and blocked names at once,
+// Inline or not, passes the others on to next for the client asking, and
+// judges a wire answer's CNAME chain as it judges a message's. When next
+// would wait it passes resolver.ErrWouldWait back having counted,
+// recorded and logged nothing.
+func TestInlineRequests(t *testing.T) {
 	dir := t.TempDir()
 	block := writeFile(t, dir, "block.txt", "ads.example.com\ntracker.example.net\n")
 	allow := writeFile(t, dir, "allow.txt", "ok.example.com\n")
 	kids := writeFile(t, dir, "kids.txt", "games.example.com\n")
+	rec := &logRecorder{}
 	f, _ := newFilter(t, Options{
 		Blocklists: []string{block},
 		Allowlists: []string{allow},
@@ -64,69 +71,76 @@ func TestResolvePacked(t *testing.T) {
 			"printer.lan.":   {netip.MustParseAddr("192.168.1.3")},
 		},
 		Groups: []Group{{Name: "kids", Clients: []netip.Prefix{netip.MustParsePrefix("192.168.1.128/25")}, Blocklists: []string{block, kids}}},
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(rec),
 	})
 	adult, child := netip.MustParseAddr("192.168.1.10"), netip.MustParseAddr("192.168.1.130")
 	for _, tc := range []struct {
-		name   string
-		client netip.Addr
-		cname  string
-		want   bool
+		name    string
+		client  netip.Addr
+		cname   string
+		answers string // "next", "blocked" or "local"
 	}{
-		{"www.example.com.", adult, "", true},
-		{"WWW.Example.COM.", child, "", true},
-		{"ads.example.com.", adult, "", false},
-		{"sub.ADS.example.com.", adult, "", false},
-		{"games.example.com.", adult, "", true},
-		{"games.example.com.", child, "", false},
-		{"nas.home.arpa.", adult, "", false},
-		{"printer.lan.", adult, "", false},
-		{"other.home.arpa.", adult, "", false},
-		{"4.1.168.192.in-addr.arpa.", adult, "", false},
-		{"localhost.", adult, "", false},
-		{"cdn.example.org.", adult, "edge.tracker.example.net.", false},
-		{"cdn.example.org.", adult, "edge.fine.example.net.", true},
-		{"ok.example.com.", adult, "x.tracker.example.net.", true}, // allowed with its CNAMEs
+		{"www.example.com.", adult, "", "next"},
+		{"WWW.Example.COM.", child, "", "next"},
+		{"ads.example.com.", adult, "", "blocked"},
+		{"sub.ADS.example.com.", adult, "", "blocked"},
+		{"games.example.com.", adult, "", "next"},
+		{"games.example.com.", child, "", "blocked"},
+		{"nas.home.arpa.", adult, "", "local"},
+		{"printer.lan.", adult, "", "local"},
+		{"other.home.arpa.", adult, "", "local"},
+		{"4.1.168.192.in-addr.arpa.", adult, "", "local"},
+		{"localhost.", adult, "", "local"},
+		{"cdn.example.org.", adult, "edge.tracker.example.net.", "blocked"},
+		{"cdn.example.org.", adult, "edge.fine.example.net.", "next"},
+		{"ok.example.com.", adult, "x.tracker.example.net.", "next"}, // allowed with its CNAMEs
 	} {
-		next := &fastStub{cname: tc.cname}
-		r := f.Middleware()(next).(resolver.Fast)
-		q := packedQuery(t, tc.name, tc.client)
-		var info resolver.Info
-		out, ok := r.ResolvePacked([]byte{1, 2}, q, &info)
-		if ok != tc.want {
-			t.Errorf("%s from %s (CNAME %q): answered %v, want %v", tc.name, tc.client, tc.cname, ok, tc.want)
-			continue
+		req := inlineRequest(t, tc.name, tc.client)
+		resp, err := f.Middleware()(&wireStub{cname: tc.cname}).Resolve(context.Background(), req)
+		var got string
+		switch m, _ := resp.Unpack(); {
+		case err != nil || m == nil:
+			got = fmt.Sprint(err)
+		case isBlocked(m) && req.Info.Blocked != "":
+			got = "blocked"
+		case m.Authoritative && req.Info.Local:
+			got = "local"
+		case resp.Wire != nil && req.Info.Cached:
+			got = "next"
 		}
-		if !ok && (len(out) != 2 || info != (resolver.Info{})) {
-			t.Errorf("%s: declined but left %d bytes, info %+v", tc.name, len(out)-2, info)
+		if got != tc.answers {
+			t.Errorf("%s from %s (CNAME %q): %s, want %s (info %+v)", tc.name, tc.client, tc.cname, got, tc.answers, req.Info)
 		}
-		if ok && (len(out) <= 2 || !info.Cached) {
-			t.Errorf("%s: answered %d bytes, info %+v", tc.name, len(out)-2, info)
-		}
-	}
-	if st := f.Stats(); st.Blocked != 0 || st.Local != 0 || st.Cloaked != 0 {
-		t.Errorf("the fast path counted what it declined: %+v", st)
-	}
 
-	// Not fast next, or Debug logs: nothing is passed on.
-	slow := f.Middleware()(resolver.Func(func(context.Context, *dns.Msg) (*dns.Msg, error) { return nil, nil }))
-	if _, ok := slow.(resolver.Fast); ok {
-		t.Error("the filter offers a fast path in front of a next that has none")
-	}
-	debug, _ := newFilter(t, Options{Blocklists: []string{block}})
-	if _, ok := debug.Middleware()(&fastStub{}).(resolver.Fast).ResolvePacked(nil, packedQuery(t, "www.example.com.", adult), &resolver.Info{}); ok {
-		t.Error("answered with Debug logs on")
+		// Behind a next that would wait, the same request.
+		logged, before := len(rec.Find("allowed")), f.Stats()
+		w := &waiting{}
+		req = inlineRequest(t, tc.name, tc.client)
+		_, err = f.Middleware()(w).Resolve(context.Background(), req)
+		if tc.answers != "next" && tc.cname == "" {
+			continue // answered at once, as above
+		}
+		if err != resolver.ErrWouldWait || w.calls != 1 || req.Info != (resolver.Info{}) || !reflect.DeepEqual(f.Stats(), before) ||
+			len(rec.Find("allowed")) != logged {
+			t.Errorf("%s from %s: %v, %d calls, info %+v, stats %+v then %+v: passed on nothing but the wait",
+				tc.name, tc.client, err, w.calls, req.Info, before, f.Stats())
+		}
 	}
 }
 
-func packedQuery(t *testing.T, name string, client netip.Addr) *resolver.Packed {
+// inlineRequest is a plain query for name's A records from client, as
+// the listener reads it in the goroutine that received it.
+func inlineRequest(t *testing.T, name string, client netip.Addr) *resolver.Request {
 	t.Helper()
-	raw, err := new(dns.Msg).SetQuestion(name, dns.TypeA).Pack()
+	q := new(dns.Msg).SetQuestion(name, dns.TypeA)
+	q.SetEdns0(1232, false) // the EDE that marks a block goes to EDNS clients
+	raw, err := q.Pack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &resolver.Packed{Wire: raw, QuestionEnd: len(raw), Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET,
-		RD: true, Limit: 512, Client: client}
+	req := resolver.NewRequest(q)
+	req.Wire, req.QuestionEnd, req.Limit, req.Client, req.Inline = raw, len(raw)-11, 1232, client, true
+	return req
 }
 
 // TestCachedNotServedAcrossGroups: through the listener, with the cache
@@ -197,8 +211,8 @@ func TestCachedNotServedAcrossGroups(t *testing.T) {
 }
 
 // TestBlockedCNAMECountedOnce: a cached answer whose CNAME chain the
-// lists block is declined by the cache's fast path before it counts a
-// hit, so the query that then takes the usual path is counted once.
+// lists block is blocked on every hit, each counted once: one cache hit
+// and one cloaking block per query, whether the hit is Inline or not.
 func TestBlockedCNAMECountedOnce(t *testing.T) {
 	dir := t.TempDir()
 	block := writeFile(t, dir, "block.txt", "tracker.example.net\n")
@@ -217,7 +231,13 @@ func TestBlockedCNAMECountedOnce(t *testing.T) {
 		t.Helper()
 		q := new(dns.Msg).SetQuestion("cdn.example.org.", dns.TypeA)
 		q.SetEdns0(1232, false) // the EDE that marks a block goes to EDNS clients
-		m, err := chain.Resolve(resolver.WithClient(context.Background(), adult), q)
+		req := resolver.NewRequest(q)
+		req.Client = adult
+		resp, err := chain.Resolve(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := resp.Unpack()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,14 +246,14 @@ func TestBlockedCNAMECountedOnce(t *testing.T) {
 	if m := ask(); !isBlocked(m) { // fills the cache
 		t.Fatalf("not blocked: %v", m)
 	}
-	var info resolver.Info
-	if _, ok := chain.(resolver.Fast).ResolvePacked(nil, packedQuery(t, "cdn.example.org.", adult), &info); ok {
-		t.Fatal("the fast path answered a blocked CNAME chain")
+	resp, err := chain.Resolve(context.Background(), inlineRequest(t, "cdn.example.org.", adult))
+	if m, _ := resp.Unpack(); err != nil || m == nil || !isBlocked(m) {
+		t.Fatalf("an Inline hit on a blocked CNAME chain: %v, %v", resp, err)
 	}
 	if m := ask(); !isBlocked(m) {
 		t.Fatalf("not blocked: %v", m)
 	}
-	if st := c.Stats(); st.Hits != 1 {
-		t.Errorf("%d cache hits for one hit declined by the fast path and one answered the usual way, want 1", st.Hits)
+	if st, fs := c.Stats(), f.Stats(); st.Hits != 2 || st.Misses != 1 || fs.Cloaked != 3 {
+		t.Errorf("cache %+v, filter %+v: want 2 hits, 1 miss, 3 cloaking blocks", st, fs)
 	}
 }

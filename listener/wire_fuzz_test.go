@@ -16,14 +16,15 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// FuzzFastMatchesUsual feeds arbitrary queries to two servers that share
-// one cache (with a frozen clock): one logs at Debug, so that every query
-// takes the usual path; the other is quiet, so that cache hits take the
-// fast path. Whatever the fast path answers must be the usual path's
-// answer to the same query, but for the letter case of names, which
-// compression against the client's question may change; and it must fit
-// the client's limit.
-func FuzzFastMatchesUsual(f *testing.F) {
+// FuzzWireMatchesRendered feeds arbitrary queries to two servers that
+// share one cache (with a frozen clock): in front of one, a layer makes
+// every question look uncopyable, so that each hit is rendered as a
+// message and packed by the listener; the other gets hits copied from
+// their packed form when they fit. Whatever the copy answers must be the
+// rendered answer to the same query, but for the letter case of names,
+// which compression against the client's question may change; and it
+// must fit the client's limit.
+func FuzzWireMatchesRendered(f *testing.F) {
 	for _, seed := range querySeeds(f) {
 		f.Add(seed.raw, false)
 		f.Add(seed.raw, true)
@@ -31,64 +32,70 @@ func FuzzFastMatchesUsual(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := cache.New(cache.Options{Now: func() time.Time { return now }})
 	f.Cleanup(c.Close)
-	chain := c.Wrap(resolver.Func(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) { return cachedAnswer(q), nil }))
-	usual, err := New(Options{Addrs: []netip.AddrPort{loopback}, Resolver: chain, Logger: slog.New(&testlog.Recorder{})})
+	var copied bool
+	chain := resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+		resp, err := c.Wrap(msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) { return cachedAnswer(q), nil })).Resolve(ctx, req)
+		copied = resp.Wire != nil
+		return resp, err
+	})
+	render := resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+		req.QuestionEnd = 0
+		return chain.Resolve(ctx, req)
+	})
+	rendered, err := New(Options{Addrs: []netip.AddrPort{loopback}, Resolver: render, Logger: slog.New(&testlog.Recorder{})})
 	if err != nil {
 		f.Fatal(err)
 	}
-	fast, err := New(Options{Addrs: []netip.AddrPort{loopback}, Resolver: chain, Logger: quiet()})
+	wire, err := New(Options{Addrs: []netip.AddrPort{loopback}, Resolver: chain, Logger: quiet()})
 	if err != nil {
 		f.Fatal(err)
 	}
 	client := netip.MustParseAddrPort("192.168.1.20:40000")
 	f.Fuzz(func(t *testing.T, raw []byte, tcp bool) {
-		tr := transportUDP
+		tr := resolver.UDP
 		if tcp {
-			tr = transportTCP
+			tr = resolver.TCP
 		}
-		usual.answer(raw, client, tr) // fills the cache when the query is a cacheable one
-		got, ok := fast.answerPacked(new(scratch), []byte{0xAA}, raw, client, tr)
-		if !ok {
+		answerOnce(rendered, raw, client, tr) // fills the cache when the query is a cacheable one
+		copied = false
+		got := answerOnce(wire, raw, client, tr)
+		if !copied {
 			return
 		}
-		if got[0] != 0xAA {
-			t.Fatal("the fast path overwrote what dst held")
-		}
-		got = got[1:]
-		want := usual.answer(raw, client, tr)
+		want := answerOnce(rendered, raw, client, tr)
 		g, w := new(dns.Msg), new(dns.Msg)
 		if err := g.Unpack(got); err != nil {
-			t.Fatalf("fast answer does not unpack: %v\n%x", err, got)
+			t.Fatalf("copied answer does not unpack: %v\n%x", err, got)
 		}
 		if err := w.Unpack(want); err != nil {
-			t.Fatalf("usual answer does not unpack: %v", err)
+			t.Fatalf("rendered answer does not unpack: %v", err)
 		}
 		if w.Truncated && !g.Truncated {
-			// The fast path compresses against the client's question
-			// whatever its case; the usual path (dns.Msg) only where
-			// the case matches, and may have had to truncate what the
-			// fast path fits. The fast answer is then the whole of it.
+			// A copy is compressed against the client's question
+			// whatever its case; dns.Msg only where the case matches,
+			// and may have had to truncate what the copy fits. The
+			// copy is then the whole of it.
 			if len(g.Answer) < len(w.Answer) {
-				t.Fatalf("fast answer has %d records, the truncated usual one %d", len(g.Answer), len(w.Answer))
+				t.Fatalf("copied answer has %d records, the truncated rendered one %d", len(g.Answer), len(w.Answer))
 			}
 			for i, rr := range w.Answer {
 				if gs, ws := strings.ToLower(g.Answer[i].String()), strings.ToLower(rr.String()); gs != ws {
-					t.Fatalf("record %d: fast %s, usual %s", i, gs, ws)
+					t.Fatalf("record %d: copied %s, rendered %s", i, gs, ws)
 				}
 			}
 			return
 		}
 		if gs, ws := strings.ToLower(g.String()), strings.ToLower(w.String()); gs != ws {
-			t.Fatalf("fast path answered\n%s\nthe usual path\n%s", gs, ws)
+			t.Fatalf("copied\n%s\nrendered\n%s", gs, ws)
 		}
 		limit := dns.MaxMsgSize
-		if tr == transportUDP {
-			var q resolver.Packed
+		if tr == resolver.UDP {
+			var q resolver.Request
 			parsePacked(raw, &q)
 			limit = q.Limit
 		}
 		if len(got) > limit {
-			t.Fatalf("fast answer of %d octets; the client takes %d", len(got), limit)
+			t.Fatalf("copied answer of %d octets; the client takes %d", len(got), limit)
 		}
 	})
 }

@@ -43,12 +43,12 @@ func parseList(s string) (string, error) {
 func (d *decoder) uniqueGroupNames(groups []Group) {
 	first := map[string]int{}
 	for i, g := range groups {
-		p := fmt.Sprintf("filter.groups[%d].name", i)
-		if d.failed[p] {
-			continue
+		item := fmt.Sprintf("filter.groups[%d]", i)
+		p := item + ".name"
+		if d.failed[p] || d.failed[item] {
+			continue // reported already
 		}
 		if _, set := d.lines[p]; !set {
-			item := fmt.Sprintf("filter.groups[%d]", i)
 			d.addf(d.lines[item], p, "required: the name logs and metrics show")
 			continue
 		}

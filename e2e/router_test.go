@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSIGHUPDuringStart: a SIGHUP that arrives while dotproxy starts (a
+// supervisor's reload, a watch of the file), here as soon as it logs that
+// it is starting, with a list server that hangs, is a reload: the
+// process lives on and serves.
+func TestSIGHUPDuringStart(t *testing.T) {
+	short(t)
+	ca := dottest.NewCA(t)
+	caFile, _, _ := ca.WriteFiles(t, t.TempDir(), nil)
+	up := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, tlsName), Handler: dottest.Answer("192.0.2.1")})
+	hang := make(chan struct{})
+	lists := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(lists.Close)
+	t.Cleanup(func() { close(hang) })
+
+	dir := t.TempDir()
+	cfg := proxyConfig{
+		upstreams: []upstreamConf{{name: "up", addr: up.Addr(), caFile: caFile}},
+		extra:     fmt.Sprintf("filter: {blocklists: [%q], cache_dir: %q}\n", lists.URL+"/ads.txt", filepath.Join(dir, "lists")),
+	}
+	d := &dotproxy{t: t, addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freePort(t, "127.0.0.1", true))}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg.yaml(d.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.proc = startProcess(t, baseEnv(), "", dotproxyBin, "-config", path)
+	t.Cleanup(d.stop)
+	d.waitLog(readyTimeout, 0, "starting dotproxy")
+	d.proc.signal(syscall.SIGHUP)
+	if err := waitReady(d.proc, d.ready); err != nil {
+		t.Fatalf("after a SIGHUP during start-up: %v\n%s", err, d.proc.out)
+	}
+	if r, err := d.query("udp", "example.com.", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after a SIGHUP during start-up: %v %v", r, err)
 	}
 }

@@ -203,30 +203,6 @@ func New(opts Options) (*Filter, error) {
 	return f, nil
 }
 
-// loadLocal gives l, when it has no version yet, the one it can have
-// without the network: a file list's file, a URL list's on-disk copy. A
-// list left without one is pending, logged at Warn.
-func (f *Filter) loadLocal(l *list) {
-	switch {
-	case l.table.Load() != nil:
-		return // taken over from the previous filter
-	case !l.isURL:
-		if err := l.load(context.Background(), f, false); err != nil {
-			f.log.Warn("list not loaded, filtering without it until it loads", "list", l.name, "err", err)
-		}
-		return
-	case l.cache != "":
-		if _, err := os.Stat(l.cache); err == nil {
-			err := l.load(context.Background(), f, true)
-			if err == nil {
-				return
-			}
-			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", l.name, "err", err)
-		}
-	}
-	f.log.Info("list has no copy yet; downloading it in the background", "list", l.name)
-}
-
 // listKey identifies a list: the same source may be a blocklist and an
 // allowlist, and is then two lists.
 type listKey struct {
@@ -275,21 +251,6 @@ func (s *listSet) add(rs ruleSet, source string, allow bool, where string, errs 
 	s.byKey[key] = l
 	s.lists = append(s.lists, l)
 	return append(rs, l)
-}
-
-// list returns f's list of key, kept in the same cacheDir, or nil; f may
-// be nil.
-func (f *Filter) list(key listKey, cacheDir string) *list {
-	if f == nil {
-		return nil
-	}
-	for _, l := range f.lists {
-		if l.source == key.source && l.allow == key.allow &&
-			(!l.isURL || l.cache == "" && cacheDir == "" || l.cache == cacheFile(cacheDir, l.source)) {
-			return l
-		}
-	}
-	return nil
 }
 
 // checkSource reports whether source is a URL, and whether it can be

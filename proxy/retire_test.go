@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
+	"github.com/dotproxy/dotproxy/upstream"
 	"github.com/miekg/dns"
 )
 
@@ -22,7 +24,7 @@ func TestRetireWaitsForEveryGeneration(t *testing.T) {
 		c.Policy = "ordered"
 		c.Cache.Enabled = false
 	})
-	tb.ups[0].SetHandler(dottest.Delay(400*time.Millisecond, dottest.Answer("192.0.2.7")))
+	asked := slowName(tb.ups[0], "slow.example.", 400*time.Millisecond)
 	first := clone(tb.cfg)
 	first.Upstreams = first.Upstreams[:1] // a only
 	if err := tb.proxy.Reload(first); err != nil {
@@ -36,7 +38,7 @@ func TestRetireWaitsForEveryGeneration(t *testing.T) {
 		}
 		answered <- err
 	}()
-	waitFor(t, "the slow query to reach the upstream", func() bool { return tb.ups[0].Queries() > 0 })
+	<-asked
 
 	second := clone(first)
 	second.Policy = "round_robin" // a new generation, on the same upstream
@@ -202,4 +204,51 @@ func writeList(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestShutdownWaitsForRetirers: when Shutdown returns, the parts of a
+// generation that a reload was still retiring are closed too, even when
+// Shutdown's grace ends before that generation's last query.
+func TestShutdownWaitsForRetirers(t *testing.T) {
+	tb := newTestbed(t, 2, func(c *config.Config) {
+		c.Policy = "ordered"
+		c.Cache.Enabled = false
+	})
+	asked := slowName(tb.ups[0], "slow.example.", time.Second)
+	removed := tb.proxy.gen.Load().ups[0]
+	go ask(t, "udp", tb.udp, "slow.example")
+	<-asked
+	cfg := clone(tb.cfg)
+	cfg.Upstreams = cfg.Upstreams[1:]
+	if err := tb.proxy.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // shorter than the slow query
+	defer cancel()
+	if err := tb.proxy.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	if _, err := removed.Exchange(context.Background(), new(dns.Msg).SetQuestion("closed.example.", dns.TypeA)); !errors.Is(err, upstream.ErrConnClosed) {
+		t.Fatalf("the retiring generation's upstream after Shutdown: %v, want it closed", err)
+	}
+}
+
+// slowName makes srv answer name after delay, and everything else (the
+// health probes) at once; the channel tells when name has been asked.
+func slowName(srv *dottest.Server, name string, delay time.Duration) <-chan struct{} {
+	asked := make(chan struct{}, 1)
+	fast := dottest.Answer("192.0.2.7")
+	slow := dottest.Delay(delay, fast)
+	srv.SetHandler(func(q *dns.Msg, reply func(*dns.Msg)) {
+		if q.Question[0].Name != name {
+			fast(q, reply)
+			return
+		}
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		slow(q, reply)
+	})
+	return asked
 }

@@ -18,8 +18,8 @@ const (
 	allowedMethods = "GET, HEAD"
 )
 
-// handler is the whole HTTP surface: security headers and the method
-// check in front of the routes.
+// handler is the whole HTTP surface: security headers, the method check
+// and the Host check in front of the routes.
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -28,7 +28,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /api/status", s.apiStatus)
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /assets/{name}", serveAsset)
-	return secure(mux)
+	return secure(s.checkHost(mux))
 }
 
 // secure sets the headers every response carries and refuses every

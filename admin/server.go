@@ -58,6 +58,12 @@ type Options struct {
 	// bound, at least one upstream healthy), otherwise an error saying
 	// why not. Called once per /readyz request. Nil: always ready.
 	Ready func() error
+	// Hosts returns the names, besides IP literals and localhost, that a
+	// request's Host header may give (lower case, no trailing dot), such
+	// as a reverse proxy's; any other Host gets 403 (see checkHost).
+	// Called once per request whose Host is a name, so a reload applies
+	// at once. Nil: none.
+	Hosts func() []string
 	// Logger receives the listener's start and its errors. Nil: discard.
 	Logger *slog.Logger
 }

@@ -71,9 +71,10 @@ func needBrowser(t *testing.T) (chromium, chromedriver string) {
 }
 
 // startWebDriver starts chromedriver on a free loopback port and opens a
-// session with a headless chromium. Cleanup ends the session and kills
-// chromedriver's whole process group, chromium with it.
-func startWebDriver(t *testing.T, chromium, chromedriver string) *webDriver {
+// session with a headless chromium, given extra command-line arguments
+// besides chromiumArgs. Cleanup ends the session and kills chromedriver's
+// whole process group, chromium with it.
+func startWebDriver(t *testing.T, chromium, chromedriver string, extra ...string) *webDriver {
 	t.Helper()
 	cmd := exec.Command(chromedriver, "--port=0")
 	// Its own process group, so cleanup can kill chromium too should the
@@ -106,7 +107,7 @@ func startWebDriver(t *testing.T, chromium, chromedriver string) *webDriver {
 		"browserName": "chrome",
 		"goog:chromeOptions": map[string]any{
 			"binary": chromium,
-			"args":   slices.Concat(chromiumArgs, []string{"--user-data-dir=" + t.TempDir()}),
+			"args":   slices.Concat(chromiumArgs, extra, []string{"--user-data-dir=" + t.TempDir()}),
 		},
 	}}}
 	if err := d.call("POST", "/session", caps, &created); err != nil {

@@ -1,20 +1,11 @@
 package cache
 
 import (
+	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
-)
-
-const (
-	// entryOverhead and rrOverhead are what an entry and each of its
-	// records take in memory beyond their packed size: the Go structs,
-	// the map slot, string headers. Measured with BenchmarkMemoryPerEntry.
-	entryOverhead = 336
-	rrOverhead    = 64
-	// packedOverhead is what an answer's packed form takes beyond its
-	// bytes: the struct and its slice headers.
-	packedOverhead = 96
 )
 
 // answer is an upstream response in the form the store keeps: its own
@@ -35,7 +26,7 @@ type answer struct {
 	rrSize     int             // what the dns.RR form takes, within size
 	ede        []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
 	ttl        uint32          // seconds the entry is fresh: at least 1
-	size       int             // approximate memory, for the byte bound
+	size       int             // memory of the entry holding it, key included, for the byte bound (memsize.go)
 	nA, nAAAA  int             // A and AAAA records, which render copies in bulk
 	packed     *packed         // the wire form hits copy; nil: hits render
 	compacted  bool            // the records are only in packed
@@ -148,8 +139,9 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		return nil
 	}
 	a.ttl = ttl
-	a.size = entryOverhead + len(k.name)
+	a.size = keyCost(len(k.name)) + answerCost + edeBytes(a.ede)
 	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
+		a.rrSize += allocSize(cap(rrs) * int(unsafe.Sizeof(dns.RR(nil))))
 		for _, rr := range rrs {
 			a.rrSize += rrOverhead + dns.Len(rr)
 			switch rr.(type) {
@@ -163,15 +155,19 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	a.size += a.rrSize
 	a.pack(k)
 	if p := a.packed; p != nil {
-		a.size += packedOverhead + len(p.wire) + 2*len(p.ttlAt) + len(p.options)
+		// dns.Msg.Pack sizes its buffer for the message uncompressed,
+		// and append doubles: the store keeps the packed form for the
+		// entry's life, so it gets copies of its own length.
+		p.wire, p.ttlAt = slices.Clone(p.wire), slices.Clone(p.ttlAt)
 	}
+	a.size += packedBytes(a.packed)
 	return a
 }
 
 // failure returns r, an upstream's SERVFAIL or REFUSED, in the form the store keeps
 // for a cached failure: its rcode, flags and Extended DNS Errors.
 func failure(r *dns.Msg) *answer {
-	a := &answer{rcode: r.Rcode, ra: r.RecursionAvailable, ttl: 1, size: entryOverhead}
+	a := &answer{rcode: r.Rcode, ra: r.RecursionAvailable, ttl: 1}
 	if opt := r.IsEdns0(); opt != nil {
 		for _, o := range opt.Option {
 			if e, ok := o.(*dns.EDNS0_EDE); ok {
@@ -179,6 +175,7 @@ func failure(r *dns.Msg) *answer {
 			}
 		}
 	}
+	a.size = answerCost + edeBytes(a.ede) // the entry's key is counted with the entry
 	return a
 }
 

@@ -52,9 +52,10 @@ const (
 type Options struct {
 	// Size is the most entries the cache holds.
 	Size int
-	// MaxBytes is roughly the most memory the entries take, counted by
-	// each answer's packed size plus a fixed overhead per entry and per
-	// record.
+	// MaxBytes is the most memory the cache costs the process: the
+	// entries' heap, counted as the allocator hands it out (memsize.go),
+	// up to 40% of MaxBytes, and the room the garbage collector takes
+	// beside that much live heap (see heapShare).
 	MaxBytes int
 	// MinTTL raises every record's TTL to at least this (0: no floor).
 	MinTTL time.Duration
@@ -189,7 +190,7 @@ type Stats struct {
 	Prefetches uint64 // background refreshes started before expiry
 	Evictions  uint64 // entries pushed out by the size or memory bound
 	Entries    int    // entries held now, expired ones kept for serve-stale included
-	Bytes      int    // their approximate memory
+	Bytes      int    // their heap, as the byte bound counts it: at most 40% of Options.MaxBytes
 }
 
 // Stats returns the counters so far.

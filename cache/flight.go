@@ -133,6 +133,7 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 		}
 	}()
 	req := resolver.NewRequest(f.key.query())
+	req.Coalesced = true // f is the one query of its key
 	resp, err := next.Resolve(ctx, req)
 	f.upstream = req.Info.Upstream
 	var m *dns.Msg

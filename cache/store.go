@@ -67,7 +67,23 @@ type failed struct {
 	until  time.Time
 }
 
+// heapShare is the share of the byte bound the entries' heap may take,
+// in tenths. A byte of live heap costs more than a byte of memory: with
+// Go's default GOGC=100 the heap grows to twice what is live before the
+// collector runs, and eviction leaves holes between live entries that
+// are reused, not returned. Counting each live byte as two and a half
+// keeps the memory the process gains for a full cache within MaxBytes
+// (BenchmarkMaxMemoryRSS; figures in bench/README.md).
+const heapShare = 4
+
+// heapBound is the most heap entries may take under a byte bound of
+// maxBytes (see heapShare).
+func heapBound(maxBytes int) int { return max(1, maxBytes/10*heapShare) }
+
+// newStore returns a store bounded by size entries and maxBytes of
+// memory, heap and collector room (see heapShare).
 func newStore(size, maxBytes int) *store {
+	maxBytes = heapBound(maxBytes)
 	n := 1
 	for n < maxShards && n*2*minPerShard <= size && n*2*minShardBytes <= maxBytes {
 		n *= 2
@@ -146,12 +162,17 @@ func (sh *shard) entryFor(k *key, h uint64) *entry {
 // recent, is evicted only when it alone exceeds the byte bound. Caller
 // holds mu.
 func (sh *shard) resize(e *entry) {
-	size := entryOverhead + len(e.key.name)
+	size := keyCost(len(e.key.name))
 	if e.data != nil {
 		size = e.data.size
 	}
-	if e.fail != nil && e.fail.answer != nil {
-		size += e.fail.answer.size
+	if f := e.fail; f != nil {
+		size += failedCost
+		if f.answer != nil {
+			size += f.answer.size
+		} else {
+			size += errCost
+		}
 	}
 	sh.bytes += size - e.size
 	e.size = size

@@ -33,10 +33,13 @@ type Config struct {
 	Health       Health
 	Allow        []netip.Prefix // clients allowed to query; masked
 	TCP          TCP
+	MaxUDPSize   int       // the largest UDP answer sent, whatever the client advertises; TC beyond it
+	RateLimit    RateLimit // response rate limiting of UDP answers
 	Cache        Cache
 	Filter       Filter
 	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
 	Admin        netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
+	AdminHosts   []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
 	Watch        bool                    // reload when the config file changes
 	QueryLog     QueryLog
 	Log          Log
@@ -112,6 +115,8 @@ func (c *Config) clone() *Config {
 	d := *c
 	d.Listen = slices.Clone(c.Listen)
 	d.Allow = slices.Clone(c.Allow)
+	d.AdminHosts = slices.Clone(c.AdminHosts)
+	d.RateLimit.Exempt = slices.Clone(c.RateLimit.Exempt)
 	d.Upstreams = slices.Clone(c.Upstreams)
 	for i, u := range d.Upstreams {
 		pins := make([][]byte, len(u.SPKIPins))

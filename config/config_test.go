@@ -4,10 +4,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/dotproxy/dotproxy"
+	"github.com/dotproxy/dotproxy/ratelimit"
 	"github.com/miekg/dns"
 )
 
@@ -41,8 +43,11 @@ func want() *Config {
 			Interval: 10 * time.Second, DownInterval: 2 * time.Second, Timeout: 1500 * time.Millisecond,
 			Fall: 2, Rise: 1, ProbeName: ".", ProbeType: dns.TypeNS,
 		},
-		Allow: allow,
-		TCP:   TCP{IdleTimeout: 10 * time.Second, MaxConnections: 1000, MaxPerClient: 64, MaxInflightPerConn: 100},
+		Allow:      allow,
+		TCP:        TCP{IdleTimeout: 10 * time.Second, MaxConnections: 1000, MaxPerClient: 64, MaxInflightPerConn: 100},
+		MaxUDPSize: 1232,
+		RateLimit: RateLimit{Enabled: ratelimit.Auto, ResponsesPerSecond: 20, Burst: 40, Slip: 2, IPv4Prefix: 24,
+			IPv6Prefix: 56, Exempt: slices.Clone(allow)},
 		Cache: Cache{Enabled: true, Size: 10000, MaxBytes: 32 << 20, MaxTTL: 24 * time.Hour,
 			NegativeTTL: time.Hour, ServfailTTL: 5 * time.Second, Prefetch: true, ServeStale: true,
 			StaleMaxAge: 24 * time.Hour},
@@ -50,6 +55,7 @@ func want() *Config {
 			Refresh: 24 * time.Hour, CacheDir: "/var/lib/dotproxy/lists", Groups: []Group{}},
 		LocalRecords: map[string][]netip.Addr{},
 		Admin:        netip.MustParseAddrPort("127.0.0.1:8053"),
+		AdminHosts:   []string{},
 		QueryLog:     QueryLog{Path: "-", Anonymize: true},
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}
@@ -78,10 +84,8 @@ func TestParseOmittedKeys(t *testing.T) {
 		name, yaml string
 		change     func(c *Config) // from want() to what the file gives
 	}{
-		{"empty file", "", nil},
-		{"comments only", "# nothing here\n\n", nil},
-		{"empty document", "---\n", nil},
-		{"null document", "~\n", nil},
+		{"empty mapping", "{}\n", nil},
+		{"comment and empty mapping", "# all defaults\n{}\n", nil},
 		{"trailing empty document", "policy: random\n---\n", func(c *Config) { c.Policy = "random" }},
 		{"null values are omitted keys", "timeout:\nhealth:\nupstreams:\n", nil},
 		{"one key", "policy: ordered\n", func(c *Config) { c.Policy = "ordered" }},

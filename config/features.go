@@ -15,7 +15,7 @@ import (
 type Cache struct {
 	Enabled     bool
 	Size        int           // most entries
-	MaxBytes    int           // most memory the entries take, roughly
+	MaxBytes    int           // most memory the cache costs the process, collector's room included
 	MinTTL      time.Duration // floor on every record's TTL
 	MaxTTL      time.Duration // ceiling on every record's TTL
 	NegativeTTL time.Duration // cap for NXDOMAIN and NODATA (RFC 2308)

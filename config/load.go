@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // defaultPath is the file Load reads when given no path. It is a variable
@@ -15,7 +17,8 @@ var defaultPath = "/etc/dotproxy/config.yaml"
 // the name of its source. With path "", it reads /etc/dotproxy/config.yaml
 // if that file exists and otherwise returns Default() with the source
 // "embedded default". A file that exists but cannot be read is an error,
-// not a reason to fall back: the operator meant it to be used.
+// not a reason to fall back: the operator meant it to be used; so is one
+// over maxFileSize, read no further than the limit.
 func Load(path string) (*Config, string, error) {
 	if path == "" {
 		path = defaultPath
@@ -23,7 +26,11 @@ func Load(path string) (*Config, string, error) {
 			return Default(), embeddedSource, nil
 		}
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
+	var me *multierror.Error
+	if errors.As(err, &me) {
+		return nil, path, err // over the size limit: a Problem, as Parse's
+	}
 	if err != nil {
 		return nil, path, fmt.Errorf("reading config: %w", err)
 	}

@@ -38,14 +38,19 @@ func (d *decoder) addf(line int, p, format string, args ...any) {
 }
 
 // document returns the content of data's one YAML document, or nil when
-// there is nothing to decode. An empty file, or one of comments only, is
-// valid and means "all defaults". Further documents are an error unless
-// empty (a stray trailing "---" is harmless).
+// there is nothing to decode. A file with no document, or only an empty
+// or null one (blank, comments only, a bare "---" or "~"), is a problem:
+// it is what an editor leaves for a moment while saving, and reading it as
+// "all defaults" would swap the public resolvers in for the ones the
+// operator chose. "{}" says "all defaults" on purpose. Further documents
+// are an error unless empty (a stray trailing "---" is harmless).
 func (d *decoder) document(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		if !errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) {
+			d.empty(data)
+		} else {
 			d.syntax(err, data)
 		}
 		return nil
@@ -65,10 +70,20 @@ func (d *decoder) document(data []byte) *yaml.Node {
 			break
 		}
 	}
-	if len(doc.Content) == 0 {
+	if len(doc.Content) == 0 || isNull(resolve(doc.Content[0])) {
+		d.empty(data)
+		return nil
+	}
+	if !d.aliasesWithinBound(doc.Content[0]) {
 		return nil
 	}
 	return resolve(doc.Content[0])
+}
+
+// empty records that data configures nothing, at its last line.
+func (d *decoder) empty(data []byte) {
+	line := max(1, bytes.Count(bytes.TrimRight(data, "\n"), []byte("\n"))+1)
+	d.addf(line, "", "the file is empty or holds only comments; write {} for the built-in defaults")
 }
 
 // yamlLine matches the line yaml.v3 puts in its syntax errors.

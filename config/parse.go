@@ -9,6 +9,9 @@ import (
 // the default list. filename is used in error messages only. On error the
 // *Config is nil and the error lists every Problem found.
 func Parse(filename string, data []byte) (*Config, error) {
+	if len(data) > maxFileSize {
+		return nil, tooLarge(filename)
+	}
 	c := Default()
 	if err := decode(c, filename, data); err != nil {
 		return nil, err
@@ -62,10 +65,13 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			"max_per_client":        value(d, &c.TCP.MaxPerClient, "an integer", parseCount),
 			"max_inflight_per_conn": value(d, &c.TCP.MaxInflightPerConn, "an integer", parseCount),
 		}),
+		"max_udp_size":  value(d, &c.MaxUDPSize, "a size in octets", parseUDPSize),
+		"rate_limit":    section(d, d.rateLimitFields(&c.RateLimit)),
 		"cache":         section(d, d.cacheFields(&c.Cache)),
 		"filter":        section(d, d.filterFields(&c.Filter)),
 		"local_records": d.localRecords(&c.LocalRecords),
 		"admin":         value(d, &c.Admin, `an address:port, or "" for none`, parseAdmin),
+		"admin_hosts":   values(d, &c.AdminHosts, "a host name", "", parseAdminHost),
 		"watch":         value(d, &c.Watch, "true or false", parseBool),
 		"query_log":     section(d, d.queryLogFields(&c.QueryLog)),
 		"log": section(d, map[string]field{

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy"
+	"github.com/dotproxy/dotproxy/ratelimit"
 )
 
 // fuzzFile is the file name the fuzz target passes to Parse.
@@ -36,6 +37,7 @@ func FuzzParse(f *testing.F) {
 	seeds := []string{
 		string(dotproxy.DefaultConfig),
 		"",
+		"{}\n",
 		"# comments only\n",
 		"---\n",
 		"policy: random\n---\n",
@@ -75,14 +77,16 @@ func FuzzParse(f *testing.F) {
 		"%YAML 1.1\n---\npolicy: random\n",
 		"policy: !custom random\n",
 		"<<: {policy: random}\n",
+		"max_udp_size: 512\nrate_limit: {enabled: true, slip: 0, ipv4_prefix: 32, ipv6_prefix: 128, exempt: []}\n",
+		"max_udp_size: 4097\nrate_limit: {enabled: maybe, burst: 0}\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), "")
 	}
-	f.Add([]byte(""), "HOST=127.0.0.1\nPORT=5353\nDNS_HOST=9.9.9.9")
-	f.Add([]byte(""), "DNS_HOST=192.0.2.1\nDNS_PORT=853\nDNS_TLS_NAME=dns.test")
-	f.Add([]byte(""), "DNS_HOST=0.0.0.0\nDNS_PORT=0\nHOST=x")
-	f.Add([]byte(""), "DNS_TLS_NAME=dns.test")
+	f.Add([]byte("{}\n"), "HOST=127.0.0.1\nPORT=5353\nDNS_HOST=9.9.9.9")
+	f.Add([]byte("{}\n"), "DNS_HOST=192.0.2.1\nDNS_PORT=853\nDNS_TLS_NAME=dns.test")
+	f.Add([]byte("{}\n"), "DNS_HOST=0.0.0.0\nDNS_PORT=0\nHOST=x")
+	f.Add([]byte("{}\n"), "DNS_TLS_NAME=dns.test")
 
 	def := Default()
 	f.Fuzz(func(t *testing.T, data []byte, env string) {
@@ -164,6 +168,14 @@ func checkProblems(t *testing.T, err error, lineOK func(string) bool) {
 			t.Fatalf("problem line %q lacks its place", l)
 		}
 	}
+}
+
+// validLimiter reports whether opts make a Limiter that limits as
+// configured: no default fills in for a value the file gave.
+func validLimiter(opts ratelimit.Options) bool {
+	_, err := ratelimit.New(opts)
+	return err == nil && opts.ResponsesPerSecond >= 1 && opts.Burst >= 1 && opts.Slip != 0 &&
+		opts.IPv4Prefix >= 1 && opts.IPv6Prefix >= 1
 }
 
 // envVars reads KEY=VALUE lines, keeping the variables ApplyEnv reads
@@ -250,6 +262,12 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	if tc := c.TCP; tc.IdleTimeout <= 0 || tc.MaxConnections < 1 || tc.MaxPerClient < 1 || tc.MaxInflightPerConn < 1 {
 		fail("tcp %+v", tc)
+	}
+	if c.MaxUDPSize < minUDPSize || c.MaxUDPSize > maxUDPSize {
+		fail("max_udp_size %d", c.MaxUDPSize)
+	}
+	if opts, _ := c.RateLimit.LimiterOptions(c.Allow); !validLimiter(opts) {
+		fail("rate_limit %+v", c.RateLimit)
 	}
 	if _, err := parseLogFormat(c.Log.Format); err != nil {
 		fail("%v", err)

@@ -105,7 +105,7 @@ func TestRefusedAndNotImplemented(t *testing.T) {
 }
 
 // TestCheckAndVersion: -check reports every problem of a bad file with
-// its file and line and exits 2, accepts a good file, and -version prints
+// its file and line and exits 2, as for an empty one, accepts a good file, and -version prints
 // the version stamped at build time.
 func TestCheckAndVersion(t *testing.T) {
 	short(t)
@@ -138,6 +138,14 @@ upstreams:
 		}
 		if !ok {
 			t.Errorf("status %d, stderr:\n%s\nwant status 2, the header and lines starting %q", res.code, res.stderr, want)
+		}
+	})
+
+	write("empty.yaml", "# being edited\n")
+	t.Run("empty", func(t *testing.T) {
+		res := run(t, dir, baseEnv(), dotproxyBin, "-check", "-config", "empty.yaml")
+		if want := "empty.yaml:1: the file is empty"; res.code != 2 || !strings.Contains(res.stderr, want) {
+			t.Errorf("status %d, stderr:\n%s\nwant status 2 and %q", res.code, res.stderr, want)
 		}
 	})
 

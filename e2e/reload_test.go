@@ -11,7 +11,7 @@ import (
 
 // TestReloadBySignalAndWatch: SIGHUP makes the binary read its file
 // again and apply it while serving; a broken file is refused with the
-// old configuration kept; with watch on, saving the file is enough.
+// old configuration kept, as is an empty one; with watch on, saving the file is enough.
 func TestReloadBySignalAndWatch(t *testing.T) {
 	tool(t, "dig", "dnsutils")
 	ub := startUnbound(t, newPKI(t), "127.0.0.2")
@@ -49,6 +49,20 @@ func TestReloadBySignalAndWatch(t *testing.T) {
 	}
 	if got := nas(); !slices.Equal(got, []string{"192.168.1.10"}) {
 		t.Fatalf("after a bad file: %q, want the old record still", got)
+	}
+
+	// An editor saving the file may leave it empty for a moment; that is
+	// an error too, not the built-in default's public resolvers.
+	if err := os.WriteFile(d.config, []byte("# being saved\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.proc.signal(syscall.SIGHUP)
+	i = d.waitLog(logWait, i+1, "configuration not reloaded; the running one stays")
+	if e := d.log()[i]; !strings.Contains(e.get("err"), "empty") {
+		t.Errorf("the refusal of an empty file does not say so: %v", e)
+	}
+	if got := nas(); !slices.Equal(got, []string{"192.168.1.10"}) {
+		t.Fatalf("after an empty file: %q, want the old record still", got)
 	}
 
 	// The watcher compares modification time and size; a new size is

@@ -4,44 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/resolver"
 )
-
-// warnInterval is how often a logLimiter lets a repeated warning through:
-// a flood of refused connections must not become a flood of log lines.
-const warnInterval = 10 * time.Second
-
-// logLimiter lets one warning of a kind through per warnInterval and
-// counts the ones it holds back.
-type logLimiter struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// warn logs msg at Warn unless one was logged less than warnInterval
-// ago; the next one logged says how many were held back.
-func (l *logLimiter) warn(log *slog.Logger, msg string, args ...any) {
-	l.mu.Lock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < warnInterval {
-		l.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := l.suppressed
-	l.last, l.suppressed = now, 0
-	l.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	log.Warn(msg, args...)
-}
 
 // debug reports whether Debug logs are wanted, so that the per-query
 // logging costs nothing when they are not.

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dotproxy/dotproxy/internal/loglimit"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -105,7 +106,7 @@ type Server struct {
 	// Start or by a goroutine already counted, so Add never races Wait.
 	wg sync.WaitGroup
 
-	capWarn, acceptWarn, readWarn logLimiter
+	capWarn, acceptWarn, readWarn loglimit.Limiter
 
 	mu        sync.Mutex
 	state     state

@@ -46,7 +46,7 @@ func (s *Server) acceptTCP(ln *net.TCPListener) {
 			if s.closing() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.acceptWarn.warn(s.log, "accepting TCP connection failed", "addr", ln.Addr().String(), "err", err)
+			s.acceptWarn.Warn(s.log, "accepting TCP connection failed", "addr", ln.Addr().String(), "err", err)
 			s.pause(readErrorPause)
 			continue
 		}
@@ -79,7 +79,7 @@ func (s *Server) admit(c *net.TCPConn) {
 	}
 	if over != "" {
 		s.mu.Unlock()
-		s.capWarn.warn(s.log, "TCP connection refused: limit reached", "client", client, "limit", over)
+		s.capWarn.Warn(s.log, "TCP connection refused: limit reached", "client", client, "limit", over)
 		c.Close()
 		return
 	}

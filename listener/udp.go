@@ -77,7 +77,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			return
 		}
 		if err != nil {
-			s.readWarn.warn(s.log, "reading UDP query failed", "addr", u.addr(), "err", err)
+			s.readWarn.Warn(s.log, "reading UDP query failed", "addr", u.addr(), "err", err)
 			s.pause(readErrorPause)
 			continue
 		}

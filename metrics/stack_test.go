@@ -28,6 +28,7 @@ func TestMetricsChangeAsQueriesFlow(t *testing.T) {
 	servfail := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, "dns.test"), Handler: dottest.Rcode(dns.RcodeServerFailure)})
 	good := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, "dns.test")})
 	var ups []*upstream.Upstream
+	var members []upstream.Member
 	for i, srv := range []*dottest.Server{servfail, good} {
 		name := []string{"first", "second"}[i]
 		u, err := upstream.New(upstream.Options{Name: name, Addr: srv.Addr(), TLSName: "dns.test", RootCAs: ca.Pool})
@@ -35,10 +36,10 @@ func TestMetricsChangeAsQueriesFlow(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(u.Close)
-		ups = append(ups, u)
+		ups, members = append(ups, u), append(members, u)
 	}
 	policy, _ := upstream.NewPolicy(upstream.PolicyOrdered)
-	sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: neverHedge, AttemptTimeout: neverHedge}, ups...)
+	sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: neverHedge, AttemptTimeout: neverHedge}, members...)
 	if err != nil {
 		t.Fatal(err)
 	}

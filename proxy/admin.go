@@ -70,7 +70,8 @@ func (p *Proxy) newAdmin() (*admin.Server, error) {
 	if !addr.IsValid() {
 		return nil, nil
 	}
-	s, err := admin.New(admin.Options{Addr: addr, Metrics: p.metrics.Handler(), Status: p.status, Ready: p.ready, Logger: p.log})
+	s, err := admin.New(admin.Options{Addr: addr, Metrics: p.metrics.Handler(), Status: p.status, Ready: p.ready,
+		Hosts: func() []string { return p.gen.Load().cfg.AdminHosts }, Logger: p.log})
 	if err != nil {
 		return nil, fmt.Errorf("building admin listener: %w", err)
 	}

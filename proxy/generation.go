@@ -65,12 +65,16 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	if err != nil {
 		return g, err
 	}
+	members := make([]upstream.Member, len(g.ups))
+	for i, u := range g.ups {
+		members[i] = u
+	}
 	g.selector, err = upstream.NewSelector(upstream.SelectorOptions{
 		Policy:         policy,
 		AttemptTimeout: cfg.Timeout,
 		HedgeDelay:     cfg.HedgeDelay,
 		Logger:         log,
-	}, g.ups...)
+	}, members...)
 	if err != nil {
 		return g, err
 	}

@@ -31,6 +31,9 @@ func (t Transport) String() string {
 	return "internal"
 }
 
+// MarshalText makes a Transport log and marshal as its name.
+func (t Transport) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // Request is one query on its way through the chain. The listener parses
 // a client's query into one once, normalising what every layer reads
 // (the question, the flags, the client's address), and each layer reads
@@ -73,6 +76,11 @@ type Request struct {
 	Client netip.Addr
 	// Transport is how the query came.
 	Transport Transport
+
+	// Coalesced says identical requests in flight together were joined
+	// into this one already (the cache's own upstream query is): a layer
+	// further on need not join them again.
+	Coalesced bool
 
 	// Inline is set while the listener resolves the request in the
 	// goroutine that reads the client's socket, where nothing may wait:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -123,5 +125,13 @@ func TestResponseForms(t *testing.T) {
 		if err != nil || got.Rcode != dns.RcodeNameError || got.Question[0] != m.Question[0] {
 			t.Fatalf("Unpack: %v, %v", got, err)
 		}
+	}
+}
+
+func TestTransportLogsByName(t *testing.T) {
+	var buf strings.Builder
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "transport", TCP)
+	if !strings.Contains(buf.String(), `"transport":"tcp"`) {
+		t.Fatalf("logged %s", buf.String())
 	}
 }

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/miekg/dns"
@@ -21,8 +22,13 @@ type attempts struct {
 	s     *Selector
 	ctx   context.Context
 	q     *dns.Msg
-	cands []*Upstream
+	cands []Member
 	next  int // cands[:next] have been asked
+
+	// explored, when set, is asked a copy of the query beside the first
+	// attempt (see explorer); exploredCh brings its outcome.
+	explored   Member
+	exploredCh chan attempt
 
 	first         *pending  // the first attempt, while it is unanswered
 	firstDeadline time.Time // when it times out
@@ -36,13 +42,13 @@ type attempts struct {
 	hedgeAt time.Time // when the next candidate is asked; zero: none is due
 
 	won, fallback         *dns.Msg // the answer; an upstream's SERVFAIL or REFUSED, kept in case nothing better comes
-	wonFrom, fallbackFrom *Upstream
+	wonFrom, fallbackFrom Member
 	errs                  []error
 }
 
 // attempt is what a goroutine attempt reports.
 type attempt struct {
-	u   *Upstream
+	u   Member
 	r   *dns.Msg
 	err error
 }
@@ -52,7 +58,11 @@ type attempt struct {
 func (a *attempts) start() bool {
 	u := a.cands[0]
 	a.next = 1
-	p, err := u.send(a.ctx, a.q)
+	var p *pending
+	var err error
+	if up, ok := u.(*Upstream); ok {
+		p, err = up.send(a.ctx, a.q)
+	}
 	switch {
 	case p != nil:
 		a.first, a.firstDeadline = p, p.start.Add(a.s.opts.AttemptTimeout)
@@ -60,6 +70,10 @@ func (a *attempts) start() bool {
 		return a.report(u, nil, err) // it asks the next candidate, if any
 	default:
 		a.launch(u)
+	}
+	if a.explored != nil {
+		a.exploredCh = make(chan attempt, 1)
+		a.s.explore(a.explored, a.q, a.exploredCh)
 	}
 	a.armHedge(u)
 	return false
@@ -96,6 +110,14 @@ func (a *attempts) wait() {
 			if a.report(at.u, at.r, at.err) {
 				return
 			}
+		case at := <-a.exploredCh:
+			// Its failure is none of this query's business; its answer,
+			// first, is.
+			a.exploredCh = nil
+			if at.err == nil && usable(at.r) {
+				a.won, a.wonFrom = at.r, at.u
+				return
+			}
 		case <-timer:
 			if a.tick() {
 				return
@@ -110,28 +132,41 @@ func (a *attempts) wait() {
 // report takes one attempt's outcome and reports whether the query is
 // decided: answered usably, or nothing left to ask or wait for. A failed
 // attempt moves the query on to the next candidate at once.
-func (a *attempts) report(u *Upstream, r *dns.Msg, err error) bool {
-	s, qname := a.s, a.q.Question[0].Name
+func (a *attempts) report(u Member, r *dns.Msg, err error) bool {
 	if err == nil && usable(r) {
 		if a.next > 1 {
-			s.log.DebugContext(a.ctx, "answered after failover", "upstream", u.Name(), "qname", qname, "attempts", a.next)
+			a.s.log.DebugContext(a.ctx, "answered after failover", "upstream", u.Name(), "qname", a.q.Question[0].Name, "attempts", a.next)
 		}
 		a.won, a.wonFrom = r, u
 		return true
 	}
 	if err != nil {
 		a.errs = append(a.errs, err)
-		s.log.InfoContext(a.ctx, "upstream attempt failed, failing over", "upstream", u.Name(), "qname", qname, "err", err)
+		a.logFailover(u, "upstream attempt failed, failing over", "err", err)
 	} else {
 		a.fallback, a.fallbackFrom = r, u
-		s.log.InfoContext(a.ctx, "upstream answered "+dns.RcodeToString[r.Rcode]+", failing over", "upstream", u.Name(), "qname", qname)
+		a.logFailover(u, "upstream answered "+dns.RcodeToString[r.Rcode]+", failing over")
 	}
 	if a.next < len(a.cands) {
-		u.failedOver()
+		u.FailedOver()
 		a.launchNext()
 		return false
 	}
 	return a.first == nil && a.running == 0
+}
+
+// logFailover logs a failed attempt at u. At Debug every one is logged
+// with its query name; at Info the names stay out, since this log is
+// not the query log, and so does the flood: one line per upstream per
+// interval, counting the rest, because a resolver that fails fails every
+// query.
+func (a *attempts) logFailover(u Member, msg string, args ...any) {
+	args = append([]any{"upstream", u.Name()}, args...)
+	if a.s.log.Enabled(a.ctx, slog.LevelDebug) {
+		a.s.log.DebugContext(a.ctx, msg, append(args, "qname", a.q.Question[0].Name)...)
+		return
+	}
+	a.s.failoverLog[u].Log(a.ctx, a.s.log, slog.LevelInfo, msg, args...)
 }
 
 // tick handles the timer: the first attempt's timeout, then a hedge
@@ -148,7 +183,7 @@ func (a *attempts) tick() bool {
 	if !a.hedgeAt.IsZero() && !now.Before(a.hedgeAt) && a.next < len(a.cands) {
 		a.s.log.DebugContext(a.ctx, "slow upstream, hedging", "upstream", a.cands[a.next-1].Name(),
 			"next", a.cands[a.next].Name(), "qname", a.q.Question[0].Name)
-		a.cands[a.next-1].failedOver()
+		a.cands[a.next-1].FailedOver()
 		a.launchNext()
 		return false
 	}
@@ -165,11 +200,11 @@ func (a *attempts) launchNext() {
 }
 
 // launch runs an attempt on u in a goroutine, with the attempt timeout.
-func (a *attempts) launch(u *Upstream) { a.launchUntil(u, time.Time{}) }
+func (a *attempts) launch(u Member) { a.launchUntil(u, time.Time{}) }
 
 // launchUntil runs an attempt on u in a goroutine that ends at deadline,
 // or after the attempt timeout when deadline is zero.
-func (a *attempts) launchUntil(u *Upstream, deadline time.Time) {
+func (a *attempts) launchUntil(u Member, deadline time.Time) {
 	if a.results == nil {
 		// Room for every candidate and the first attempt's resend: no
 		// attempt ever blocks on reporting.
@@ -191,7 +226,7 @@ func (a *attempts) launchUntil(u *Upstream, deadline time.Time) {
 
 // armHedge sets when the candidate after u is asked, u being the latest
 // asked, and rearms the timer.
-func (a *attempts) armHedge(u *Upstream) {
+func (a *attempts) armHedge(u Member) {
 	a.hedgeAt = time.Time{}
 	if a.next < len(a.cands) {
 		a.hedgeAt = time.Now().Add(a.s.hedgeDelay(u))

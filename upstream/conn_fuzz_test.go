@@ -29,8 +29,9 @@ const clientID = 0x4242
 //     ErrBadAnswer when it does not unpack; every other answer is dropped
 //     and the query still waits;
 //   - a well-formed answer with its ID and question is never dropped;
-//   - restore gives the answer the client's ID and question and leaves no
-//     padding in it.
+//   - restore gives the answer the client's ID and question, leaves no
+//     padding in it and no record that does not belong to the question
+//     (checkScrubbed).
 func FuzzDeliver(f *testing.F) {
 	for _, seed := range answerSeeds(f) {
 		f.Add(seed, "example.com.", dns.TypeA, true)
@@ -95,8 +96,10 @@ func FuzzDeliver(f *testing.F) {
 		}
 		checkDelivered(t, r.msg, id, q)
 		cq := &dns.Msg{MsgHdr: dns.MsgHdr{Id: clientID}, Question: []dns.Question{q}}
+		orig := shallowCopy(r.msg)
 		restore(r.msg, cq)
 		checkRestored(t, r.msg, cq)
+		checkScrubbed(t, r.msg, orig, q)
 	})
 }
 

@@ -53,7 +53,7 @@ func newUpstream(t *testing.T, ca *dottest.CA, srv *dottest.Server, opts Options
 
 func newSelector(t *testing.T, opts SelectorOptions, ups ...*Upstream) *Selector {
 	t.Helper()
-	s, err := NewSelector(opts, ups...)
+	s, err := NewSelector(opts, members(ups)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,15 @@ func query(name string, qtype uint16) *dns.Msg {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
 	return q
+}
+
+// members returns ups as the selector holds them.
+func members(ups []*Upstream) []Member {
+	ms := make([]Member, len(ups))
+	for i, u := range ups {
+		ms[i] = u
+	}
+	return ms
 }
 
 // resolve asks s for q as a query of dotproxy's own, and returns the

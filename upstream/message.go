@@ -142,16 +142,19 @@ func checkAnswer(r *dns.Msg, q dns.Question) error {
 	}
 	a := r.Question[0]
 	if a.Qtype != q.Qtype || a.Qclass != q.Qclass || !strings.EqualFold(a.Name, q.Name) {
-		return fmt.Errorf("%w: question %s does not match %s", ErrBadAnswer, a.String(), q.String())
+		// The names stay out: this error reaches the status page.
+		return fmt.Errorf("%w: the question does not match the query's", ErrBadAnswer)
 	}
 	return nil
 }
 
 // restore makes the answer r fit the client query q: its ID and question
-// as the client sent them, and no padding (RFC 7830 §6: padding belongs
-// to the encrypted hop only) in any OPT record: an answer may hold more
-// than one.
+// as the client sent them, no record that does not belong to the
+// question (see scrub), and no padding (RFC 7830 §6: padding belongs to
+// the encrypted hop only) in any OPT record: an answer may hold more than
+// one.
 func restore(r, q *dns.Msg) {
+	scrub(r, q.Question[0])
 	r.Id = q.Id
 	r.Question = []dns.Question{q.Question[0]}
 	for _, rr := range r.Extra {

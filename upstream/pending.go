@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -94,5 +93,5 @@ func (p *pending) abandon(err error) error {
 // failed counts p's failure for err and returns it, described.
 func (p *pending) failed(err error) error {
 	u := p.u
-	return u.fail(p.start, fmt.Errorf("upstream %s (%s): exchanging %s: %w", u.name, u.addr, p.q.Question[0].Name, err))
+	return u.fail(p.start, u.exchangeError(err))
 }

@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// Policy orders the upstreams for one query: the first is tried first,
+// Policy orders the members for one query: the first is tried first,
 // the rest are the failover and hedging order. Every policy puts healthy
-// upstreams first, those with recent failures next, and those the health
+// members first, those with recent failures next, and those the health
 // checker marked down last (still tried, best first, when nothing else is
-// left).
+// left). Order returns a new slice and leaves ms as it is.
 type Policy interface {
-	Order(ups []*Upstream) []*Upstream
+	Order(ms []Member) []Member
 }
 
 // Policy names, as written in the config file's policy key.
@@ -25,10 +25,6 @@ const (
 	PolicyRandom     = "random"
 	PolicyOrdered    = "ordered"
 )
-
-// exploreShare is the share of queries fastest sends to an upstream other
-// than the fastest, so every upstream's RTT stays known.
-const exploreShare = 0.05
 
 // NewPolicy returns the policy of the given name.
 func NewPolicy(name string) (Policy, error) {
@@ -45,33 +41,47 @@ func NewPolicy(name string) (Policy, error) {
 	return nil, fmt.Errorf("unknown policy %q", name)
 }
 
-// tier ranks an upstream's state: lower is better.
-func tier(u *Upstream) int {
+// tier ranks a member's standing: lower is better.
+func (st Standing) tier() int {
 	switch {
-	case !u.Healthy():
+	case !st.Healthy:
 		return 2
-	case u.streak.Load() > 0:
+	case st.Failing:
 		return 1
 	}
 	return 0
 }
 
-// byTier sorts a copy of ups stably by tier, keeping the given order
+// tier is m's tier now.
+func tier(m Member) int { return m.Standing(time.Now()).tier() }
+
+// byTier sorts a copy of ms stably by tier, keeping the given order
 // within each tier.
-func byTier(ups []*Upstream) []*Upstream {
-	out := slices.Clone(ups)
-	slices.SortStableFunc(out, func(a, b *Upstream) int { return tier(a) - tier(b) })
+func byTier(ms []Member) []Member {
+	type tiered struct {
+		m    Member
+		tier int
+	}
+	ts := make([]tiered, len(ms))
+	for i, m := range ms {
+		ts[i] = tiered{m, tier(m)}
+	}
+	slices.SortStableFunc(ts, func(a, b tiered) int { return a.tier - b.tier })
+	out := make([]Member, len(ts))
+	for i, t := range ts {
+		out[i] = t.m
+	}
 	return out
 }
 
 type ordered struct{}
 
-func (ordered) Order(ups []*Upstream) []*Upstream { return byTier(ups) }
+func (ordered) Order(ms []Member) []Member { return byTier(ms) }
 
 type random struct{}
 
-func (random) Order(ups []*Upstream) []*Upstream {
-	out := slices.Clone(ups)
+func (random) Order(ms []Member) []Member {
+	out := slices.Clone(ms)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return byTier(out)
 }
@@ -81,9 +91,9 @@ func (random) Order(ups []*Upstream) []*Upstream {
 // would then carry twice the others' share.
 type roundRobin struct{ next atomic.Uint32 }
 
-func (r *roundRobin) Order(ups []*Upstream) []*Upstream {
+func (r *roundRobin) Order(ms []Member) []Member {
 	turn := int(r.next.Add(1) - 1)
-	out := byTier(ups)
+	out := byTier(ms)
 	for i := 0; i < len(out); {
 		j := i + 1
 		for j < len(out) && tier(out[j]) == tier(out[i]) {
@@ -97,20 +107,24 @@ func (r *roundRobin) Order(ups []*Upstream) []*Upstream {
 	return out
 }
 
-// fastest orders by decayed smoothed RTT; an upstream never measured
-// sorts first so that it gets measured.
+// fastest orders by decayed smoothed RTT; a member never measured sorts
+// first so that it gets measured. It never leads with a slower member to
+// measure it: the selector keeps the others' RTTs known by asking one
+// beside the fastest now and then (see explorer), which costs no client
+// any time.
 type fastest struct{}
 
-func (fastest) Order(ups []*Upstream) []*Upstream {
+func (fastest) Order(ms []Member) []Member {
 	type ranked struct {
-		u     *Upstream
+		m     Member
 		tier  int
 		score time.Duration
 	}
 	now := time.Now()
-	rs := make([]ranked, len(ups))
-	for i, u := range ups {
-		rs[i] = ranked{u, tier(u), u.rank.score(now)}
+	rs := make([]ranked, len(ms))
+	for i, m := range ms {
+		st := m.Standing(now)
+		rs[i] = ranked{m, st.tier(), st.Score}
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
 		if d := a.tier - b.tier; d != 0 {
@@ -118,18 +132,9 @@ func (fastest) Order(ups []*Upstream) []*Upstream {
 		}
 		return cmp.Compare(a.score, b.score)
 	})
-	out := make([]*Upstream, len(rs))
+	out := make([]Member, len(rs))
 	for i, r := range rs {
-		out[i] = r.u
-	}
-	// Now and then, lead with another upstream of the best tier.
-	best := 1
-	for best < len(out) && tier(out[best]) == tier(out[0]) {
-		best++
-	}
-	if best > 1 && rand.Float64() < exploreShare {
-		i := 1 + rand.IntN(best-1)
-		out[0], out[i] = out[i], out[0]
+		out[i] = r.m
 	}
 	return out
 }

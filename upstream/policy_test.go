@@ -133,7 +133,7 @@ func TestPolicyTiers(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 50 {
-				got := p.Order([]*Upstream{down, failing, healthy})
+				got := p.Order([]Member{down, failing, healthy})
 				if len(got) != 3 || got[0] != healthy || got[1] != failing || got[2] != down {
 					t.Fatalf("order %v, want healthy, failing, down", names(got))
 				}
@@ -163,43 +163,37 @@ func TestOrderWithinTier(t *testing.T) {
 		}
 		ups[i] = u
 	}
+	ms := members(ups)
 	t.Run("ordered keeps the configured order", func(t *testing.T) {
-		if got := names(ordered{}.Order(ups)); got != "abc" {
+		if got := names(ordered{}.Order(ms)); got != "abc" {
 			t.Errorf("order %s, want abc", got)
 		}
 	})
 	t.Run("round_robin rotates", func(t *testing.T) {
 		rr := &roundRobin{}
 		for _, w := range []string{"abc", "bca", "cab", "abc"} {
-			if got := names(rr.Order(ups)); got != w {
+			if got := names(rr.Order(ms)); got != w {
 				t.Errorf("order %s, want %s", got, w)
 			}
 		}
 	})
-	t.Run("fastest: unmeasured first, then by RTT, exploring rarely", func(t *testing.T) {
+	t.Run("fastest: unmeasured first, then by RTT, always", func(t *testing.T) {
 		now := time.Now()
 		ups[0].rank.observe(30*time.Millisecond, now)
 		ups[1].rank.observe(10*time.Millisecond, now)
 		// ups[2] is not measured yet.
-		const n = 1000
-		byRTT := 0
-		for range n {
-			if names(fastest{}.Order(ups)) == "cba" {
-				byRTT++
+		for range 1000 {
+			if got := names(fastest{}.Order(ms)); got != "cba" {
+				t.Fatalf("order %s, want cba: fastest never leads with a slower member", got)
 			}
-		}
-		// Exploring leads with another upstream exploreShare (5%) of the
-		// time; 85% leaves room for chance.
-		if byRTT < n*85/100 {
-			t.Errorf("ordered by RTT %d times of %d, want most", byRTT, n)
 		}
 	})
 }
 
-func names(ups []*Upstream) string {
+func names(ms []Member) string {
 	var s string
-	for _, u := range ups {
-		s += u.Name()
+	for _, m := range ms {
+		s += m.Name()
 	}
 	return s
 }

@@ -52,6 +52,16 @@ func (r *rtt) score(now time.Time) time.Duration {
 	return decay(r.srtt, now.Sub(r.last))
 }
 
+// scoreAt is score, and when the last sample came (zero: never).
+func (r *rtt) scoreAt(now time.Time) (time.Duration, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last.IsZero() {
+		return 0, time.Time{}
+	}
+	return decay(r.srtt, now.Sub(r.last)), r.last
+}
+
 // smoothed is the undecayed estimate and whether there is one.
 func (r *rtt) smoothed() (time.Duration, bool) {
 	r.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dotproxy/dotproxy/internal/loglimit"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/miekg/dns"
 )
@@ -37,18 +38,23 @@ type SelectorOptions struct {
 // it is slow to answer (hedging), and returns the first valid answer.
 // Identical queries in flight together are sent once.
 type Selector struct {
-	ups    []*Upstream
-	policy Policy
-	opts   SelectorOptions
-	log    *slog.Logger
-	flight flight
+	members  []Member
+	policy   Policy
+	opts     SelectorOptions
+	log      *slog.Logger
+	flight   flight
+	explorer *explorer // fastest only: the others spread queries anyway
+	// failoverLog limits the Info lines of failovers away from each
+	// member: a dead upstream must not log once per query.
+	failoverLog map[Member]*loglimit.Limiter
+	giveUpLog   loglimit.Limiter // "query failed on every upstream"
 }
 
 var _ resolver.Resolver = (*Selector)(nil)
 
-// NewSelector builds a Selector over ups, which it does not own.
-func NewSelector(opts SelectorOptions, ups ...*Upstream) (*Selector, error) {
-	if len(ups) == 0 {
+// NewSelector builds a Selector over members, which it does not own.
+func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
+	if len(members) == 0 {
 		return nil, errors.New("selector: no upstreams")
 	}
 	if opts.Policy == nil {
@@ -63,15 +69,22 @@ func NewSelector(opts SelectorOptions, ups ...*Upstream) (*Selector, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Selector{ups: ups, policy: opts.Policy, opts: opts, log: opts.Logger}, nil
+	s := &Selector{members: members, policy: opts.Policy, opts: opts, log: opts.Logger,
+		failoverLog: make(map[Member]*loglimit.Limiter, len(members))}
+	for _, m := range members {
+		s.failoverLog[m] = new(loglimit.Limiter)
+	}
+	if _, ok := opts.Policy.(fastest); ok {
+		s.explorer = newExplorer(members)
+	}
+	return s, nil
 }
-
-// Upstreams returns the upstreams the selector chooses among.
-func (s *Selector) Upstreams() []*Upstream { return s.ups }
 
 // Resolve implements resolver.Resolver. It records in req.Info the
 // upstream whose answer it returns. An Inline request gets
 // resolver.ErrWouldWait: every answer it gives waits on an upstream.
+// Identical requests in flight together go upstream once, unless they
+// were joined already (req.Coalesced: the cache's).
 func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	if req.Inline {
 		return resolver.Response{}, resolver.ErrWouldWait
@@ -80,7 +93,13 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 	if len(q.Question) != 1 {
 		return resolver.Response{}, fmt.Errorf("selector: query has %d questions", len(q.Question))
 	}
-	r, err := s.flight.do(ctx, q, &req.Info, s.resolve)
+	var r *dns.Msg
+	var err error
+	if req.Coalesced {
+		r, err = s.resolve(ctx, q, &req.Info)
+	} else {
+		r, err = s.flight.do(ctx, q, &req.Info, s.resolve)
+	}
 	var re *resolver.Error
 	if err != nil && ctx.Err() != nil && !errors.As(err, &re) {
 		// The caller's deadline ended its wait before the shared run,
@@ -95,7 +114,10 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 // info the upstream whose answer it returns. It returns once every
 // attempt has let go of q, which the caller owns again then.
 func (s *Selector) resolve(ctx context.Context, q *dns.Msg, info *resolver.Info) (*dns.Msg, error) {
-	a := &attempts{s: s, ctx: ctx, q: q, cands: s.policy.Order(s.ups)}
+	a := &attempts{s: s, ctx: ctx, q: q, cands: s.policy.Order(s.members)}
+	if s.explorer != nil && len(a.cands) > 1 {
+		a.explored = s.explorer.pick(a.cands, time.Now())
+	}
 	defer a.end()
 	if !a.start() {
 		a.wait()
@@ -109,7 +131,7 @@ func (s *Selector) resolve(ctx context.Context, q *dns.Msg, info *resolver.Info)
 
 // giveUpFrom is giveUp, recording in info the upstream whose SERVFAIL or
 // REFUSED is returned, when one is.
-func (s *Selector) giveUpFrom(info *resolver.Info, q, fallback *dns.Msg, from *Upstream, errs []error) (*dns.Msg, error) {
+func (s *Selector) giveUpFrom(info *resolver.Info, q, fallback *dns.Msg, from Member, errs []error) (*dns.Msg, error) {
 	if fallback != nil {
 		info.SetUpstream(from.Name())
 	}
@@ -138,14 +160,20 @@ func (s *Selector) giveUp(q *dns.Msg, fallback *dns.Msg, errs []error) (*dns.Msg
 			break
 		}
 	}
-	s.log.Warn("query failed on every upstream", "qname", q.Question[0].Name, "err", err)
+	// The name only at Debug (issue 16): Warn is for the user to act on,
+	// once per interval however many queries fail.
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("query failed on every upstream", "qname", q.Question[0].Name, "err", err)
+	} else {
+		s.giveUpLog.Warn(s.log, "query failed on every upstream", "err", err)
+	}
 	return nil, &resolver.Error{Code: code, Text: text, Err: fmt.Errorf("%w: %w", ErrNoUpstream, err)}
 }
 
 // hedgeDelay is how long an attempt on u runs alone.
-func (s *Selector) hedgeDelay(u *Upstream) time.Duration {
-	srtt, ok := u.rtt.smoothed()
-	if !ok {
+func (s *Selector) hedgeDelay(u Member) time.Duration {
+	srtt := u.Standing(time.Now()).RTT
+	if srtt == 0 {
 		return unmeasuredHedge * s.opts.HedgeDelay
 	}
 	return min(max(hedgeFactor*srtt, s.opts.HedgeDelay), s.opts.AttemptTimeout)

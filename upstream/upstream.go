@@ -153,8 +153,16 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			// resend failed too (the resolver is gone, say).
 			err = fmt.Errorf("%w; resending: %w", resent, err)
 		}
-		return nil, u.fail(start, fmt.Errorf("upstream %s (%s): exchanging %s: %w", u.name, u.addr, q.Question[0].Name, err))
+		return nil, u.fail(start, u.exchangeError(err))
 	}
+}
+
+// exchangeError describes a failed exchange with the upstream's name and
+// address. It leaves the query name out: the error reaches the status
+// page's last error and logs above Debug, neither of which may say what
+// the house asks.
+func (u *Upstream) exchangeError(err error) error {
+	return fmt.Errorf("upstream %s (%s): exchanging a query: %w", u.name, u.addr, err)
 }
 
 func (u *Upstream) succeed(d time.Duration) {
@@ -223,10 +231,6 @@ func (u *Upstream) LastError() string {
 	}
 	return ""
 }
-
-// failedOver counts a query the selector moved on from u to another
-// upstream, after a failure or as a hedge.
-func (u *Upstream) failedOver() { u.counters.failovers.Add(1) }
 
 // OpenConns counts the upstream's live TLS connections.
 func (u *Upstream) OpenConns() int { return u.pool.open() }

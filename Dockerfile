@@ -13,6 +13,11 @@ ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${GO_IMAGE} AS build
 ARG VERSION=dev
+# BUILD_TIME (RFC 3339, e.g. from `date -u +%FT%TZ`) is the build time an
+# unset clock is judged against (README, "Running on a router"); the
+# context has no .git for Go to take the commit time from. Empty: the
+# date committed in internal/buildtime.
+ARG BUILD_TIME=
 WORKDIR /src
 # The modules come from vendor/ when the context has it, else from the
 # module proxy. (No separate layer that downloads them from go.mod alone:
@@ -28,7 +33,7 @@ COPY . .
 # --cap-drop ALL.) On the host's network see README.md, "Docker".
 RUN if [ -f vendor/modules.txt ]; then mod=vendor; else mod=readonly; fi \
  && CGO_ENABLED=0 go build -mod="$mod" -trimpath \
-        -ldflags "-s -w -X main.version=${VERSION}" \
+        -ldflags "-s -w -X main.version=${VERSION} -X github.com/dotproxy/dotproxy/internal/buildtime.stamp=${BUILD_TIME}" \
         -o /rootfs/dotproxy ./cmd/dotproxy \
  && install -D -m 0444 /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
  && install -D -m 0444 config.yaml /rootfs/etc/dotproxy/config.yaml

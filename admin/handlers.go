@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -57,7 +58,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 when Options.Ready says the proxy can answer
-// queries, 503 with its reason when it cannot: a readiness probe.
+// queries, 503 with its reason when it cannot: a readiness probe. A 200
+// names the filter lists still loading, if any.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	noStore(w)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -67,6 +69,11 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
+	if st := s.opts.Status(); st.Filter != nil && len(st.Filter.Pending) > 0 {
+		// Ready all the same: the lists are not required, and DNS is
+		// answered without them until they load.
+		w.Write([]byte("filter lists still loading: " + strings.Join(st.Filter.Pending, ", ") + "\n"))
+	}
 }
 
 // metrics is Options.Metrics, or 404 when there is none.

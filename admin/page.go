@@ -89,7 +89,7 @@ func newPageView(st Status) pageView {
 	v.BlockedShare, v.BlockedDetail = "off", "the filter is off"
 	if f := st.Filter; f != nil {
 		v.BlockedShare = formatPercent(f.Blocked, st.Queries)
-		v.BlockedDetail = formatCount(f.Blocked) + " blocked \u00b7 " + formatCount(uint64(max(f.Rules, 0))) + " rules"
+		v.BlockedDetail = formatCount(f.Blocked) + " blocked \u00b7 " + formatCount(uint64(max(f.Rules, 0))) + " rules" + f.pendingText()
 	}
 
 	var answered uint64

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -155,11 +156,24 @@ type CacheStatus struct {
 
 // FilterStatus is the filter's counters and size.
 //
-// JSON fields: blocked, rules (numbers).
+// JSON fields: blocked, rules (numbers); pending_lists (array of
+// strings, omitted when empty).
 type FilterStatus struct {
 	// Blocked counts client queries the filter answered instead of the
 	// upstreams.
 	Blocked uint64 `json:"blocked"`
 	// Rules is the number of rules (names and patterns) loaded now.
 	Rules int `json:"rules"`
+	// Pending names the lists that have not loaded yet (at start-up,
+	// before their first download): the filter answers without them.
+	Pending []string `json:"pending_lists,omitempty"`
+}
+
+// pendingText is what the page adds to the filter's figures while lists
+// are pending; "" when none is. status.js writes the same.
+func (f *FilterStatus) pendingText() string {
+	if len(f.Pending) == 0 {
+		return ""
+	}
+	return " \u00b7 loading " + strings.Join(f.Pending, ", ")
 }

@@ -30,6 +30,13 @@ var (
 // miss joins). It runs on a context of the cache's, bounded by the first
 // client's deadline, so that a client giving up does not fail the others
 // nor lose the answer for the cache.
+//
+// Coalescing follows the rule the upstream package's flight follows too:
+// a waiter gets the flight's outcome, answer or failure, unless the
+// flight ended only because its leader's time ran out (a context's
+// deadline or cancellation, see expired) while the waiter still has
+// time: then the waiter runs the query anew rather than fail with a
+// deadline that was not its own.
 type flight struct {
 	key      key // name folded
 	hash     uint64
@@ -190,6 +197,13 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	}
 	sh.mu.Unlock()
 	close(f.done)
+}
+
+// expired reports whether f ended only because the time it ran on ran
+// out (its leader's deadline, or a cancellation), not with an answer or
+// an upstream's failure. A waiter with time left runs the query anew.
+func (f *flight) expired() bool {
+	return errors.Is(f.err, context.DeadlineExceeded) || errors.Is(f.err, context.Canceled)
 }
 
 // respond builds a waiter's response to q (key k) from f's outcome. The

@@ -157,3 +157,57 @@ func TestClose(t *testing.T) {
 		t.Fatalf("%d upstream queries after Close, want 2: nothing is stored", up.count())
 	}
 }
+
+// TestJoinerOutlivesLeader: a miss that joined a flight which ended
+// because its leader's time ran out, while its own has time, runs the
+// query anew instead of failing with the leader's error: the rule the
+// upstream flight follows too.
+func TestJoinerOutlivesLeader(t *testing.T) {
+	var calls sync.Mutex
+	n := 0
+	led := make(chan struct{})
+	up := &fakeUpstream{answer: func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+		calls.Lock()
+		n++
+		leading := n == 1
+		calls.Unlock()
+		if leading {
+			close(led)
+			<-ctx.Done() // the leader's query hangs until its client gives up
+			return nil, ctx.Err()
+		}
+		return withA(300, 1)(q), nil
+	}}
+	c, r := newCache(t, Options{Now: newClock().Now}, up)
+	leaderCtx, giveUp := context.WithTimeout(context.Background(), time.Minute)
+	defer giveUp()
+	go resolver.ResolveMsg(leaderCtx, r, query("example.com.", dns.TypeA, true, false))
+	<-led
+	joined := make(chan struct {
+		m   *dns.Msg
+		err error
+	}, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		m, err := resolver.ResolveMsg(ctx, r, query("example.com.", dns.TypeA, true, false))
+		joined <- struct {
+			m   *dns.Msg
+			err error
+		}{m, err}
+	}()
+	k := key{name: "example.com.", qtype: dns.TypeA, qclass: dns.ClassINET}
+	h := k.hash(c.store.seed)
+	waitFor(t, "the second miss to join", func() bool {
+		sh := c.store.shard(h)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		f := sh.flights[h]
+		return f != nil && f.waiters == 2
+	})
+	giveUp()
+	res := <-joined
+	if res.err != nil || res.m == nil || len(res.m.Answer) != 1 {
+		t.Fatalf("joiner: %v %v; want the answer of a query of its own", res.m, res.err)
+	}
+}

@@ -118,6 +118,9 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.
 	if f.failed && stale != nil {
 		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
 	}
+	if f.expired() && ctx.Err() == nil && c.ctx.Err() == nil {
+		return c.miss(ctx, next, req, k, h, stale) // the leader's time ran out, not ours (see flight)
+	}
 	req.Info.SetUpstream(f.upstream)
 	return f.respond(req, k)
 }

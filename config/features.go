@@ -32,6 +32,7 @@ type Filter struct {
 	BlockResponse string        // "nxdomain" | "nodata" | "refused" | "null_ip"
 	Refresh       time.Duration // how often URL lists are downloaded again
 	CacheDir      string        // where the last good copy of each URL list is kept
+	Required      bool          // no DNS answers until every list has loaded once
 	Groups        []Group
 }
 
@@ -54,7 +55,7 @@ type QueryLog struct {
 func (d *decoder) queryLogFields(q *QueryLog) map[string]field {
 	return map[string]field{
 		"enabled":   value(d, &q.Enabled, "true or false", parseBool),
-		"path":      value(d, &q.Path, `a file path or "-"`, parseListSource),
+		"path":      value(d, &q.Path, `a file path or "-"`, parseQueryLogPath),
 		"anonymize": value(d, &q.Anonymize, "true or false", parseBool),
 	}
 }
@@ -86,11 +87,12 @@ func (d *decoder) cacheFields(c *Cache) map[string]field {
 // filterFields is the schema of the filter: section.
 func (d *decoder) filterFields(f *Filter) map[string]field {
 	return map[string]field{
-		"blocklists":     values(d, &f.Blocklists, "a file path or URL", "", parseListSource),
-		"allowlists":     values(d, &f.Allowlists, "a file path or URL", "", parseListSource),
+		"blocklists":     values(d, &f.Blocklists, "a file path or URL", "", parseList),
+		"allowlists":     values(d, &f.Allowlists, "a file path or URL", "", parseList),
 		"block_response": value(d, &f.BlockResponse, "a block response", oneOf("nxdomain", "nodata", "refused", "null_ip")),
 		"refresh":        value(d, &f.Refresh, "a duration", parsePositiveDuration),
 		"cache_dir":      value(d, &f.CacheDir, "a directory", parseListSource),
+		"required":       value(d, &f.Required, "true or false", parseBool),
 		"groups":         d.groups(&f.Groups),
 	}
 }
@@ -105,8 +107,8 @@ func (d *decoder) groups(dst *[]Group) field {
 				"name": value(d, &g.Name, "a name", parseName),
 				"clients": values(d, &g.Clients, "a CIDR prefix",
 					"empty list; a group applies to the clients it lists", parsePrefix),
-				"blocklists": values(d, &g.Blocklists, "a file path or URL", "", parseListSource),
-				"allowlists": values(d, &g.Allowlists, "a file path or URL", "", parseListSource),
+				"blocklists": values(d, &g.Blocklists, "a file path or URL", "", parseList),
+				"allowlists": values(d, &g.Allowlists, "a file path or URL", "", parseList),
 			})
 			if _, ok := d.lines[join(p, "clients")]; !ok {
 				d.addf(n.Line, join(p, "clients"), "required: the client prefixes the group applies to")
@@ -131,7 +133,7 @@ func (d *decoder) localRecords(dst *map[string][]netip.Addr) field {
 			k, v := n.Content[i], resolve(n.Content[i+1])
 			name := strings.ToLower(strings.TrimSuffix(k.Value, "."))
 			kp := fmt.Sprintf("%s[%s]", p, k.Value)
-			if k.Kind != yaml.ScalarNode || !isHostname(name) {
+			if k.Kind != yaml.ScalarNode || !isLocalName(name) {
 				d.addf(k.Line, kp, "%q is not a host name", k.Value)
 				continue
 			}

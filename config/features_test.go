@@ -122,3 +122,30 @@ func TestParseOperations(t *testing.T) {
 		t.Errorf("admin host name: %v", err)
 	}
 }
+
+// TestStartupChecks: what start-up would refuse is a problem here, with
+// its line and key, reported once.
+func TestStartupChecks(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"group without a name", "filter:\n  groups:\n    - clients: [10.0.0.0/8]\n", "config.yaml:3: filter.groups[0].name: required"},
+		{"list scheme", "filter:\n  blocklists: [\"gopher://x/y\"]\n", "config.yaml:2: filter.blocklists[0]: \"gopher://x/y\": want a file path or an http(s) URL with a host"},
+		{"numeric top label", "local_records:\n  printer.42: [192.0.2.1]\n", "config.yaml:2: local_records[printer.42]: \"printer.42\" is not a host name"},
+		{"query log is a directory", "query_log: {enabled: true, path: \"" + t.TempDir() + "\"}\n", "is a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("config.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse: %v, want %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Fatalf("%d problems, want 1:\n%v", n, err)
+			}
+		})
+	}
+	// A group that is not a mapping is reported as such, not also as
+	// nameless.
+	_, err := Parse("config.yaml", []byte("filter:\n  groups: [kids]\n"))
+	if err == nil || strings.Contains(err.Error(), "name") {
+		t.Fatalf("Parse: %v", err)
+	}
+}

@@ -69,7 +69,9 @@ func TestMain(m *testing.M) {
 // package's directory, into dir.
 func build(dir string) (string, error) {
 	bin := filepath.Join(dir, "dotproxy")
-	args := []string{"build", "-o", bin, "-ldflags", "-X main.version=" + builtVersion}
+	// The dotproxy_testclock tag adds the test seam that lets a test set
+	// the clock certificates are judged by (cmd/dotproxy/testclock.go).
+	args := []string{"build", "-o", bin, "-tags", "dotproxy_testclock", "-ldflags", "-X main.version=" + builtVersion}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

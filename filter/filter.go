@@ -77,6 +77,18 @@ type Options struct {
 	// HTTPClient downloads the lists; nil means a client with timeouts
 	// fit for large lists over slow lines.
 	HTTPClient *http.Client
+	// Required makes the lists a precondition of answering: until every
+	// list has a version (downloaded, read, or read from its on-disk
+	// copy), Ready fails and the resolver chain is to refuse queries
+	// (proxy answers SERVFAIL with Extended DNS Error 14, Not Ready).
+	// Without it, queries are answered unfiltered by a list that has
+	// not loaded yet.
+	Required bool
+	// Previous is the filter this one replaces on a reload, or nil. A
+	// list it also has (same source, same kind) is taken over with the
+	// version in use, so that a reload never filters less while the new
+	// lists load.
+	Previous *Filter
 	// Logger receives the filter's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -106,6 +118,9 @@ type Filter struct {
 	global  ruleSet
 	groups  []group
 
+	required bool
+	loads    chan struct{} // a token per list loading; cap maxLoads
+
 	blocked, cloaked, answeredLocally atomic.Uint64
 
 	lifecycle sync.Once // Start, or Stop before Start
@@ -120,13 +135,16 @@ type group struct {
 	rules   ruleSet
 }
 
-// New checks opts and loads every list. It fails for what can never work
-// (an unknown block response, a bad local record or group) and for a list
-// that cannot be loaded and has no on-disk copy; a downloaded list with
-// an on-disk copy is loaded from the copy, without network, and fetched
-// again once Start runs.
+// New checks opts and gives each list what version it can without the
+// network: a file is read, a URL list is read from its on-disk copy or
+// taken over from opts.Previous. It fails only for what can never work
+// (an unknown block response, a bad local record, group or list source),
+// never because a list cannot be loaded: such a list is pending (see
+// Pending) and Start loads it in the background. Nothing New does waits
+// on the network.
 func New(opts Options) (*Filter, error) {
-	f := &Filter{log: opts.Logger, client: opts.HTTPClient, refresh: opts.Refresh}
+	f := &Filter{log: opts.Logger, client: opts.HTTPClient, refresh: opts.Refresh,
+		required: opts.Required, loads: make(chan struct{}, maxLoads)}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +167,7 @@ func New(opts Options) (*Filter, error) {
 	if f.local, err = newLocalNames(opts.LocalRecords); err != nil {
 		errs = append(errs, err)
 	}
-	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list)}
+	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list), prev: opts.Previous}
 	f.global = b.rules(opts.Blocklists, opts.Allowlists, "", &errs)
 	names := make(map[string]bool)
 	for i, g := range opts.Groups {
@@ -180,32 +198,9 @@ func New(opts Options) (*Filter, error) {
 		}
 	}
 	for _, l := range f.lists {
-		if err := f.loadFirst(l); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		f.loadLocal(l)
 	}
 	return f, nil
-}
-
-// loadFirst gives l its first version: the on-disk copy when there is
-// one, else the source.
-func (f *Filter) loadFirst(l *list) error {
-	if l.cache != "" {
-		if _, err := os.Stat(l.cache); err == nil {
-			err := l.load(context.Background(), f, true)
-			if err == nil {
-				return nil
-			}
-			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", ListName(l.source), "err", err)
-		}
-	}
-	if err := l.load(context.Background(), f, false); err != nil {
-		return fmt.Errorf("list %s: %w (and no on-disk copy to fall back on)", ListName(l.source), err)
-	}
-	return nil
 }
 
 // listKey identifies a list: the same source may be a blocklist and an
@@ -220,6 +215,7 @@ type listSet struct {
 	cacheDir string
 	byKey    map[listKey]*list
 	lists    []*list
+	prev     *Filter // whose lists are taken over; nil when none
 }
 
 // rules returns the rule set of these blocklists and allowlists, adding
@@ -245,9 +241,12 @@ func (s *listSet) add(rs ruleSet, source string, allow bool, where string, errs 
 		*errs = append(*errs, fmt.Errorf("%s: %q: %w", where, source, err))
 		return rs
 	}
-	l := &list{source: source, name: ListName(source), allow: allow, isURL: isURL}
-	if isURL && s.cacheDir != "" {
-		l.cache = cacheFile(s.cacheDir, source)
+	l := s.prev.list(key, s.cacheDir)
+	if l == nil {
+		l = &list{source: source, name: ListName(source), allow: allow, isURL: isURL}
+		if isURL && s.cacheDir != "" {
+			l.cache = cacheFile(s.cacheDir, source)
+		}
 	}
 	s.byKey[key] = l
 	s.lists = append(s.lists, l)

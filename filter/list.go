@@ -74,6 +74,11 @@ func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 		f.log.Debug("list not modified", "list", ListName(l.source))
 		return nil
 	}
+	if err != nil && ctx.Err() != nil {
+		// Abandoned (Stop, a reload retiring the filter), not failed: a
+		// list two filters share keeps the status the other one gives it.
+		return err
+	}
 	if err != nil {
 		l.setStatus(func(s *listStatus) { s.lastAttempt, s.lastErr = start, err; s.failures++ })
 		return err
@@ -120,6 +125,7 @@ func (l *list) stats() ListStats {
 		FromCache:   s.fromCache,
 		LastAttempt: s.lastAttempt,
 		Failures:    s.failures,
+		Pending:     l.table.Load() == nil,
 	}
 	if s.lastErr != nil {
 		ls.LastError = s.lastErr.Error()

@@ -39,6 +39,7 @@ func TestInfo(t *testing.T) {
 		Blocklists:   []string{listURL, writeFile(t, dir, "block.txt", "tracker.example.net\n")},
 		LocalRecords: map[string][]netip.Addr{"nas.home.arpa": {netip.MustParseAddr("192.168.1.2")}},
 	})
+	f.refreshAll(context.Background())
 	for _, tc := range []struct {
 		name  string
 		chain []string // the upstream's CNAME chain

@@ -71,8 +71,9 @@ func blocks(t *testing.T, f *Filter, name string) bool {
 func TestRefresh(t *testing.T) {
 	srv := newListServer(t, "v1.example.com\n")
 	f, rec := newFilter(t, Options{Blocklists: []string{srv.URL + "/list.txt"}, CacheDir: t.TempDir()})
+	f.refreshAll(context.Background())
 	if !blocks(t, f, "v1.example.com") {
-		t.Fatal("v1 not blocked after New")
+		t.Fatal("v1 not blocked after the first load")
 	}
 	first := f.Stats().Lists[0]
 
@@ -200,6 +201,7 @@ func TestStopAbandonsDownload(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
 	f, _ := newFilter(t, Options{Blocklists: []string{srv.URL}, Refresh: time.Millisecond})
+	f.refreshAll(context.Background())
 	slow.Store(true)
 	f.Start(context.Background())
 	select {

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ func TestOnDiskCopy(t *testing.T) {
 
 	// A first run downloads the list and keeps a copy.
 	f1, _ := newFilter(t, Options{Blocklists: []string{url}, CacheDir: filepath.Join(dir, "lists")})
+	f1.refreshAll(context.Background())
 	if s := f1.Stats().Lists[0]; s.FromCache || s.Rules != 1 {
 		t.Fatalf("first run: %+v", s)
 	}
@@ -56,10 +58,11 @@ func TestOnDiskCopy(t *testing.T) {
 		t.Fatalf("copy now %q, %v", data, err)
 	}
 
-	// No copy and no server: New fails, naming the URL.
-	_, err = New(Options{Blocklists: []string{url}, CacheDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), "500") {
-		t.Fatalf("New without a copy: %v", err)
+	// No copy and no server: the list is pending, and the failure says why.
+	f4, _ := newFilter(t, Options{Blocklists: []string{url}, CacheDir: t.TempDir()})
+	f4.refreshAll(context.Background())
+	if s := f4.Stats().Lists[0]; !s.Pending || !strings.Contains(s.LastError, "500") {
+		t.Fatalf("without a copy: %+v", s)
 	}
 
 	// An unusable copy (garbage written by hand) is replaced by a download.
@@ -68,6 +71,7 @@ func TestOnDiskCopy(t *testing.T) {
 	}
 	srv.set(http.StatusOK, "fresh.example.com\n")
 	f3, rec := newFilter(t, Options{Blocklists: []string{url}, CacheDir: filepath.Join(dir, "lists")})
+	f3.refreshAll(context.Background())
 	if !blocks(t, f3, "fresh.example.com") || len(rec.Find("on-disk copy of the list is unusable, fetching it")) != 1 {
 		t.Fatal("an unusable copy was not replaced by a download")
 	}
@@ -79,45 +83,130 @@ func TestOnDiskCopy(t *testing.T) {
 	}
 }
 
-func TestLoadErrorsAtStart(t *testing.T) {
+// TestNoListStopsStart: a list that cannot be loaded (no network, a
+// 404, an HTML page, a missing file) never fails New, which waits on no
+// network: the list is pending, the filter answers without it, and the
+// try's error says why. Only a source that can never work fails New.
+func TestNoListStopsStart(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	missing := filepath.Join(t.TempDir(), "missing.txt")
 	html := newListServer(t, "<html><body>captive portal</body></html>")
 	notFound := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notFound.Close)
+	hang := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(hang) })
 	for _, tc := range []struct {
 		name   string
 		source string
-		want   []string
+		want   []string // in the list's LastError after one try; nil: do not try
 	}{
 		{"missing file", missing, []string{missing, "no such file"}},
 		{"unreachable URL", closed.URL + "/list", []string{closed.URL, "connection refused"}},
 		{"not found", notFound.URL + "/nope", []string{"/nope", "404 Not Found"}},
 		{"html", html.URL, []string{html.URL, "HTML"}},
-		{"bad scheme", "ftp://lists.example/ads.txt", []string{"ftp://", "http(s)"}},
-		{"empty source", " ", []string{"empty"}},
+		{"hanging server", hanging.URL, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(Options{Blocklists: []string{tc.source}, CacheDir: t.TempDir()})
-			if err == nil {
-				t.Fatal("New succeeded")
+			f, rec := newFilter(t, Options{Blocklists: []string{tc.source}, CacheDir: t.TempDir()})
+			if p := f.Pending(); len(p) != 1 || f.Ready() != nil {
+				t.Fatalf("pending %v, ready %v: want the list pending, and ready", p, f.Ready())
 			}
+			if blocks(t, f, "www.example.com") {
+				t.Fatal("a pending list blocks")
+			}
+			if tc.want == nil {
+				return
+			}
+			f.refreshAll(context.Background())
+			s := f.Stats().Lists[0]
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
+				if !strings.Contains(s.LastError, w) {
+					t.Errorf("error %q does not say %q", s.LastError, w)
 				}
+			}
+			if !s.Pending || len(rec.Find("list not loaded yet, filtering without it; trying again")) != 1 {
+				t.Errorf("after a failed try: %+v", s)
 			}
 		})
 	}
-	t.Run("every failure reported", func(t *testing.T) {
-		_, err := New(Options{Blocklists: []string{missing, closed.URL}, BlockResponse: "bogus"})
-		if err == nil || !strings.Contains(err.Error(), "bogus") {
-			t.Fatalf("New: %v", err)
+	for _, tc := range []struct{ name, source, want string }{
+		{"bad scheme", "ftp://lists.example/ads.txt", "http(s)"},
+		{"empty source", " ", "empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Options{Blocklists: []string{tc.source}, BlockResponse: "bogus"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "bogus") {
+				t.Fatalf("New: %v; want both problems", err)
+			}
+		})
+	}
+}
+
+// TestRequired: with Required, the filter is not ready while a list is
+// pending, and is once it has loaded.
+func TestRequired(t *testing.T) {
+	srv := newListServer(t, "ads.example.com\n")
+	srv.set(http.StatusServiceUnavailable, "")
+	file := writeFile(t, t.TempDir(), "local.txt", "file.example.com\n")
+	f, _ := newFilter(t, Options{Blocklists: []string{file, srv.URL}, Required: true})
+	if err := f.Ready(); !errors.Is(err, ErrListsPending) || !strings.Contains(err.Error(), srv.URL) ||
+		strings.Contains(err.Error(), file) {
+		t.Fatalf("Ready with the URL list pending: %v", err)
+	}
+	srv.set(http.StatusOK, "ads.example.com\n")
+	f.Start(context.Background())
+	deadline := time.Now().Add(pollTimeout)
+	for f.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", f.Ready())
 		}
-		_, err = New(Options{Blocklists: []string{missing, closed.URL}})
-		if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), closed.URL) {
-			t.Fatalf("New: %v", err)
+		time.Sleep(5 * time.Millisecond) // polling the loop's progress
+	}
+	if !blocks(t, f, "ads.example.com") || len(f.Pending()) != 0 {
+		t.Fatal("ready, but the list does not block")
+	}
+}
+
+// TestBackoff: a failing list is tried again sooner than Refresh, later
+// after each failure in a row, never later than retryInterval.
+func TestBackoff(t *testing.T) {
+	f := &Filter{refresh: DefaultRefresh}
+	want := []time.Duration{DefaultRefresh, 5 * time.Second, 10 * time.Second, 20 * time.Second}
+	for failed, w := range want {
+		if got := f.nextTry(failed); got != w {
+			t.Errorf("nextTry(%d) = %v, want %v", failed, got, w)
 		}
-	})
+	}
+	if got := f.nextTry(40); got != retryInterval {
+		t.Errorf("nextTry(40) = %v, want %v", got, retryInterval)
+	}
+	f.refresh = time.Second
+	if got := f.nextTry(3); got != time.Second {
+		t.Errorf("with a short refresh: %v", got)
+	}
+}
+
+// TestPreviousLists: a filter built for a reload takes over the lists
+// its predecessor has loaded, so a reload never filters less.
+func TestPreviousLists(t *testing.T) {
+	srv := newListServer(t, "ads.example.com\n")
+	old, _ := newFilter(t, Options{Blocklists: []string{srv.URL}})
+	old.refreshAll(context.Background())
+	srv.set(http.StatusServiceUnavailable, "")
+	other := newListServer(t, "more.example.com\n")
+	f, _ := newFilter(t, Options{Blocklists: []string{srv.URL, other.URL}, Previous: old})
+	if !blocks(t, f, "ads.example.com") {
+		t.Fatal("the kept list does not block in the new filter")
+	}
+	if p := f.Pending(); len(p) != 1 || p[0] != other.URL {
+		t.Fatalf("pending %v, want only the new list", p)
+	}
 }

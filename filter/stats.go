@@ -30,6 +30,9 @@ type ListStats struct {
 	// LoadedAt is when the version in use was loaded: downloaded, read
 	// from the file, or read from the on-disk copy.
 	LoadedAt time.Time
+	// Pending says that the list has no version yet: it has never
+	// loaded, and the filter answers as if it were empty.
+	Pending bool
 	// FromCache says that the version in use is the on-disk copy,
 	// loaded at start; it turns false at the first successful fetch.
 	FromCache bool

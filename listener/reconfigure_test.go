@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -51,4 +52,20 @@ func TestReconfigure(t *testing.T) {
 	if m := ask(); m.Rcode != dns.RcodeNameError {
 		t.Fatal("a refused Reconfigure changed the server")
 	}
+}
+
+// TestReconfigureTCPIdleTimeout: a new idle timeout applies to the
+// connections already open, from their next read.
+func TestReconfigureTCPIdleTimeout(t *testing.T) {
+	s, _ := startServer(t, Options{Resolver: echo, TCPIdleTimeout: time.Hour})
+	c := tcpClient{dialTCP(t, s.TCPAddrs()[0], netip.Addr{})}
+	if err := s.Reconfigure(Options{Addrs: []netip.AddrPort{loopback}, Resolver: echo, TCPIdleTimeout: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	c.send(t, packQuery(t, 1, "example.com.", dns.TypeA, 0))
+	if m, _ := c.recv(t); m.Id != 1 {
+		t.Fatalf("got %v", m)
+	}
+	// Closed by the new timeout, not the hour New set.
+	waitClosed(t, c.c, ioTimeout)
 }

@@ -128,7 +128,7 @@ const (
 type settings struct {
 	resolver                          resolver.Resolver
 	allow                             acl
-	queryTimeout                      time.Duration
+	queryTimeout, tcpIdle             time.Duration
 	maxConns, perClient, inflightConn int
 }
 
@@ -137,6 +137,7 @@ func newSettings(o Options) *settings {
 		resolver:     o.Resolver,
 		allow:        newACL(o.Allow),
 		queryTimeout: o.QueryTimeout,
+		tcpIdle:      o.TCPIdleTimeout,
 		maxConns:     o.MaxTCPConns,
 		perClient:    o.MaxTCPConnsPerClient,
 		inflightConn: o.MaxTCPInflightPerConn,
@@ -172,7 +173,8 @@ var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while
 
 // Reconfigure applies new options to a serving Server at once: the
 // resolver, the access list, the query timeout and the TCP limits (a
-// lower cap closes no open connection; it refuses new ones). Queries
+// lower cap closes no open connection; it refuses new ones; the idle
+// timeout applies from each connection's next read or write). Queries
 // already being answered finish as they started. The addresses, the UDP
 // in-flight cap, the logger and the observer stay as New set them: other
 // addresses return ErrAddrsChanged and change nothing.

@@ -271,7 +271,7 @@ func (c *tcpConn) setDeadline() {
 	case c.srv.closing():
 		c.conn.SetReadDeadline(aLongTimeAgo)
 	case c.busy == 0:
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.live.Load().tcpIdle))
 	default:
 		c.conn.SetReadDeadline(time.Time{})
 	}

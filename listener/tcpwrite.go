@@ -55,7 +55,7 @@ func (c *tcpConn) drain() error {
 
 	// A client that takes longer than the idle timeout to take its
 	// answers is not reading any more.
-	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+	c.conn.SetWriteDeadline(time.Now().Add(c.srv.live.Load().tcpIdle))
 	_, err := c.conn.Write(buf)
 	c.qmu.Lock()
 	if cap(buf) <= maxSpare {

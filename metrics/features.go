@@ -63,6 +63,8 @@ var (
 		"Queries answered from local records or a locally served zone.", nil, nil)
 	filterRules = prometheus.NewDesc(namespace+"_filter_list_rules",
 		"Distinct names in the version of the list in use.", []string{"list", "kind"}, nil)
+	filterPending = prometheus.NewDesc(namespace+"_filter_list_pending",
+		"1 while the list has never loaded (the filter answers without it), else 0.", []string{"list", "kind"}, nil)
 )
 
 // filterCollector exports the filter's counters, read at each scrape.
@@ -74,7 +76,7 @@ var _ prometheus.Collector = (*filterCollector)(nil)
 
 // Describe implements prometheus.Collector.
 func (c *filterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{filterBlocked, filterCloaked, filterLocal, filterRules} {
+	for _, d := range []*prometheus.Desc{filterBlocked, filterCloaked, filterLocal, filterRules, filterPending} {
 		ch <- d
 	}
 }
@@ -92,6 +94,7 @@ func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
 	type ruleKey struct{ list, kind string }
 	blocked := make(map[string]uint64)
 	rules := make(map[ruleKey]int)
+	pending := make(map[ruleKey]bool)
 	for _, l := range s.Lists {
 		name := filter.ListName(l.Source) // not l.Name: the provider may leave it empty
 		kind := "block"
@@ -101,11 +104,17 @@ func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
 			blocked[name] += l.Blocked
 		}
 		rules[ruleKey{name, kind}] += l.Rules
+		pending[ruleKey{name, kind}] = pending[ruleKey{name, kind}] || l.Pending
 	}
 	for name, n := range blocked {
 		ch <- prometheus.MustNewConstMetric(filterBlocked, prometheus.CounterValue, float64(n), name)
 	}
 	for k, n := range rules {
 		ch <- prometheus.MustNewConstMetric(filterRules, prometheus.GaugeValue, float64(n), k.list, k.kind)
+		v := 0.0
+		if pending[k] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(filterPending, prometheus.GaugeValue, v, k.list, k.kind)
 	}
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// QueryLogDropped returns how many query log lines were dropped
 	// because the writer fell behind (querylog.Logger.Dropped).
 	QueryLogDropped func() uint64
+	// ClockGrace returns how many upstream certificate checks were
+	// judged at the build time because the system clock was unset
+	// (upstream.Clock.Graced).
+	ClockGrace func() uint64
 	// Version is the program's version, exported as
 	// dotproxy_build_info{version}; empty leaves it out.
 	Version string
@@ -95,6 +99,12 @@ func New(opts Options) *Metrics {
 			Namespace: namespace, Name: "querylog_dropped_total",
 			Help: "Query log lines dropped because the log writer fell behind.",
 		}, func() float64 { return float64(opts.QueryLogDropped()) }))
+	}
+	if opts.ClockGrace != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Name: "tls_clock_grace_total",
+			Help: "Upstream certificate checks that judged validity at the build time, the system clock being earlier (unset).",
+		}, func() float64 { return float64(opts.ClockGrace()) }))
 	}
 	if opts.Version != "" {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

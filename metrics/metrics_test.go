@@ -139,6 +139,7 @@ func TestCacheAndFilter(t *testing.T) {
 				{Source: "https://lists.example/ads.txt?token=other", Blocked: 1, Rules: 50},
 				{Source: "/etc/dotproxy/block.txt", Blocked: 1, Rules: 10},
 				{Source: "/etc/dotproxy/allow.txt", Allow: true, Rules: 3},
+				{Source: "https://lists.example/new.txt", Pending: true},
 			}}, filterOn
 		},
 	})
@@ -159,10 +160,12 @@ func TestCacheAndFilter(t *testing.T) {
 		"dotproxy_cache_size_bytes":           4096,
 		"dotproxy_filter_cloaked_total":       1,
 		"dotproxy_filter_local_answers_total": 2,
-		key("dotproxy_filter_blocked_total", "list", "https://lists.example/ads.txt"):               5,
-		key("dotproxy_filter_blocked_total", "list", "/etc/dotproxy/block.txt"):                     1,
-		key("dotproxy_filter_list_rules", "list", "https://lists.example/ads.txt", "kind", "block"): 150,
-		key("dotproxy_filter_list_rules", "list", "/etc/dotproxy/allow.txt", "kind", "allow"):       3,
+		key("dotproxy_filter_blocked_total", "list", "https://lists.example/ads.txt"):                 5,
+		key("dotproxy_filter_blocked_total", "list", "/etc/dotproxy/block.txt"):                       1,
+		key("dotproxy_filter_list_rules", "list", "https://lists.example/ads.txt", "kind", "block"):   150,
+		key("dotproxy_filter_list_rules", "list", "/etc/dotproxy/allow.txt", "kind", "allow"):         3,
+		key("dotproxy_filter_list_pending", "list", "https://lists.example/new.txt", "kind", "block"): 1,
+		key("dotproxy_filter_list_pending", "list", "https://lists.example/ads.txt", "kind", "block"): 0,
 	}
 	for k, v := range want {
 		if got, ok := s.samples[k]; !ok || got != v {
@@ -188,6 +191,7 @@ func TestExposition(t *testing.T) {
 		Cache:           func() (cache.Stats, bool) { return cache.Stats{}, true },
 		Filter:          func() (filter.Stats, bool) { return filter.Stats{Lists: []filter.ListStats{{Source: "l"}}}, true },
 		QueryLogDropped: func() uint64 { return 9 },
+		ClockGrace:      func() uint64 { return 4 },
 		Version:         "1.2.3",
 	})
 	m.ObserveQuery(resolver.QueryEvent{Transport: resolver.UDP})
@@ -204,6 +208,9 @@ func TestExposition(t *testing.T) {
 	}
 	if s.samples["dotproxy_querylog_dropped_total"] != 9 {
 		t.Errorf("querylog dropped: %v", s.samples["dotproxy_querylog_dropped_total"])
+	}
+	if s.samples["dotproxy_tls_clock_grace_total"] != 4 {
+		t.Errorf("clock grace: %v", s.samples["dotproxy_tls_clock_grace_total"])
 	}
 	if !s.with(`dotproxy_build_info{goversion="go`) || !s.with(`dotproxy_build_info{goversion=`) {
 		t.Error("no build info")

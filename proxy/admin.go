@@ -10,11 +10,15 @@ import (
 // errNoHealthyUpstream is readiness's answer while every upstream is down.
 var errNoHealthyUpstream = errors.New("no upstream is healthy")
 
-// ready reports whether the proxy can answer: its listeners are bound and
-// at least one upstream is healthy. It backs /readyz.
+// ready reports whether the proxy can answer: its listeners are bound,
+// the filter's required lists (filter.required) have loaded, and at
+// least one upstream is healthy. It backs /readyz.
 func (p *Proxy) ready() error {
 	if len(p.listener.UDPAddrs()) == 0 {
 		return errors.New("listeners not bound")
+	}
+	if err := p.gen.Load().filter.Ready(); err != nil {
+		return err
 	}
 	for _, u := range p.gen.Load().ups {
 		if u.Healthy() {
@@ -55,7 +59,7 @@ func (p *Proxy) status() admin.Status {
 			rules += l.Rules
 		}
 	}
-	st.Filter = &admin.FilterStatus{Blocked: fs.Blocked, Rules: rules}
+	st.Filter = &admin.FilterStatus{Blocked: fs.Blocked, Rules: rules, Pending: g.filter.Pending()}
 	return st
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
-func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*upstream.Upstream, error) {
+func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
 	var roots *x509.CertPool
 	if uc.CAFile != "" {
 		pem, err := os.ReadFile(uc.CAFile)
@@ -35,13 +35,15 @@ func newUpstream(uc config.Upstream, cfg *config.Config, log *slog.Logger) (*ups
 		MaxConns:    cfg.Connections.MaxPerUpstream,
 		IdleTimeout: cfg.Connections.IdleTimeout,
 		DialTimeout: cfg.Connections.DialTimeout,
+		Clock:       clock,
 		Logger:      log,
 	})
 }
 
-// newFilter builds the DNS firewall; its list downloads resolve their
-// host names through r.
-func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
+// newFilter builds the DNS firewall, taking over prev's loaded lists
+// (prev may be nil); its list downloads resolve their host names through
+// r.
+func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
 	groups := make([]filter.Group, len(cfg.Filter.Groups))
 	for i, g := range cfg.Filter.Groups {
 		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
@@ -54,6 +56,8 @@ func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filt
 		CacheDir:      cfg.Filter.CacheDir,
 		LocalRecords:  cfg.LocalRecords,
 		Groups:        groups,
+		Required:      cfg.Filter.Required,
+		Previous:      prev,
 		HTTPClient:    listHTTPClient(r),
 		Logger:        log,
 	})

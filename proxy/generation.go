@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/dotproxy/dotproxy/cache"
 	"github.com/dotproxy/dotproxy/config"
@@ -14,6 +14,7 @@ import (
 	"github.com/dotproxy/dotproxy/health"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
+	"github.com/miekg/dns"
 )
 
 // generation is everything one configuration builds behind the listener:
@@ -29,8 +30,10 @@ type generation struct {
 	cache    *cache.Cache // nil when disabled
 	chain    resolver.Resolver
 
-	active  atomic.Int64 // queries being resolved by this generation
-	retired atomic.Bool  // no new query may start here
+	active  atomic.Int64  // queries being resolved by this generation
+	retired atomic.Bool   // no new query may start here
+	drained chan struct{} // closed once retired with no query left
+	drain   sync.Once     // closes drained
 }
 
 // build makes a generation for cfg. Parts of prev (nil at start) whose
@@ -41,8 +44,9 @@ type generation struct {
 // current returns the generation serving now (nil before the first):
 // filter list downloads resolve their hosts through its selector, so
 // that a filter kept across reloads never uses upstreams since closed.
-func build(cfg *config.Config, prev *generation, current func() *generation, log *slog.Logger) (g *generation, err error) {
-	g = &generation{cfg: cfg}
+// clock judges the new upstreams' certificates.
+func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, log *slog.Logger) (g *generation, err error) {
+	g = &generation{cfg: cfg, drained: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			g.stopUnused(prev)
@@ -51,7 +55,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	for _, uc := range cfg.Upstreams {
 		u := prev.upstream(uc, cfg)
 		if u == nil {
-			if u, err = newUpstream(uc, cfg, log); err != nil {
+			if u, err = newUpstream(uc, cfg, clock, log); err != nil {
 				return g, err
 			}
 		}
@@ -76,7 +80,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
-	} else if g.filter, err = newFilter(cfg, g.listResolver(current), log); err != nil {
+	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), g.listResolver(current), log); err != nil {
 		return g, err
 	}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Cache, cfg.Cache) {
@@ -128,12 +132,22 @@ func (prev *generation) upstream(uc config.Upstream, cfg *config.Config) *upstre
 	return nil
 }
 
+// filterOrNil is prev's filter; prev may be nil.
+func (prev *generation) filterOrNil() *filter.Filter {
+	if prev == nil {
+		return nil
+	}
+	return prev.filter
+}
+
 func sameFilter(a, b *config.Config) bool {
 	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
 }
 
 // resolve runs req through the generation's chain; ok is false when the
-// generation was retired before the query could start here.
+// generation was retired before the query could start here. While a
+// required filter list is pending, req is refused with Extended DNS Error
+// 14, Not Ready: "no filtering, no DNS".
 //
 // An Inline request is not counted in active: it never waits on an
 // upstream, so retire has nothing to wait for (one that races a retire
@@ -143,10 +157,13 @@ func sameFilter(a, b *config.Config) bool {
 func (g *generation) resolve(ctx context.Context, req *resolver.Request) (resp resolver.Response, ok bool, err error) {
 	if !req.Inline {
 		g.active.Add(1)
-		defer g.active.Add(-1)
+		defer g.leave()
 	}
 	if g.retired.Load() {
 		return resolver.Response{}, false, nil
+	}
+	if err := g.filter.Ready(); err != nil {
+		return resolver.Response{}, true, &resolver.Error{Code: dns.ExtendedErrorCodeNotReady, Text: "filter lists not loaded yet", Err: err}
 	}
 	resp, err = g.chain.Resolve(ctx, req)
 	return resp, true, err
@@ -159,18 +176,6 @@ func (g *generation) start(prev *generation) {
 	if prev == nil || g.filter != prev.filter {
 		g.filter.Start(context.Background())
 	}
-}
-
-// retire stops new queries from starting in g, waits up to wait for the
-// ones it is resolving, then stops what next (nil: nothing) does not take
-// over. g's checker must already be stopped.
-func (g *generation) retire(next *generation, wait time.Duration) {
-	g.retired.Store(true)
-	deadline := time.Now().Add(wait)
-	for g.active.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	g.stopUnused(next)
 }
 
 // stopUnused stops the parts of g that keep (nil: none) does not use.

@@ -37,9 +37,10 @@ func (p *Proxy) newObservers(cfg *config.Config) error {
 			}
 			return cache.Stats{}, false
 		},
-		Filter:  func() (filter.Stats, bool) { return p.gen.Load().filter.Stats(), true },
-		Version: p.version,
-		Logger:  p.log,
+		Filter:     func() (filter.Stats, bool) { return p.gen.Load().filter.Stats(), true },
+		ClockGrace: p.clock.Graced,
+		Version:    p.version,
+		Logger:     p.log,
 	}
 	if p.qlog != nil {
 		opts.QueryLogDropped = p.qlog.Dropped

@@ -18,10 +18,12 @@ import (
 
 	"github.com/dotproxy/dotproxy/admin"
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/internal/buildtime"
 	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/metrics"
 	"github.com/dotproxy/dotproxy/querylog"
 	"github.com/dotproxy/dotproxy/resolver"
+	"github.com/dotproxy/dotproxy/upstream"
 )
 
 // Proxy is a configured dotproxy: listeners in front, the current
@@ -31,26 +33,54 @@ type Proxy struct {
 	version  string
 	started  time.Time
 	listener *listener.Server
+	clock    *upstream.Clock  // judges upstream certificates; lives across reloads
 	admin    *admin.Server    // nil when off
 	metrics  *metrics.Metrics // lives across reloads
 	qlog     *querylog.Logger // nil when off
 
-	mu     sync.Mutex // serialises Reload and Shutdown
-	closed bool       // Shutdown has begun
-	gen    atomic.Pointer[generation]
+	// reloadMu serialises reloads. Shutdown never takes it: a reload
+	// builds its generation without mu, so that SIGTERM during one is
+	// not held up by it.
+	reloadMu sync.Mutex
+	mu       sync.Mutex    // guards closed and the swap of gen
+	closed   bool          // Shutdown has begun
+	stopping chan struct{} // closed by Shutdown once the listener has stopped
+	gen      atomic.Pointer[generation]
+
+	parts    parts          // who holds each upstream, cache and filter
+	retirers sync.WaitGroup // generations being retired; Shutdown waits
 }
 
 var _ resolver.Resolver = (*Proxy)(nil)
 
+// Options are what NewWith takes beside the configuration.
+type Options struct {
+	Version string       // shown on the status page
+	Logger  *slog.Logger // required
+	// Now is the clock upstream certificates are judged by, nil for
+	// time.Now; a test's way to boot with an unset clock. While it reads
+	// earlier than the binary's build time (buildtime.Time), the
+	// certificates' dates are judged at the build time (upstream.Clock).
+	Now func() time.Time
+}
+
 // New builds every component from cfg; nothing listens or dials until
 // Start. version is shown on the status page.
 func New(cfg *config.Config, version string, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{log: log, version: version}
-	g, err := build(cfg, nil, p.gen.Load, log)
+	return NewWith(cfg, Options{Version: version, Logger: log})
+}
+
+// NewWith is New with Options.
+func NewWith(cfg *config.Config, opts Options) (*Proxy, error) {
+	log := opts.Logger
+	p := &Proxy{log: log, version: opts.Version, stopping: make(chan struct{}),
+		clock: upstream.NewClock(opts.Now, buildtime.Time(), log)}
+	g, err := build(cfg, nil, p.gen.Load, p.clock, log)
 	if err != nil {
 		return nil, err
 	}
 	p.gen.Store(g)
+	p.parts.hold(g)
 	if err := p.newObservers(cfg); err != nil {
 		g.stopUnused(nil)
 		return nil, err
@@ -150,19 +180,28 @@ func (p *Proxy) UDPAddrs() []netip.AddrPort { return p.listener.UDPAddrs() }
 func (p *Proxy) TCPAddrs() []netip.AddrPort { return p.listener.TCPAddrs() }
 
 // Shutdown stops taking queries, lets those in flight finish within ctx,
-// then stops probing and refreshing and closes the upstream connections.
+// then stops probing and refreshing and closes the upstream connections,
+// the parts of generations still being retired after a reload included.
+// It waits on no reload: one under way finds the proxy closed and drops
+// what it built.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
 	p.closed = true
+	g := p.gen.Load()
+	p.mu.Unlock()
 	err := p.listener.Shutdown(ctx)
 	if p.admin != nil {
 		p.admin.Shutdown(ctx)
 	}
 	p.closeQueryLog()
-	g := p.gen.Load()
+	close(p.stopping) // no query is left for a retiring generation to wait on
 	g.checker.Stop()
-	g.retire(nil, 0)
+	g.retire(&p.parts, 0, p.stopping)
+	p.retirers.Wait()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutting down listeners: %w", err)
 	}

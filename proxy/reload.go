@@ -13,11 +13,15 @@ import (
 // upstreams keep their connections and health, and queries in flight
 // finish on the generation they started in. Listen addresses are bound
 // once: a change to them is logged and needs a restart.
+//
+// Nothing in it waits on the network: the new generation's lists load in
+// the background (taking over the old one's lists as they are), and the
+// lock Shutdown takes is held only for the swap.
 func (p *Proxy) Reload(cfg *config.Config) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return errors.New("reload: shutting down")
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	if p.isClosed() {
+		return errReloadClosed
 	}
 	old := p.gen.Load()
 	if !slices.Equal(cfg.Listen, old.cfg.Listen) {
@@ -40,18 +44,14 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.QueryLog = old.cfg.QueryLog
 		cfg = &c
 	}
-	g, err := build(cfg, old, p.gen.Load, p.log)
+	g, err := build(cfg, old, p.gen.Load, p.clock, p.log)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	if err := p.listener.Reconfigure(listenerOptions(cfg, p, p.log)); err != nil {
+	if err := p.swap(old, g); err != nil {
 		g.stopUnused(old)
-		return fmt.Errorf("reload: %w", err)
+		return err
 	}
-	old.checker.Stop()
-	p.gen.Store(g)
-	g.start(old)
-	go old.retire(g, cfg.QueryTimeout)
 
 	kept := 0
 	for _, u := range g.ups {
@@ -62,5 +62,38 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	p.log.Info("configuration reloaded", "upstreams", len(g.ups), "kept", kept,
 		"new", len(g.ups)-kept, "removed", len(old.ups)-kept, "policy", cfg.Policy,
 		"filter_reloaded", g.filter != old.filter, "cache_rebuilt", g.cache != old.cache)
+	return nil
+}
+
+// errReloadClosed is Reload's answer once Shutdown has begun.
+var errReloadClosed = errors.New("reload: shutting down")
+
+func (p *Proxy) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// swap makes g, built from old, the serving generation, and retires old
+// in the background: its parts that g does not hold are closed once its
+// last query has finished (or the query timeout has passed).
+func (p *Proxy) swap(old, g *generation) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errReloadClosed
+	}
+	if err := p.listener.Reconfigure(listenerOptions(g.cfg, p, p.log)); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	old.checker.Stop()
+	p.parts.hold(g)
+	p.gen.Store(g)
+	g.start(old)
+	p.retirers.Add(1)
+	go func() {
+		defer p.retirers.Done()
+		old.retire(&p.parts, g.cfg.QueryTimeout, p.stopping)
+	}()
 	return nil
 }

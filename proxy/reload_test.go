@@ -114,10 +114,11 @@ func TestReloadKeepsAddsAndRemovesUpstreams(t *testing.T) {
 func TestReloadErrorKeepsServing(t *testing.T) {
 	tb := newTestbed(t, 1, nil)
 	cfg := clone(tb.cfg)
-	cfg.Filter.Blocklists = []string{filepath.Join(t.TempDir(), "missing.txt")}
+	cfg.Upstreams[0].CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	cfg.Upstreams[0].Name = "renamed" // not taken over from the running generation
 	cfg.Policy = "round_robin"
-	if err := tb.proxy.Reload(cfg); err == nil || !strings.Contains(err.Error(), "missing.txt") {
-		t.Fatalf("reload with a missing list: %v", err)
+	if err := tb.proxy.Reload(cfg); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+		t.Fatalf("reload with a missing CA file: %v", err)
 	}
 	if tb.proxy.gen.Load().cfg.Policy != tb.cfg.Policy {
 		t.Fatal("a failed reload changed the running configuration")

@@ -40,8 +40,9 @@ type conn struct {
 	quietSince time.Time
 	unanswered int // queries given up on since quietSince
 
-	done chan struct{}
-	load atomic.Int32 // len(pending), readable without the lock
+	done   chan struct{}
+	closed chan struct{} // closed once the socket is closed, after done
+	load   atomic.Int32  // len(pending), readable without the lock
 }
 
 type call struct {
@@ -73,6 +74,7 @@ func newConn(tc *tls.Conn, idleTimeout time.Duration, stallAfter func() time.Dur
 		pending:     make(map[uint16]*call),
 		quietSince:  time.Now(),
 		done:        make(chan struct{}),
+		closed:      make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 	}
 	// Nothing sent yet: the idle clock starts now. (No lock needed:
@@ -191,7 +193,7 @@ func readErr(err error) error {
 	}
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: idle", ErrConnClosed)
+		return errIdle
 	}
 	return fmt.Errorf("%w: reading answer: %w", ErrConnClosed, err)
 }
@@ -226,7 +228,20 @@ func (c *conn) deliver(buf []byte) {
 	}
 }
 
-// close finishes the connection once, failing every waiting query with err.
+// errIdle closes a connection nothing was asked on for its idle timeout.
+var errIdle = fmt.Errorf("%w: idle", ErrConnClosed)
+
+// closeNotifyTimeout bounds the TLS close_notify of a connection closed
+// in good order. crypto/tls allows it 5 s, behind any write in progress;
+// a resolver that has not taken it in this long is not reading.
+const closeNotifyTimeout = time.Second
+
+// close finishes the connection once, failing every waiting query with
+// err, and returns at once: the socket is closed in the background
+// (closed tells when), so that a caller on a query's path never waits
+// for a peer that stopped reading. A connection closed in good order
+// (idle, or by its pool) says close_notify first, for up to
+// closeNotifyTimeout; a broken or stalled one is simply dropped.
 func (c *conn) close(err error) {
 	c.mu.Lock()
 	if c.err != nil {
@@ -239,11 +254,28 @@ func (c *conn) close(err error) {
 	c.load.Store(0)
 	c.mu.Unlock()
 	close(c.done)
-	c.tc.Close()
+	go c.closeSocket(err == ErrConnClosed || err == errIdle)
 	for _, cl := range pending {
 		cl.ch <- result{err: err}
 	}
 }
+
+// closeSocket closes the TLS connection, with a close_notify when
+// graceful, and then closes c.closed.
+func (c *conn) closeSocket(graceful bool) {
+	defer close(c.closed)
+	if !graceful {
+		c.forceClose()
+	} else {
+		t := time.AfterFunc(closeNotifyTimeout, c.forceClose)
+		defer t.Stop()
+	}
+	c.tc.Close()
+}
+
+// forceClose closes the socket under the TLS connection, which ends a
+// close_notify or a write blocked on a peer that does not read.
+func (c *conn) forceClose() { c.tc.NetConn().Close() }
 
 // closeErr is why the connection was closed, nil while it is open.
 func (c *conn) closeErr() error {

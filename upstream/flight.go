@@ -14,6 +14,12 @@ import (
 // flight sends identical queries that are in flight together upstream
 // once (RFC 5452 §5: a burst of duplicates invites spoofing and wastes the
 // resolvers); every caller gets its own copy of the answer.
+//
+// Its coalescing rule is the cache's too (cache's flight): a joiner gets
+// the flight's outcome, answer or failure, unless the flight ended only
+// because its leader's time ran out (a context's deadline or
+// cancellation) while the joiner still has time: then the joiner runs
+// the query anew rather than fail with a deadline that was not its own.
 type flight struct {
 	mu    sync.Mutex
 	calls map[flightKey]*flightCall

@@ -156,7 +156,13 @@ func (p *pool) open() int {
 	return len(p.conns)
 }
 
-// closeAll closes every connection; queries on them fail at once.
+// closeAllTimeout bounds closeAll's wait for the connections' sockets
+// to close: a close_notify each, all at once.
+const closeAllTimeout = closeNotifyTimeout + 500*time.Millisecond
+
+// closeAll closes every connection, all at once; queries on them fail at
+// once. It returns when the sockets are closed, or after closeAllTimeout
+// with those still saying close_notify dropped.
 func (p *pool) closeAll() {
 	p.mu.Lock()
 	conns := p.conns
@@ -165,5 +171,17 @@ func (p *pool) closeAll() {
 	p.mu.Unlock()
 	for _, c := range conns {
 		c.close(ErrConnClosed)
+	}
+	deadline := time.NewTimer(closeAllTimeout)
+	defer deadline.Stop()
+	for _, c := range conns {
+		select {
+		case <-c.closed:
+		case <-deadline.C:
+			for _, c := range conns {
+				c.forceClose()
+			}
+			return
+		}
 	}
 }

@@ -19,14 +19,18 @@ const sessionCacheSize = 8
 // tlsConfig builds the client TLS configuration for one upstream: the
 // certificate must be valid for name under roots (nil: system roots), and
 // when pins are given its SubjectPublicKeyInfo must match one of them
-// (RFC 7858 §4.2). There is no option to skip verification.
-func tlsConfig(name string, roots *x509.CertPool, pins [][]byte) *tls.Config {
+// (RFC 7858 §4.2). The certificate's dates are judged at clock's Time
+// (nil: the system clock). There is no option to skip verification.
+func tlsConfig(name string, roots *x509.CertPool, pins [][]byte, clock *Clock) *tls.Config {
 	conf := &tls.Config{
 		ServerName:         name,
 		RootCAs:            roots,
 		MinVersion:         tls.VersionTLS12,
 		NextProtos:         []string{alpnDoT},
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+	}
+	if clock != nil {
+		conf.Time = clock.Time
 	}
 	if len(pins) > 0 {
 		conf.VerifyConnection = func(cs tls.ConnectionState) error {

@@ -42,7 +42,10 @@ type Options struct {
 	MaxConns    int            // persistent connections, default 2
 	IdleTimeout time.Duration  // close a connection idle this long, default 8s
 	DialTimeout time.Duration  // TCP connect plus TLS handshake, default 2s
-	Logger      *slog.Logger
+	// Clock is the time certificates are judged at, with grace for an
+	// unset system clock; nil: the system clock, strictly.
+	Clock  *Clock
+	Logger *slog.Logger
 }
 
 // Upstream is one DNS-over-TLS resolver. It is safe for concurrent use.
@@ -92,7 +95,7 @@ func New(opts Options) (*Upstream, error) {
 	}
 	u.pool = &pool{
 		addr:        opts.Addr.String(),
-		tlsConf:     tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins),
+		tlsConf:     tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins, opts.Clock),
 		max:         opts.MaxConns,
 		dialTimeout: opts.DialTimeout,
 		idleTimeout: opts.IdleTimeout,

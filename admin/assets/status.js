@@ -141,7 +141,9 @@
 		if (s.filter) {
 			const blocked = s.filter.blocked - (b.filter ? b.filter.blocked : 0);
 			setText(byId('blocked-share'), percent(blocked, dq));
-			setText(byId('blocked-detail'), count(s.filter.blocked) + ' blocked \u00b7 ' + count(s.filter.rules) + ' rules');
+			const pending = s.filter.pending_lists || [];
+			setText(byId('blocked-detail'), count(s.filter.blocked) + ' blocked \u00b7 ' + count(s.filter.rules) + ' rules' +
+				(pending.length ? ' \u00b7 loading ' + pending.join(', ') : ''));
 		} else {
 			setText(byId('blocked-share'), 'off');
 			setText(byId('blocked-detail'), 'the filter is off');

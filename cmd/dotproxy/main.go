@@ -20,6 +20,10 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
+// testNow, when set, is the clock upstream certificates are judged by.
+// Only test builds set it (testclock.go); nil means the system clock.
+var testNow func() time.Time
+
 // shutdownGrace bounds how long in-flight queries may take to finish
 // after SIGTERM.
 const shutdownGrace = 5 * time.Second
@@ -61,9 +65,18 @@ func run() int {
 		return exitOK
 	}
 
+	// Signals are taken before anything is built: a SIGHUP from a
+	// supervisor or a file watcher while dotproxy starts must not end it
+	// (its default action), and a SIGTERM then stops it cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	log := proxy.NewLogger(os.Stderr, cfg.Log)
 	log.Info("starting dotproxy", "version", version, "config", source)
-	p, err := proxy.New(cfg, version, log)
+	p, err := proxy.NewWith(cfg, proxy.Options{Version: version, Logger: log, Now: testNow})
 	if err != nil {
 		log.Error("building proxy", "err", err)
 		return exitFail
@@ -74,8 +87,7 @@ func run() int {
 		return exitFail
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go reloads(ctx, p, source, cfg.Watch, log)
+	go reloads(ctx, hup, p, source, cfg.Watch, log)
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down", "grace", shutdownGrace)

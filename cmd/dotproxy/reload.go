@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/dotproxy/dotproxy/config"
@@ -17,14 +15,11 @@ import (
 // soon enough for a file a person edits.
 const watchInterval = 2 * time.Second
 
-// reloads reloads p from source on SIGHUP and, when the configuration
-// says watch, when the file changes, until ctx ends. A configuration that
-// does not load or build is logged and the running one kept.
-func reloads(ctx context.Context, p *proxy.Proxy, source string, watch bool, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+// reloads reloads p from source on each SIGHUP that hup delivers (one
+// sent during start-up included) and, when the configuration says watch,
+// when the file changes, until ctx ends. A configuration that does not
+// load or build is logged and the running one kept.
+func reloads(ctx context.Context, hup <-chan os.Signal, p *proxy.Proxy, source string, watch bool, log *slog.Logger) {
 	file := source
 	if _, err := os.Stat(file); err != nil {
 		file = "" // the embedded default: nothing to read again

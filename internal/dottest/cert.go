@@ -30,8 +30,15 @@ type CA struct {
 	PEM  []byte         // Cert, PEM-encoded
 }
 
-// NewCA generates a fresh CA.
+// NewCA generates a fresh CA, valid from an hour ago for a day.
 func NewCA(tb testing.TB) *CA {
+	tb.Helper()
+	return NewCAFor(tb, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// NewCAFor generates a fresh CA valid from notBefore to notAfter: a test
+// of how certificates' dates are judged chooses them.
+func NewCAFor(tb testing.TB, notBefore, notAfter time.Time) *CA {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -40,8 +47,8 @@ func NewCA(tb testing.TB) *CA {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(tb),
 		Subject:               pkix.Name{CommonName: "dotproxy test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -64,17 +71,23 @@ func NewCA(tb testing.TB) *CA {
 // become IP SANs), signed by ca.
 func (ca *CA) Leaf(tb testing.TB, names ...string) tls.Certificate {
 	tb.Helper()
-	return issue(tb, ca.Cert, ca.Key, names)
+	return issue(tb, ca.Cert, ca.Key, names, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// LeafFor is Leaf valid from notBefore to notAfter.
+func (ca *CA) LeafFor(tb testing.TB, notBefore, notAfter time.Time, names ...string) tls.Certificate {
+	tb.Helper()
+	return issue(tb, ca.Cert, ca.Key, names, notBefore, notAfter)
 }
 
 // SelfSigned issues a certificate for names signed by nobody a client
 // trusts.
 func SelfSigned(tb testing.TB, names ...string) tls.Certificate {
 	tb.Helper()
-	return issue(tb, nil, nil, names)
+	return issue(tb, nil, nil, names, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
-func issue(tb testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, names []string) tls.Certificate {
+func issue(tb testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, names []string, notBefore, notAfter time.Time) tls.Certificate {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatalf("generating leaf key: %v", err)
@@ -82,8 +95,8 @@ func issue(tb testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey,
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(tb),
 		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

@@ -1,0 +1,64 @@
+package upstream
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Clock is the time the upstreams' certificates are judged by: the
+// system clock, except while it is plainly unset. A router without a
+// battery-backed clock boots at 1970 or at its firmware's date, and finds
+// its NTP servers by name, through dotproxy: judged by such a clock every
+// certificate is "not yet valid", no upstream answers, and the clock is
+// never set. While the clock reads earlier than Floor (the binary's build
+// time, which the true time cannot precede), certificates' validity
+// periods are judged at Floor instead. Chains, names and SPKI pins are
+// checked in full all the same; only the date moves, and only forward.
+//
+// One Clock serves every upstream, across reloads. It is safe for
+// concurrent use.
+type Clock struct {
+	now   func() time.Time
+	floor time.Time
+	log   *slog.Logger
+
+	graced  atomic.Uint64 // certificate checks judged at the floor
+	inGrace atomic.Bool   // the last check was; for the logs
+}
+
+// NewClock returns a Clock reading now (nil: time.Now) with floor as the
+// earliest time it believes; a zero floor gives no grace. log (nil:
+// discard) gets a Warn when the grace begins and an Info when it ends.
+func NewClock(now func() time.Time, floor time.Time, log *slog.Logger) *Clock {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Clock{now: now, floor: floor, log: log}
+}
+
+// Time is the time to judge a certificate at now: the clock's, or the
+// floor while the clock is earlier. It is a tls.Config's Time.
+func (c *Clock) Time() time.Time {
+	now := c.now()
+	if now.Before(c.floor) {
+		c.graced.Add(1)
+		if c.inGrace.CompareAndSwap(false, true) {
+			c.log.Warn("the system clock is earlier than this build, so it is not set yet; "+
+				"judging upstream certificates' validity at the build time until it is",
+				"clock", now.UTC().Format(time.RFC3339), "build_time", c.floor.UTC().Format(time.RFC3339))
+		}
+		return c.floor
+	}
+	if c.inGrace.CompareAndSwap(true, false) {
+		c.log.Info("the system clock is set; judging upstream certificates by it again",
+			"clock", now.UTC().Format(time.RFC3339))
+	}
+	return now
+}
+
+// Graced counts the certificate checks judged at the floor.
+func (c *Clock) Graced() uint64 { return c.graced.Load() }

@@ -15,6 +15,15 @@ import (
 // queries, none of which waits on it.
 const exploreInterval = time.Second
 
+// A member whose score is within closeScore times the leader's is a
+// contender: one bad sample (a loaded moment) may be all that put it
+// behind, so it is explored closeFactor times as often, and a spike
+// does not hand the lead to a slower member for a whole interval.
+const (
+	closeScore  = 2
+	closeFactor = 10
+)
+
 // explorer keeps fastest's view of the members that are not leading
 // current. The old way, leading now and then with another member, made a
 // client wait on a slow one; a duplicate beside the query to the fastest
@@ -37,26 +46,38 @@ func newExplorer(ms []Member) *explorer {
 }
 
 // pick returns a member of cands[1:] to ask beside cands[0] at now, and
-// claims it; nil when none is due: each is explored at most once per
-// interval, and only while healthy and without an RTT sample for that
-// long.
+// claims it; nil when none is due. A member is due when it is healthy
+// and has had no RTT sample, nor an exploration, for the interval (a
+// contender, for a tenth of it); one query at a time claims it.
 func (e *explorer) pick(cands []Member, now time.Time) Member {
 	ns := now.UnixNano()
+	short := int64(e.interval / closeFactor)
+	lead := time.Duration(-1) // cands[0]'s score, read when first needed
 	for _, m := range cands[1:] {
 		c := e.claims[m]
 		if c == nil {
 			continue
 		}
 		last := c.Load()
-		if ns-last < int64(e.interval) {
+		if ns-last < short {
 			continue // the common case: one atomic load per member
 		}
 		st := m.Standing(now)
 		if st.tier() != 0 {
 			continue
 		}
-		if s := st.Sampled.UnixNano(); !st.Sampled.IsZero() && ns-s < int64(e.interval) {
-			c.CompareAndSwap(last, s) // measured lately: due a while after that
+		if lead < 0 {
+			lead = cands[0].Standing(now).Score
+		}
+		due := int64(e.interval)
+		if st.Score <= closeScore*lead {
+			due = short
+		}
+		since := last
+		if !st.Sampled.IsZero() {
+			since = max(since, st.Sampled.UnixNano())
+		}
+		if ns-since < due {
 			continue
 		}
 		if c.CompareAndSwap(last, ns) {

@@ -32,15 +32,17 @@ func (f *fakeMember) Standing(time.Time) Standing {
 }
 
 // TestExplorerPick: a member of the best tier is explored once per
-// interval, by one query however many ask at once, and only when it has
+// interval (a contender, close to the leader's score, ten times as
+// often), by one query however many ask at once, and only when it has
 // had no RTT sample for that long; a member down or failing is not.
 func TestExplorerPick(t *testing.T) {
 	now := time.Now()
-	best := &fakeMember{name: "best", st: Standing{Healthy: true, Sampled: now}}
-	stale := &fakeMember{name: "stale", st: Standing{Healthy: true, Sampled: now.Add(-time.Minute)}}
-	fresh := &fakeMember{name: "fresh", st: Standing{Healthy: true, Sampled: now.Add(-10 * time.Millisecond)}}
-	down := &fakeMember{name: "down", st: Standing{Sampled: now.Add(-time.Minute)}}
-	failing := &fakeMember{name: "failing", st: Standing{Healthy: true, Failing: true, Sampled: now.Add(-time.Minute)}}
+	const ms = time.Millisecond
+	best := &fakeMember{name: "best", st: Standing{Healthy: true, Score: 10 * ms, Sampled: now}}
+	stale := &fakeMember{name: "stale", st: Standing{Healthy: true, Score: 100 * ms, Sampled: now.Add(-time.Minute)}}
+	fresh := &fakeMember{name: "fresh", st: Standing{Healthy: true, Score: 100 * ms, Sampled: now.Add(-10 * ms)}}
+	down := &fakeMember{name: "down", st: Standing{Score: 100 * ms, Sampled: now.Add(-time.Minute)}}
+	failing := &fakeMember{name: "failing", st: Standing{Healthy: true, Failing: true, Score: 100 * ms, Sampled: now.Add(-time.Minute)}}
 	cands := []Member{best, fresh, stale, failing, down}
 	e := newExplorer(cands)
 
@@ -65,14 +67,25 @@ func TestExplorerPick(t *testing.T) {
 	// A sample since the last exploration puts the next one off.
 	for _, m := range []*fakeMember{stale, fresh} {
 		m.mu.Lock()
-		m.st.Sampled = now.Add(exploreInterval - time.Millisecond)
+		m.st.Sampled = now.Add(exploreInterval - ms)
 		m.mu.Unlock()
 	}
-	if m := e.pick(cands, now.Add(exploreInterval+time.Millisecond)); m != nil {
+	if m := e.pick(cands, now.Add(exploreInterval+ms)); m != nil {
 		t.Fatalf("picked %s, measured a moment ago", m.Name())
 	}
 	if m := e.pick(cands, now.Add(3*exploreInterval)); m != stale && m != fresh {
 		t.Fatalf("picked %v after the interval, want a healthy member", m)
+	}
+
+	// A contender is due after a tenth of the interval.
+	contender := &fakeMember{name: "contender", st: Standing{Healthy: true, Score: 15 * ms, Sampled: now}}
+	cands = []Member{best, contender}
+	e = newExplorer(cands)
+	if m := e.pick(cands, now.Add(exploreInterval/closeFactor/2)); m != nil {
+		t.Fatalf("picked %s before its short interval", m.Name())
+	}
+	if m := e.pick(cands, now.Add(exploreInterval/closeFactor+ms)); m != contender {
+		t.Fatalf("picked %v after a tenth of the interval, want the contender", m)
 	}
 }
 

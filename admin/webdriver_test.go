@@ -96,6 +96,9 @@ func startWebDriver(t *testing.T, chromium, chromedriver string, extra ...string
 
 	port, err := driverPort(stdout)
 	if err != nil {
+		// Its stderr is whole, and no longer written, once it has exited.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
 		t.Fatalf("chromedriver: %v; stderr: %s", err, stderr.String())
 	}
 	d := &webDriver{base: "http://127.0.0.1:" + port, client: &http.Client{Timeout: driverCallTimeout}}

@@ -140,7 +140,7 @@ func New(opts Options) (*Limiter, error) {
 	// A rate beyond a billion a second is no limit, and a window beyond
 	// a day no less of one than a day: both keep the arithmetic in range.
 	interval := max(time.Second/time.Duration(opts.ResponsesPerSecond), 1)
-	window := interval * time.Duration(min(opts.Burst, int(24*time.Hour/interval)))
+	window := interval * time.Duration(min(int64(opts.Burst), int64(24*time.Hour/interval)))
 	n := 1
 	for n < maxShards && n*2*1024 <= opts.MaxPrefixes {
 		n *= 2

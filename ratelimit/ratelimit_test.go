@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -206,7 +207,7 @@ func TestConcurrent(t *testing.T) {
 // TestExtremeOptions: a huge rate or burst still limits as it says, with
 // no overflow turning it into "limit everything".
 func TestExtremeOptions(t *testing.T) {
-	for _, o := range []Options{{ResponsesPerSecond: 1 << 40, Burst: 1}, {ResponsesPerSecond: 1, Burst: 1 << 50}} {
+	for _, o := range []Options{{ResponsesPerSecond: math.MaxInt, Burst: 1}, {ResponsesPerSecond: 1, Burst: math.MaxInt}} {
 		l, _ := newLimiter(t, o)
 		if n := count(verdicts(l, "203.0.113.7", 1000), Allow); n == 0 {
 			t.Errorf("%+v: nothing allowed", o)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/proxy"
+	"github.com/dotproxy/dotproxy/sdnotify"
 )
 
 // watchInterval is how often a watched config file is checked for a
@@ -18,9 +19,10 @@ import (
 const watchInterval = 2 * time.Second
 
 // reloads reloads p from source on SIGHUP and, when the configuration
-// says watch, when the file changes, until ctx ends. A configuration that
+// says watch, when the file changes, until ctx ends, telling sd (systemd)
+// when each reload begins and ends. A configuration that
 // does not load or build is logged and the running one kept.
-func reloads(ctx context.Context, p *proxy.Proxy, source string, watch bool, log *slog.Logger) {
+func reloads(ctx context.Context, p *proxy.Proxy, source string, watch bool, sd *sdnotify.Notifier, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -50,7 +52,9 @@ func reloads(ctx context.Context, p *proxy.Proxy, source string, watch bool, log
 			}
 			last, why = s, "config file changed"
 		}
+		sd.Reloading()
 		reload(p, file, why, log)
+		sd.Ready("serving") // the old configuration, if the new one failed
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -30,7 +31,7 @@ func probe(p *proxy.Proxy) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		addrs := p.UDPAddrs()
 		if len(addrs) == 0 {
-			return fmt.Errorf("no UDP listener")
+			return errors.New("watchdog probe: no UDP listener")
 		}
 		addr := localAddr(addrs[0]).String()
 		var d net.Dialer

@@ -20,8 +20,8 @@ const watchInterval = 2 * time.Second
 
 // reloads reloads p from source on SIGHUP and, when the configuration
 // says watch, when the file changes, until ctx ends, telling sd (systemd)
-// when each reload begins and ends. A configuration that
-// does not load or build is logged and the running one kept.
+// when each reload begins and ends. A configuration that does not load
+// or build is logged and the running one kept.
 func reloads(ctx context.Context, p *proxy.Proxy, source string, watch bool, sd *sdnotify.Notifier, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

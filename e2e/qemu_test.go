@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,15 +14,20 @@ import (
 
 // crossTargets are the router CPUs whose binaries must run, not just
 // build: each is built as packaging/release builds it and run under
-// Debian's qemu user emulation (qemu-user-static).
+// Debian's qemu user emulation (qemu-user-static), emulating a CPU
+// routers have rather than qemu's default, which has every feature.
+// The MIPS 24Kc has no FPU: a hard-float build dies of SIGILL on it
+// (under qemu; a router's kernel may emulate the FPU, slowly, or not),
+// so this checks that the soft-float build is one.
 var crossTargets = []struct {
 	name string
 	env  []string // GOARCH and its variant
 	qemu string
+	cpu  string // qemu's -cpu
 }{
-	{"arm64", []string{"GOARCH=arm64"}, "qemu-aarch64-static"},
-	{"armv7", []string{"GOARCH=arm", "GOARM=7"}, "qemu-arm-static"},
-	{"mipsle", []string{"GOARCH=mipsle", "GOMIPS=softfloat"}, "qemu-mipsel-static"},
+	{"arm64", []string{"GOARCH=arm64"}, "qemu-aarch64-static", "cortex-a53"},
+	{"armv7", []string{"GOARCH=arm", "GOARM=7"}, "qemu-arm-static", "cortex-a7"},
+	{"mipsle", []string{"GOARCH=mipsle", "GOMIPS=softfloat"}, "qemu-mipsel-static", "24Kc"},
 }
 
 // TestCrossBinariesUnderQemu starts each cross-built dotproxy under qemu
@@ -44,7 +48,7 @@ func TestCrossBinariesUnderQemu(t *testing.T) {
 				if err := os.WriteFile(path, []byte(cfg.yaml(listen)), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				return []string{bin, "-config", path}, baseEnv()
+				return []string{"-cpu", target.cpu, bin, "-config", path}, baseEnv()
 			})
 			for _, network := range []string{"udp", "tcp"} {
 				name := network + "." + target.name + ".example."

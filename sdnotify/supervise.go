@@ -33,27 +33,47 @@ type Checks struct {
 	Alive func(ctx context.Context) error
 }
 
+// statusPoll is how often readiness is asked after READY=1 went out
+// without it, so that systemctl status stops saying "not ready" soon
+// after an upstream answers.
+const statusPoll = time.Second
+
 // Supervise sends READY=1 once c.Ready returns nil or c.ReadyTimeout
-// passes, then, while the watchdog is on, runs c.Alive every half
-// watchdog timeout (as sd_watchdog_enabled(3) advises) and pings only
-// after it succeeds. It returns when ctx ends, at once when no service
-// manager listens.
+// passes (then STATUS=serving once it does), and, while the watchdog is
+// on, runs c.Alive every half watchdog timeout (as sd_watchdog_enabled(3)
+// advises) and pings only after it succeeds. It returns when ctx ends,
+// or when there is nothing left to do: at once when no service manager
+// listens, once ready when there is no watchdog.
 func (n *Notifier) Supervise(ctx context.Context, c Checks) {
 	if !n.Enabled() {
 		return
 	}
-	if !n.waitReady(ctx, c) {
+	ready, sent := n.waitReady(ctx, c)
+	if !sent {
 		return
 	}
 	period := n.WatchdogTimeout() / 2
-	if period <= 0 || c.Alive == nil {
+	watchdog := period > 0 && c.Alive != nil
+	if watchdog {
+		n.log.Info("systemd watchdog on", "timeout", n.WatchdogTimeout())
+	} else if ready {
 		return
+	} else {
+		period = statusPoll
 	}
-	n.log.Info("systemd watchdog on", "timeout", n.WatchdogTimeout())
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		n.check(ctx, c.Alive, period)
+		if watchdog {
+			n.check(ctx, c.Alive, period)
+		}
+		if !ready && c.Ready() == nil {
+			ready = true
+			n.notify("status", n.send("STATUS=serving"))
+			if !watchdog {
+				return
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -62,9 +82,9 @@ func (n *Notifier) Supervise(ctx context.Context, c Checks) {
 	}
 }
 
-// waitReady polls c.Ready until it succeeds, the timeout passes (READY=1
-// either way) or ctx ends (false: nothing sent).
-func (n *Notifier) waitReady(ctx context.Context, c Checks) bool {
+// waitReady polls c.Ready until it succeeds (ready and sent), the timeout
+// passes (sent: READY=1 all the same) or ctx ends (nothing sent).
+func (n *Notifier) waitReady(ctx context.Context, c Checks) (ready, sent bool) {
 	wait := c.ReadyTimeout
 	if wait <= 0 {
 		wait = DefaultReadyTimeout
@@ -76,16 +96,16 @@ func (n *Notifier) waitReady(ctx context.Context, c Checks) bool {
 		err := c.Ready()
 		if err == nil {
 			n.notify("ready", n.Ready("serving"))
-			return true
+			return true, true
 		}
 		if time.Now().After(deadline) {
 			n.log.Warn("reporting ready while not ready", "waited", wait, "err", err)
 			n.notify("ready", n.Ready("serving; not ready after "+wait.String()+": "+err.Error()))
-			return true
+			return false, true
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-t.C:
 		}
 	}

@@ -3,6 +3,13 @@
 #
 #   docker build -t dotproxy .
 #
+# Multi-arch: the build stage runs on the build machine's own platform and
+# cross-compiles for the target (Go needs no emulation for that), so
+#
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 .
+#
+# builds every image at native speed; the final stage has no RUN at all.
+#
 # Offline (CI, see .ci/docker-setup): run `go mod vendor` first so that the
 # modules are in the build context, and name a local builder image:
 #
@@ -11,13 +18,15 @@
 # Any bookworm image with Go at least go.mod's version and the CA bundle.
 ARG GO_IMAGE=golang:1.26-bookworm
 
-FROM ${GO_IMAGE} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG VERSION=dev
 # BUILD_TIME (RFC 3339, e.g. from `date -u +%FT%TZ`) is the build time an
 # unset clock is judged against (README, "Running on a router"); the
 # context has no .git for Go to take the commit time from. Empty: the
 # date committed in internal/buildtime.
 ARG BUILD_TIME=
+# Set by BuildKit from --platform (default: the build machine's own).
+ARG TARGETOS TARGETARCH TARGETVARIANT
 WORKDIR /src
 # The modules come from vendor/ when the context has it, else from the
 # module proxy. (No separate layer that downloads them from go.mod alone:
@@ -31,7 +40,12 @@ COPY . .
 # 53 with no capability at all and --cap-drop ALL just works. (A forced
 # "+ep" capability would make the kernel refuse to start the binary under
 # --cap-drop ALL.) On the host's network see README.md, "Docker".
+#
+# GOARM from the variant (linux/arm/v6, v7); GOMIPS=softfloat because
+# router MIPS SoCs have no FPU (it means nothing to other architectures).
 RUN if [ -f vendor/modules.txt ]; then mod=vendor; else mod=readonly; fi \
+ && export GOOS="${TARGETOS:-$(go env GOOS)}" GOARCH="${TARGETARCH:-$(go env GOARCH)}" GOMIPS=softfloat \
+ && if [ "$GOARCH" = arm ]; then export GOARM="${TARGETVARIANT#v}"; GOARM="${GOARM:-7}"; fi \
  && CGO_ENABLED=0 go build -mod="$mod" -trimpath \
         -ldflags "-s -w -X main.version=${VERSION} -X github.com/dotproxy/dotproxy/internal/buildtime.stamp=${BUILD_TIME}" \
         -o /rootfs/dotproxy ./cmd/dotproxy \

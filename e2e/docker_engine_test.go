@@ -129,6 +129,14 @@ func dockerName(prefix string) string {
 // image when the test ends.
 func (d *dockerCLI) buildImage(t *testing.T, version string) string {
 	t.Helper()
+	return d.buildImageFor(t, version, "")
+}
+
+// buildImageFor is buildImage for another platform (linux/arm64): the
+// Dockerfile cross-compiles, so no emulator runs during the build.
+// platform "" is the engine's own.
+func (d *dockerCLI) buildImageFor(t *testing.T, version, platform string) string {
+	t.Helper()
 	dir := dockerBuildContext(t)
 	tag := "dotproxy:" + dockerName("e2e")
 	t.Cleanup(func() {
@@ -137,8 +145,12 @@ func (d *dockerCLI) buildImage(t *testing.T, version string) string {
 		}
 	})
 	start := time.Now()
-	res := d.run(t, imageBuildTimeout, "build", "--progress", "plain", "--network", "none",
-		"--build-arg", "GO_IMAGE="+builderImage, "--build-arg", "VERSION="+version, "--tag", tag, dir)
+	args := []string{"build", "--progress", "plain", "--network", "none",
+		"--build-arg", "GO_IMAGE=" + builderImage, "--build-arg", "VERSION=" + version, "--tag", tag}
+	if platform != "" {
+		args = append(args, "--platform", platform)
+	}
+	res := d.run(t, imageBuildTimeout, append(args, dir)...)
 	if res.code != 0 {
 		t.Fatalf("docker build: status %d\n%s%s", res.code, res.stdout, res.stderr)
 	}

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dotproxy/dotproxy/config"
 	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/config"
 )
 
 // healthcheckTimeout bounds the whole check, well inside Docker's

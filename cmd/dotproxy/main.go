@@ -15,6 +15,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/proxy"
+	"github.com/dotproxy/dotproxy/sdnotify"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=...".
@@ -87,9 +88,12 @@ func run() int {
 		return exitFail
 	}
 
-	go reloads(ctx, hup, p, source, cfg.Watch, log)
+	sd := sdnotify.FromEnv(os.Getenv, log)
+	go supervise(ctx, sd, p)
+	go reloads(ctx, hup, p, source, cfg.Watch, sd, log)
 	<-ctx.Done()
 	stop()
+	sd.Stopping()
 	log.Info("shutting down", "grace", shutdownGrace)
 	if err := shutdown(p); err != nil {
 		log.Warn("shutdown", "err", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/proxy"
+	"github.com/dotproxy/dotproxy/sdnotify"
 )
 
 // watchInterval is how often a watched config file is checked for a
@@ -17,9 +18,10 @@ const watchInterval = 2 * time.Second
 
 // reloads reloads p from source on each SIGHUP that hup delivers (one
 // sent during start-up included) and, when the configuration says watch,
-// when the file changes, until ctx ends. A configuration that does not
-// load or build is logged and the running one kept.
-func reloads(ctx context.Context, hup <-chan os.Signal, p *proxy.Proxy, source string, watch bool, log *slog.Logger) {
+// when the file changes, until ctx ends, telling sd (systemd) when each
+// reload begins and ends. A configuration that does not load or build is
+// logged and the running one kept.
+func reloads(ctx context.Context, hup <-chan os.Signal, p *proxy.Proxy, source string, watch bool, sd *sdnotify.Notifier, log *slog.Logger) {
 	file := source
 	if _, err := os.Stat(file); err != nil {
 		file = "" // the embedded default: nothing to read again
@@ -45,7 +47,9 @@ func reloads(ctx context.Context, hup <-chan os.Signal, p *proxy.Proxy, source s
 			}
 			last, why = s, "config file changed"
 		}
+		sd.Reloading()
 		reload(p, file, why, log)
+		sd.Ready("serving") // the old configuration, if the new one failed
 	}
 }
 

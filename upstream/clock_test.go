@@ -92,3 +92,32 @@ func TestClockGraceEnds(t *testing.T) {
 		t.Fatal("the grace did not end with the clock set")
 	}
 }
+
+// TestClockGraceLaterCertificate: a certificate issued after the build,
+// as public resolvers' are every few months, is judged at its own start
+// while the clock is unset, not at the floor, where it would not be
+// valid yet; one that ended before the floor still fails.
+func TestClockGraceLaterCertificate(t *testing.T) {
+	now := time.Now()
+	floor := now.AddDate(0, -6, 0) // a build six months old
+	unset := time.Date(1970, 1, 1, 0, 0, 10, 0, time.UTC)
+	ca := dottest.NewCAFor(t, now.AddDate(-2, 0, 0), now.AddDate(2, 0, 0))
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		ok       bool
+	}{
+		{"issued after the build", now.AddDate(0, -1, 0), now.AddDate(0, 2, 0), true},
+		{"ended before the build", now.AddDate(-1, 0, 0), floor.AddDate(0, 0, -1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := dottest.Start(t, dottest.Options{Cert: ca.LeafFor(t, tc.from, tc.to, testTLSName), Handler: dottest.Answer("192.0.2.1")})
+			clock := NewClock((&fakeTime{now: unset}).Now, floor, nil)
+			u := newUpstream(t, ca, srv, Options{Clock: clock})
+			_, err := u.Exchange(ctxFor(t, testTimeout), query("example.com.", dns.TypeA))
+			if tc.ok != (err == nil) || clock.Graced() == 0 {
+				t.Fatalf("exchange: %v, graced %d; want ok %v, in grace", err, clock.Graced(), tc.ok)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 )
 
@@ -19,8 +20,9 @@ const sessionCacheSize = 8
 // tlsConfig builds the client TLS configuration for one upstream: the
 // certificate must be valid for name under roots (nil: system roots), and
 // when pins are given its SubjectPublicKeyInfo must match one of them
-// (RFC 7858 §4.2). The certificate's dates are judged at clock's Time
-// (nil: the system clock). There is no option to skip verification.
+// (RFC 7858 §4.2). The certificate's dates are judged at clock's time for
+// the chain (nil: the system clock). There is no option to skip
+// verification.
 func tlsConfig(name string, roots *x509.CertPool, pins [][]byte, clock *Clock) *tls.Config {
 	conf := &tls.Config{
 		ServerName:         name,
@@ -29,21 +31,53 @@ func tlsConfig(name string, roots *x509.CertPool, pins [][]byte, clock *Clock) *
 		NextProtos:         []string{alpnDoT},
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
-	if clock != nil {
-		conf.Time = clock.Time
+	if clock == nil && len(pins) == 0 {
+		return conf // crypto/tls verifies, at the system clock
 	}
-	if len(pins) > 0 {
-		conf.VerifyConnection = func(cs tls.ConnectionState) error {
-			// Pins may name any certificate of a verified chain, the
-			// root included, which the server need not send.
-			certs := cs.PeerCertificates
-			for _, chain := range cs.VerifiedChains {
-				certs = append(certs[:len(certs):len(certs)], chain...)
-			}
-			return verifyPins(certs, pins)
+	// The chain is verified here rather than by crypto/tls, in full, for
+	// every handshake (resumed ones too): only here is the time to judge
+	// it at chosen with the chain in hand (Clock.For). crypto/tls's own
+	// check is off because it would judge at one time for all chains.
+	conf.InsecureSkipVerify = true
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		chains, err := verifyChain(cs.PeerCertificates, name, roots, clock)
+		if err != nil {
+			return err
 		}
+		if len(pins) == 0 {
+			return nil
+		}
+		// Pins may name any certificate of a verified chain, the root
+		// included, which the server need not send.
+		certs := cs.PeerCertificates
+		for _, chain := range chains {
+			certs = append(certs[:len(certs):len(certs)], chain...)
+		}
+		return verifyPins(certs, pins)
 	}
 	return conf
+}
+
+// verifyChain verifies the server's certificates as crypto/tls does: the
+// first, for name, up to one of roots (nil: the system's) through the
+// others, at clock's time for them (nil clock: now). It returns the
+// verified chains.
+func verifyChain(peer []*x509.Certificate, name string, roots *x509.CertPool, clock *Clock) ([][]*x509.Certificate, error) {
+	if len(peer) == 0 {
+		return nil, errors.New("tls: the server sent no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
+	for _, c := range peer[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if clock != nil {
+		opts.CurrentTime = clock.For(peer)
+	}
+	chains, err := peer[0].Verify(opts)
+	if err != nil {
+		return nil, &tls.CertificateVerificationError{UnverifiedCertificates: peer, Err: err}
+	}
+	return chains, nil
 }
 
 // verifyPins accepts the chain when any of its certificates' SPKI hash is

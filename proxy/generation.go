@@ -92,7 +92,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	if g.cache != nil {
 		mw = append(mw, g.cache.Middleware())
 	}
-	g.chain = resolver.Chain(g.selector, mw...)
+	g.chain = resolver.Chain(g.counted(g.selector), mw...)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -167,6 +167,21 @@ func (g *generation) resolve(ctx context.Context, req *resolver.Request) (resp r
 	}
 	resp, err = g.chain.Resolve(ctx, req)
 	return resp, true, err
+}
+
+// counted resolves through r while holding g.active, as a client's query
+// does: the cache's own queries (prefetches, a miss's query that goes on
+// after its client was served stale) reach the upstreams here, and retire
+// must not close the parts they use under them.
+func (g *generation) counted(r resolver.Resolver) resolver.Resolver {
+	return resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
+		if req.Inline {
+			return r.Resolve(ctx, req) // waits on nothing: the selector says so at once
+		}
+		g.active.Add(1)
+		defer g.leave()
+		return r.Resolve(ctx, req)
+	})
 }
 
 // start begins what runs in the background: probing and, for a filter

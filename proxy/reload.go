@@ -93,7 +93,9 @@ func (p *Proxy) swap(old, g *generation) error {
 	p.retirers.Add(1)
 	go func() {
 		defer p.retirers.Done()
-		old.retire(&p.parts, g.cfg.QueryTimeout, p.stopping)
+		// The old generation's queries run to their own deadline,
+		// which may be longer than the new one.
+		old.retire(&p.parts, max(old.cfg.QueryTimeout, g.cfg.QueryTimeout)+retireMargin, p.stopping)
 	}()
 	return nil
 }

@@ -76,6 +76,11 @@ func (g *generation) parts() []any {
 	return ps
 }
 
+// retireMargin is what a retired generation's last queries get beyond
+// their deadline to unwind (a SERVFAIL to pack and send) before its
+// parts are closed under them.
+const retireMargin = time.Second
+
 // retire stops new queries from starting in g, and once the ones it is
 // resolving have finished (or wait has passed, or stop is closed: the
 // listener has shut down and nobody reads their answers), releases g's

@@ -7,13 +7,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
+	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
-	"github.com/miekg/dns"
 )
 
 // TestRetireWaitsForEveryGeneration: an upstream dropped by the newest
@@ -251,4 +254,74 @@ func slowName(srv *dottest.Server, name string, delay time.Duration) <-chan stru
 		slow(q, reply)
 	})
 	return asked
+}
+
+// TestRetireWaitsOnTheOldDeadline: a reload to a shorter query timeout
+// still lets the old generation's queries run to their own deadline
+// before its upstreams are closed under them.
+func TestRetireWaitsOnTheOldDeadline(t *testing.T) {
+	tb := newTestbed(t, 3, func(c *config.Config) {
+		c.Policy = "ordered"
+		c.Cache.Enabled = false
+		c.Timeout = 2500 * time.Millisecond
+		c.QueryTimeout = 3 * time.Second
+	})
+	old := clone(tb.cfg)
+	old.Upstreams = old.Upstreams[:2]
+	if err := tb.proxy.Reload(old); err != nil {
+		t.Fatal(err)
+	}
+	asked := slowName(tb.ups[0], "slow.example.", 1200*time.Millisecond)
+	slowName(tb.ups[1], "slow.example.", 1200*time.Millisecond)
+	answered := make(chan error, 1)
+	go func() {
+		r, err := ask(t, "tcp", tb.tcp, "slow.example")
+		if err == nil && r.Rcode != dns.RcodeSuccess {
+			err = &rcodeError{r.Rcode}
+		}
+		answered <- err
+	}()
+	<-asked
+	next := clone(tb.cfg)
+	next.Upstreams = next.Upstreams[2:] // the old ones dropped
+	next.Timeout = 300 * time.Millisecond
+	next.QueryTimeout = 400 * time.Millisecond
+	if err := tb.proxy.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("the query in flight on the old generation: %v", err)
+	}
+}
+
+// TestCountedHoldsTheGeneration: what reaches the upstreams through a
+// generation's chain without a client (the cache's own queries) holds
+// the generation as a client's query does, so that retire waits for it.
+func TestCountedHoldsTheGeneration(t *testing.T) {
+	g := &generation{drained: make(chan struct{})}
+	release := make(chan struct{})
+	r := g.counted(resolver.Func(func(context.Context, *resolver.Request) (resolver.Response, error) {
+		<-release
+		return resolver.Response{}, nil
+	}))
+	done := make(chan struct{})
+	go func() {
+		r.Resolve(context.Background(), resolver.NewRequest(new(dns.Msg).SetQuestion("x.example.", dns.TypeA)))
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.active.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the query does not hold the generation")
+		}
+		runtime.Gosched()
+	}
+	g.retired.Store(true)
+	close(release)
+	<-done
+	select {
+	case <-g.drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the generation did not drain when the query ended")
+	}
 }

@@ -105,27 +105,33 @@ func TestDedupeKeepsDistinctQueries(t *testing.T) {
 	}
 }
 
-// TestCoalescedNotJoinedAgain: requests marked Coalesced (the cache's,
-// one per key already) each go upstream: the selector's own coalescing,
-// a second layer of it, is skipped for them.
-func TestCoalescedNotJoinedAgain(t *testing.T) {
-	ca := dottest.NewCA(t)
-	h, open := gated(t)
-	srv := startServer(t, ca, h)
-	s := newSelector(t, SelectorOptions{}, newUpstream(t, ca, srv, Options{}))
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			req := resolver.NewRequest(query("www.example.", dns.TypeA))
-			req.Coalesced = true
-			if _, err := s.Resolve(ctxFor(t, testTimeout), req); err != nil {
-				t.Error(err)
-			}
-		})
+// TestNotJoined: requests marked Coalesced (the cache's, one per key
+// already) each go upstream, the selector's own coalescing, a second
+// layer of it, skipped for them; so do signed ones, whose answer is for
+// their client alone.
+func TestNotJoined(t *testing.T) {
+	for _, mark := range []func(*resolver.Request){
+		func(r *resolver.Request) { r.Coalesced = true },
+		func(r *resolver.Request) { r.Signed = true },
+	} {
+		ca := dottest.NewCA(t)
+		h, open := gated(t)
+		srv := startServer(t, ca, h)
+		s := newSelector(t, SelectorOptions{}, newUpstream(t, ca, srv, Options{}))
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				req := resolver.NewRequest(query("www.example.", dns.TypeA))
+				mark(req)
+				if _, err := s.Resolve(ctxFor(t, testTimeout), req); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		waitFor(t, "both queries to reach the server", func() bool { return srv.Queries() == 2 })
+		open()
+		wg.Wait()
 	}
-	waitFor(t, "both queries to reach the server", func() bool { return srv.Queries() == 2 })
-	open()
-	wg.Wait()
 }
 
 func edit(q *dns.Msg, f func(*dns.Msg)) *dns.Msg {

@@ -84,7 +84,7 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 // upstream whose answer it returns. An Inline request gets
 // resolver.ErrWouldWait: every answer it gives waits on an upstream.
 // Identical requests in flight together go upstream once, unless they
-// were joined already (req.Coalesced: the cache's).
+// were joined already (req.Coalesced: the cache's) or are signed.
 func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	if req.Inline {
 		return resolver.Response{}, resolver.ErrWouldWait
@@ -95,7 +95,9 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 	}
 	var r *dns.Msg
 	var err error
-	if req.Coalesced {
+	if req.Coalesced || req.Signed {
+		// Joined already (the cache's), or for this client alone: a
+		// TSIG-signed answer must not go to another.
 		r, err = s.resolve(ctx, q, &req.Info)
 	} else {
 		r, err = s.flight.do(ctx, q, &req.Info, s.resolve)

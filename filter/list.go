@@ -56,6 +56,22 @@ type listStatus struct {
 func (l *list) load(ctx context.Context, f *Filter, fromCache bool) error {
 	l.loadMu.Lock()
 	defer l.loadMu.Unlock()
+	return l.loadLocked(ctx, f, fromCache)
+}
+
+// tryLoad is load unless a load of l is under way (the running filter's,
+// which may be waiting on the network): then it reports false at once,
+// and l is left to that load.
+func (l *list) tryLoad(ctx context.Context, f *Filter, fromCache bool) (bool, error) {
+	if !l.loadMu.TryLock() {
+		return false, nil
+	}
+	defer l.loadMu.Unlock()
+	return true, l.loadLocked(ctx, f, fromCache)
+}
+
+// loadLocked is load; the caller holds l.loadMu.
+func (l *list) loadLocked(ctx context.Context, f *Filter, fromCache bool) error {
 	start := time.Now()
 	var (
 		p   *parsed

@@ -41,20 +41,22 @@ func (f *Filter) Ready() error {
 
 // loadLocal gives l, when it has no version yet, the one it can have
 // without the network: a file list's file, a URL list's on-disk copy. A
-// list left without one is pending, logged at Warn.
+// list left without one is pending, logged at Warn. A list the running
+// filter is loading (one a reload took over) is left to that load: the
+// reload must not wait on its download.
 func (f *Filter) loadLocal(l *list) {
 	switch {
 	case l.table.Load() != nil:
 		return // taken over from the previous filter
 	case !l.isURL:
-		if err := l.load(context.Background(), f, false); err != nil {
+		if tried, err := l.tryLoad(context.Background(), f, false); !tried || err != nil {
 			f.log.Warn("list not loaded, filtering without it until it loads", "list", l.name, "err", err)
 		}
 		return
 	case l.cache != "":
 		if _, err := os.Stat(l.cache); err == nil {
-			err := l.load(context.Background(), f, true)
-			if err == nil {
+			tried, err := l.tryLoad(context.Background(), f, true)
+			if !tried || err == nil {
 				return
 			}
 			f.log.Warn("on-disk copy of the list is unusable, fetching it", "list", l.name, "err", err)

@@ -30,6 +30,8 @@ TLS_NAME=dns.bench
 # num-threads (1, its default, when pinned to one core).
 SERVER_CPU=()
 UNBOUND_THREADS=2
+# The shipped configuration, config.yaml at the repository's root.
+SHIPPED_CONFIG=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/config.yaml
 
 # default_config SHIPPED CA UPSTREAM...: the shipped configuration with
 # the listen address, the upstreams (NAME=ADDRESS, verified with CA) and
@@ -68,10 +70,10 @@ write_configs() {
 			log: {level: warn}
 		YAML
 	done
-	default_config "$ROOT/config.yaml" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" >"$dir/dotproxy-default.yaml"
-	diff "$ROOT/config.yaml" "$dir/dotproxy-default.yaml" >"$dir/dotproxy-default.diff" || true
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" >"$dir/dotproxy-default.yaml"
+	diff "$SHIPPED_CONFIG" "$dir/dotproxy-default.yaml" >"$dir/dotproxy-default.diff" || true
 	# Exploration: the same with a third upstream that answers late.
-	default_config "$ROOT/config.yaml" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" \
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" \
 		"slow=$UP_SLOW:$UP_PORT" >"$dir/dotproxy-explore.yaml"
 	# Memory per cached entry: room for every name the step sends.
 	sed -e 's/cache: {.*}/cache: {enabled: true, size: 1000000, max_memory: 1GiB, prefetch: false}/' \

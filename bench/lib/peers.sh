@@ -10,11 +10,11 @@
 #
 # Connections to each upstream: dotproxy keeps connections.max_per_upstream
 # (default 2). Unbound keeps one pipelined connection per upstream per
-# thread (num-threads 2 here, its default is 1). dnsdist 1.7 opens one
-# connection per query in flight unless maxInFlight is set, and keeps
-# connections per TCP worker thread (default 10 workers): maxInFlight and
-# setMaxTCPClientThreads(2) bring it to at most 2 pipelined connections
-# per upstream.
+# thread (num-threads: its default 1 when pinned, 2 otherwise). dnsdist
+# 1.7 opens one connection per query in flight unless maxInFlight is set,
+# and keeps connections per TCP worker thread (default 10 workers):
+# maxInFlight and setMaxTCPClientThreads(2) bring it to at most 2
+# pipelined connections per upstream.
 
 UP1=127.0.80.1 UP2=127.0.80.2 UP_PORT=8853
 UP_SLOW=127.0.80.3 # the exploration scenario's third upstream, answering late

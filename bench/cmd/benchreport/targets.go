@@ -38,7 +38,7 @@ func targets(w io.Writer, res results) {
 		fmt.Fprintf(w, "  miss %s QPS ≥ Unbound's: ratio %s  %s\n", tr, f2(q), verdict(q >= 1))
 		if len(res[key{"miss", tr, "dotproxy-nocache"}]) > 0 {
 			c := res.ratioOf("miss", tr, "dotproxy", "dotproxy-nocache", cpuq)
-			fmt.Fprintf(w, "  miss %s CPU/q cache on ≤ %.2f× cache off: ratio %s  %s\n", tr, targetCacheCost, f2(c), verdict(c <= targetCacheCost))
+			fmt.Fprintf(w, "  miss %s CPU/q cache on ≤ %.2f× cache off: ratio %s  %s\n", tr, targetCacheCost, f3(c), verdict(c <= targetCacheCost))
 		}
 		c := res.median(key{"miss", tr, "dotproxy"}, metric("conns_max"))
 		fmt.Fprintf(w, "  miss %s TLS connections per upstream ≤ %d: %s  %s\n", tr, targetConns, f0(c), verdict(c <= targetConns))

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # One measured dnsperf run and what is recorded around it, for bench/run.
 # Each run writes OUT/rREPEAT/SCENARIO-TRANSPORT-PEER/ with dnsperf.txt
 # (its output with -v: one line per query, with its latency) and
@@ -63,5 +64,6 @@ measure() {
 			echo "conns_opened=$(($(upstream_accepts) - acc0))"
 		fi
 	} >"$dir/metrics.env"
+	# shellcheck disable=SC2034 # read by bench/run
 	LAST_QPS=$(awk '/Queries per second:/ {printf "%d\n", $4}' "$dir/dnsperf.txt")
 }

@@ -1,20 +1,56 @@
+# shellcheck shell=bash
 # The targets bench/run measures: the configurations of dotproxy,
 # Unbound and dnsdist forwarding to the same two DoT upstreams, and the
 # functions that start them. Each start_* leaves the PID in $BG_PID.
 #
+# dotproxy's headline configuration ("default") is the shipped config.yaml
+# with three things replaced: the listen address, the upstreams (the two
+# local responders, with the run's CA) and the admin address. Everything
+# else (cache, health checks, policy, log level) is what users run.
+#
 # Connections to each upstream: dotproxy keeps connections.max_per_upstream
 # (default 2). Unbound keeps one pipelined connection per upstream per
-# thread (num-threads 2 here, its default is 1). dnsdist 1.7 opens one
-# connection per query in flight unless maxInFlight is set, and keeps
-# connections per TCP worker thread (default 10 workers): maxInFlight and
-# setMaxTCPClientThreads(2) bring it to at most 2 pipelined connections
-# per upstream.
+# thread (num-threads: its default 1 when pinned, 2 otherwise). dnsdist
+# 1.7 opens one connection per query in flight unless maxInFlight is set,
+# and keeps connections per TCP worker thread (default 10 workers):
+# maxInFlight and setMaxTCPClientThreads(2) bring it to at most 2
+# pipelined connections per upstream.
 
 UP1=127.0.80.1 UP2=127.0.80.2 UP_PORT=8853
+UP_SLOW=127.0.80.3 # the exploration scenario's third upstream, answering late
 CEILING=127.0.80.10 STATS_PORT=5399
-declare -A PEER_ADDR=([ceiling]=127.0.80.10 [dotproxy]=127.0.80.20 [unbound]=127.0.80.21 [dnsdist]=127.0.80.22)
+# dotproxy-nocache is dotproxy with its cache off, on the same address.
+declare -A PEER_ADDR=([ceiling]=127.0.80.10 [dotproxy]=127.0.80.20 [dotproxy-nocache]=127.0.80.20
+	[unbound]=127.0.80.21 [dnsdist]=127.0.80.22)
 DNS_PORT=5300
+ADMIN_PORT=8053
 TLS_NAME=dns.bench
+# SERVER_CPU is the command prefix that starts a server under test
+# (taskset -c 1 in bench/run's pinned mode); UNBOUND_THREADS its
+# num-threads (1, its default, when pinned to one core).
+SERVER_CPU=()
+UNBOUND_THREADS=2
+# The shipped configuration, config.yaml at the repository's root.
+SHIPPED_CONFIG=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/config.yaml
+
+# default_config SHIPPED CA UPSTREAM...: the shipped configuration with
+# the listen address, the upstreams (NAME=ADDRESS, verified with CA) and
+# the admin address replaced, and nothing else.
+default_config() {
+	local shipped=$1 ca=$2 ups="upstreams:" u
+	shift 2
+	for u in "$@"; do
+		ups+=$'\n'"  - {name: ${u%%=*}, address: \"${u#*=}\", tls_name: $TLS_NAME, ca_file: \"$ca\"}"
+	done
+	UPS=$ups awk -v listen="listen: [\"${PEER_ADDR[dotproxy]}:$DNS_PORT\"]" \
+		-v admin="admin: \"${PEER_ADDR[dotproxy]}:$ADMIN_PORT\"" '
+		/^listen:/ {print listen; next}
+		/^upstreams:/ {print ENVIRON["UPS"]; skip = 1; next}
+		skip && /^[ \t]/ {next}
+		{skip = 0}
+		/^admin:/ {print admin; next}
+		{print}' "$shipped"
+}
 
 # write_configs DIR PKI: the configuration files, one per peer and mode
 # (miss: no cache where it can be turned off; hit: each one's cache).
@@ -34,6 +70,11 @@ write_configs() {
 			log: {level: warn}
 		YAML
 	done
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" >"$dir/dotproxy-default.yaml"
+	diff "$SHIPPED_CONFIG" "$dir/dotproxy-default.yaml" >"$dir/dotproxy-default.diff" || true
+	# Exploration: the same with a third upstream that answers late.
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" \
+		"slow=$UP_SLOW:$UP_PORT" >"$dir/dotproxy-explore.yaml"
 	# Memory per cached entry: room for every name the step sends.
 	sed -e 's/cache: {.*}/cache: {enabled: true, size: 1000000, max_memory: 1GiB, prefetch: false}/' \
 		"$dir/dotproxy-hit.yaml" >"$dir/dotproxy-fill.yaml"
@@ -46,7 +87,7 @@ write_configs() {
 	cat >"$dir/unbound.conf" <<-CONF
 		server:
 		  interface: ${PEER_ADDR[unbound]}@$DNS_PORT
-		  num-threads: 2
+		  num-threads: $UNBOUND_THREADS
 		  so-reuseport: yes
 		  do-daemonize: no
 		  username: ""
@@ -85,16 +126,20 @@ write_configs() {
 			fi
 		} >"$dir/dnsdist-$mode.conf"
 	done
+	# dnsdist as users run it: with a packet cache.
+	cp "$dir/dnsdist-hit.conf" "$dir/dnsdist-default.conf"
 }
 
 # start_peer PEER MODE LOGDIR: start one peer with its MODE configuration
-# and wait until it answers.
+# (default, miss, hit; explore for dotproxy) and wait until it answers.
+# dotproxy-nocache is dotproxy on its miss configuration, cache off.
 start_peer() {
 	local peer=$1 mode=$2 logs=$3
 	case $peer in
-	dotproxy) start_bg "$logs/dotproxy.log" "$BIN/dotproxy" -config "$CONF/dotproxy-$mode.yaml" ;;
-	unbound) start_bg "$logs/unbound.log" "$UNBOUND" -d -c "$CONF/unbound.conf" ;;
-	dnsdist) start_bg "$logs/dnsdist.log" dnsdist --supervised --disable-syslog -C "$CONF/dnsdist-$mode.conf" ;;
+	dotproxy) start_bg "$logs/dotproxy.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-$mode.yaml" ;;
+	dotproxy-nocache) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-miss.yaml" ;;
+	unbound) start_bg "$logs/unbound.log" "${SERVER_CPU[@]}" "$UNBOUND" -d -c "$CONF/unbound.conf" ;;
+	dnsdist) start_bg "$logs/dnsdist.log" "${SERVER_CPU[@]}" dnsdist --supervised --disable-syslog -C "$CONF/dnsdist-$mode.conf" ;;
 	*) echo "unknown peer $peer" >&2 && return 1 ;;
 	esac
 	wait_ready "${PEER_ADDR[$peer]}" "$BG_PID" || {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Process bookkeeping for bench/run: every process started here is
 # recorded by PID and stopped by PID (never by name: other people's
 # Unbound and dnsdist may run on this machine).

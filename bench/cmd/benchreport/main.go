@@ -1,8 +1,9 @@
 // Command benchreport reads what bench/run wrote under one run directory
 // (rN/SCENARIO-TRANSPORT-PEER/{dnsperf.txt,metrics.env}) and prints the
-// table of medians over the repeats, the ratios dotproxy/peer (medians of
-// the ratios within each repeat, since the machine is shared) and the
-// targets of issues 3 and 4. It also writes every run's figures to
+// tables of medians over the repeats (saturation, fixed rates, cache
+// hits, exploration), the ratios dotproxy/peer and the latency added over
+// the ceiling (medians of the figures within each repeat, since the
+// machine is shared) and the targets of issues 3, 4 and 11. It also writes every run's figures to
 // runs.tsv in that directory.
 //
 //	benchreport bench/out/run-20260101-120000
@@ -39,7 +40,8 @@ func main() {
 		log.Fatal(err)
 	}
 	info, _ := readEnv(filepath.Join(dir, "info.env"))
-	report(os.Stdout, newResults(runs), info)
+	header, _ := readLines(filepath.Join(dir, "info.txt"))
+	report(os.Stdout, newResults(runs), info, header)
 }
 
 func readAll(dir string) ([]*run, error) {

@@ -14,9 +14,9 @@ import (
 // what bench/run measured around it.
 type run struct {
 	repeat    int
-	scenario  string // miss, half, hit, hitrate
+	scenario  string // miss, rateN (N queries a second), hit, hitrate, explore
 	transport string // udp, tcp
-	peer      string // ceiling, dotproxy, unbound, dnsdist
+	peer      string // ceiling, dotproxy, dotproxy-nocache, unbound, dnsdist
 
 	qps          float64
 	completed    float64
@@ -154,4 +154,20 @@ func readEnv(path string) (map[string]float64, error) {
 		}
 	}
 	return m, nil
+}
+
+// readLines returns the non-empty lines of a text file, such as the run's
+// info.txt (date, commit, machine, mode).
+func readLines(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out, nil
 }

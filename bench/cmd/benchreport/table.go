@@ -8,24 +8,16 @@ import (
 	"text/tabwriter"
 )
 
-// Target values, from issues 3 and 4.
-const (
-	targetAddedP50MS = 0.2 // p50 latency added over the ceiling at 50% load
-	targetIdleRSSMB  = 30
-	targetSatRSSMB   = 100
-	targetConns      = 2 // TLS connections per upstream
-)
-
 var (
-	scenarios  = []string{"miss", "half", "hit", "hitrate"}
 	transports = []string{"udp", "tcp"}
-	peers      = []string{"ceiling", "dotproxy", "unbound", "dnsdist"}
+	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist"}
+	rivals     = []string{"unbound", "dnsdist"}
 	titles     = map[string]string{
-		"miss": "cache miss, saturation (distinct names)",
-		"half": "cache miss at 50% of dotproxy's saturation QPS (same -Q for every target)",
-		"hit":  "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
+		"miss": "cache miss, saturation (distinct names; dotproxy-nocache is dotproxy with its cache off, for\n" +
+			"information: the headline rows are every target on its default configuration)",
+		"hit": "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
 		"hitrate": "cache hit at a fixed rate (same -Q for every target): CPU µs/q is the target's own cost per hit,\n" +
-			"free of dnsperf's share of the two cores",
+			"free of dnsperf's share of the CPU",
 	}
 )
 
@@ -57,29 +49,36 @@ func (res results) median(k key, f func(*run) float64) float64 {
 // ratio is the median over the repeats of f(dotproxy)/f(peer), each
 // ratio taken within one repeat.
 func (res results) ratio(scenario, transport, peer string, f func(*run) float64) float64 {
-	mine := res[key{scenario, transport, "dotproxy"}]
-	theirs := res[key{scenario, transport, peer}]
-	var v []float64
-	for _, a := range mine {
-		for _, b := range theirs {
-			if a.repeat == b.repeat && f(b) != 0 {
-				if x := f(a) / f(b); !math.IsNaN(x) {
-					v = append(v, x)
-				}
-			}
-		}
-	}
-	return median(v)
+	return res.ratioOf(scenario, transport, "dotproxy", peer, f)
 }
 
-// addedP50 is the median over the repeats of dotproxy's p50 minus the
-// ceiling's at 50% load.
-func (res results) addedP50(transport string) float64 {
+// ratioOf is the median over the repeats of f(a)/f(b), each ratio taken
+// within one repeat.
+func (res results) ratioOf(scenario, transport, a, b string, f func(*run) float64) float64 {
+	return res.paired(scenario, transport, a, b, func(x, y *run) float64 {
+		if f(y) == 0 {
+			return nan
+		}
+		return f(x) / f(y)
+	})
+}
+
+// added is the median over the repeats of f(peer) minus f(ceiling) in
+// the same repeat: the latency a target adds over the no-proxy ceiling.
+func (res results) added(scenario, transport, peer string, f func(*run) float64) float64 {
+	return res.paired(scenario, transport, peer, "ceiling", func(x, y *run) float64 { return f(x) - f(y) })
+}
+
+// paired is the median over the repeats of g(a's run, b's run), the two
+// runs of one repeat.
+func (res results) paired(scenario, transport, a, b string, g func(x, y *run) float64) float64 {
 	var v []float64
-	for _, a := range res[key{"half", transport, "dotproxy"}] {
-		for _, c := range res[key{"half", transport, "ceiling"}] {
-			if a.repeat == c.repeat {
-				v = append(v, a.p50MS-c.p50MS)
+	for _, x := range res[key{scenario, transport, a}] {
+		for _, y := range res[key{scenario, transport, b}] {
+			if x.repeat == y.repeat {
+				if r := g(x, y); !math.IsNaN(r) {
+					v = append(v, r)
+				}
 			}
 		}
 	}
@@ -129,51 +128,22 @@ func dnsperfCPU(r *run) float64 {
 	return nan
 }
 
-func report(w io.Writer, res results, info map[string]float64) {
+// report prints the tables, then the targets.
+func report(w io.Writer, res results, info map[string]float64, header []string) {
 	n := 0
 	for _, rs := range res {
 		n = max(n, len(rs))
 	}
-	fmt.Fprintf(w, "dotproxy benchmark: medians of %d repeat(s); load average at start %.2f, at end %.2f (2 shared cores)\n",
+	fmt.Fprintf(w, "dotproxy benchmark: medians of %d repeat(s); load average at start %.2f, at end %.2f\n",
 		n, info["load_start"], info["load_end"])
-	for _, sc := range scenarios {
-		fmt.Fprintf(w, "\n%s\n", titles[sc])
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "transport\tpeer\tQPS\t-Q\tavg ms\tp50 ms\tp99 ms\tlost\tCPU µs/q\tCPU%\tconns/upstream\tconns opened\tRSS idle MB\tRSS end MB\tdnsperf CPU%\t")
-		for _, tr := range transports {
-			for _, p := range peers {
-				k := key{sc, tr, p}
-				if sc == "hit" && p == "ceiling" {
-					k.scenario = "miss"
-				}
-				if len(res[k]) == 0 {
-					continue
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", tr, p,
-					f0(res.median(k, qps)), f0(res.median(k, metric("qps_limit"))),
-					f2(res.median(k, avg)), f3(res.median(k, p50)), f2(res.median(k, p99)),
-					f0(res.median(k, lost)), f1(res.median(k, cpuq)), f0(res.median(k, serverCPU)),
-					f0(res.median(k, metric("conns_max"))), f0(res.median(k, metric("conns_opened"))),
-					f1(mb(res.median(k, metric("rss_idle_kb")))), f1(mb(res.median(k, metric("rss_end_kb")))),
-					f0(res.median(k, dnsperfCPU)))
-			}
-		}
-		tw.Flush()
-		if sc == "half" {
-			for _, tr := range transports {
-				fmt.Fprintf(w, "%s: p50 added by dotproxy over the ceiling: %s ms\n", tr, f3(res.addedP50(tr)))
-			}
-			continue
-		}
-		fmt.Fprintln(w, "ratios dotproxy/peer (median of per-repeat ratios; QPS >1 and the rest <1 favour dotproxy):")
-		for _, tr := range transports {
-			for _, p := range []string{"unbound", "dnsdist"} {
-				fmt.Fprintf(w, "  %s vs %-8s QPS %s  CPU/q %s  avg %s  p50 %s  p99 %s\n", tr, p,
-					f2(res.ratio(sc, tr, p, qps)), f2(res.ratio(sc, tr, p, cpuq)),
-					f2(res.ratio(sc, tr, p, avg)), f2(res.ratio(sc, tr, p, p50)), f2(res.ratio(sc, tr, p, p99)))
-			}
-		}
+	for _, line := range header {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
+	res.table(w, "miss")
+	res.rateTables(w)
+	res.table(w, "hit")
+	res.table(w, "hitrate")
+	res.exploreTable(w)
 	if info["cache_entries"] > 0 {
 		fmt.Fprintf(w, "\ndotproxy memory per cached entry (%.0f distinct names cached): %.0f bytes of live heap after GC, %.0f bytes of RSS\n",
 			info["cache_entries"], info["entry_heap_bytes"], info["entry_rss_bytes"])
@@ -181,45 +151,56 @@ func report(w io.Writer, res results, info map[string]float64) {
 	targets(w, res)
 }
 
-func targets(w io.Writer, res results) {
-	fmt.Fprintln(w, "\ntargets (issues 3 and 4):")
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "NOT met"
+// table prints one scenario's full table and the ratios dotproxy/peer.
+func (res results) table(w io.Writer, sc string) {
+	if !res.has(sc) {
+		return
 	}
+	fmt.Fprintf(w, "\n%s\n", titles[sc])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "transport\tpeer\tQPS\t-Q\tavg ms\tp50 ms\tp99 ms\tlost\tCPU µs/q\tCPU%\tconns/upstream\tconns opened\tRSS idle MB\tRSS end MB\tdnsperf CPU%\t")
 	for _, tr := range transports {
-		cpu := res.ratio("miss", tr, "unbound", cpuq)
-		fmt.Fprintf(w, "  miss %s CPU/q ≤ Unbound's: ratio %s  %s\n", tr, f2(cpu), verdict(cpu <= 1))
-		q := res.ratio("miss", tr, "unbound", qps)
-		fmt.Fprintf(w, "  miss %s QPS ≥ Unbound's: ratio %s  %s\n", tr, f2(q), verdict(q >= 1))
-		c := res.median(key{"miss", tr, "dotproxy"}, metric("conns_max"))
-		fmt.Fprintf(w, "  miss %s TLS connections per upstream ≤ %d: %s  %s\n", tr, targetConns, f0(c), verdict(c <= targetConns))
-		a := res.addedP50(tr)
-		fmt.Fprintf(w, "  %s p50 added at 50%% load < %.1f ms: %s ms  %s\n", tr, targetAddedP50MS, f3(a), verdict(a < targetAddedP50MS))
-		// Against each peer by the median of per-repeat ratios, as the
-		// other targets; the medians' own ratio beside it.
-		worst := math.Min(res.ratio("hit", tr, "unbound", qps), res.ratio("hit", tr, "dnsdist", qps))
-		best := math.Max(res.median(key{"hit", tr, "unbound"}, qps), res.median(key{"hit", tr, "dnsdist"}, qps))
-		h := res.median(key{"hit", tr, "dotproxy"}, qps)
-		fmt.Fprintf(w, "  hit %s QPS ≥ best of Unbound/dnsdist: ratio %s (medians %s vs %s)  %s\n",
-			tr, f2(worst), f0(h), f0(best), verdict(worst >= 1))
-		if len(res[key{"hitrate", tr, "dotproxy"}]) > 0 {
-			c := math.Max(res.ratio("hitrate", tr, "unbound", cpuq), res.ratio("hitrate", tr, "dnsdist", cpuq))
-			fmt.Fprintf(w, "    (%s CPU per hit at a fixed rate vs the more frugal peer's: ratio %s)\n", tr, f2(c))
+		for _, p := range peers {
+			k := key{sc, tr, p}
+			if sc == "hit" && p == "ceiling" {
+				k.scenario = "miss"
+			}
+			if len(res[k]) == 0 || (sc == "hit" && p == "dotproxy-nocache") {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", tr, p,
+				f0(res.median(k, qps)), f0(res.median(k, metric("qps_limit"))),
+				f2(res.median(k, avg)), f3(res.median(k, p50)), f2(res.median(k, p99)),
+				f0(res.median(k, lost)), f1(res.median(k, cpuq)), f0(res.median(k, serverCPU)),
+				f0(res.median(k, metric("conns_max"))), f0(res.median(k, metric("conns_opened"))),
+				f1(mb(res.median(k, metric("rss_idle_kb")))), f1(mb(res.median(k, metric("rss_end_kb")))),
+				f0(res.median(k, dnsperfCPU)))
 		}
 	}
-	idle := math.Inf(-1)
-	sat := math.Inf(-1)
+	tw.Flush()
+	fmt.Fprintln(w, "ratios dotproxy/peer (median of per-repeat ratios; QPS >1 and the rest <1 favour dotproxy):")
 	for _, tr := range transports {
-		idle = math.Max(idle, mb(res.median(key{"miss", tr, "dotproxy"}, metric("rss_idle_kb"))))
-		for _, sc := range []string{"miss", "hit"} {
-			sat = math.Max(sat, mb(res.median(key{sc, tr, "dotproxy"}, metric("rss_max_kb"))))
+		for _, p := range rivals {
+			fmt.Fprintf(w, "  %s vs %-8s QPS %s  CPU/q %s  avg %s  p50 %s  p99 %s\n", tr, p,
+				f2(res.ratio(sc, tr, p, qps)), f2(res.ratio(sc, tr, p, cpuq)),
+				f2(res.ratio(sc, tr, p, avg)), f2(res.ratio(sc, tr, p, p50)), f2(res.ratio(sc, tr, p, p99)))
+		}
+		if sc == "miss" && len(res[key{sc, tr, "dotproxy-nocache"}]) > 0 {
+			fmt.Fprintf(w, "  %s cache on vs off (dotproxy/dotproxy-nocache)  QPS %s  CPU/q %s\n", tr,
+				f2(res.ratioOf(sc, tr, "dotproxy", "dotproxy-nocache", qps)),
+				f2(res.ratioOf(sc, tr, "dotproxy", "dotproxy-nocache", cpuq)))
 		}
 	}
-	fmt.Fprintf(w, "  dotproxy RSS idle < %d MB: %s MB  %s\n", targetIdleRSSMB, f1(idle), verdict(idle < targetIdleRSSMB))
-	fmt.Fprintf(w, "  dotproxy RSS at saturation < %d MB: %s MB (highest sample of any run)  %s\n", targetSatRSSMB, f1(sat), verdict(sat < targetSatRSSMB))
+}
+
+// has reports whether any run of scenario sc was read.
+func (res results) has(sc string) bool {
+	for k := range res {
+		if k.scenario == sc {
+			return true
+		}
+	}
+	return false
 }
 
 func f0(v float64) string { return fmtf("%.0f", v) }

@@ -7,6 +7,8 @@
 //	dotresponder -gen DIR -name dns.bench       # write ca.pem, server.pem, server.key
 //	dotresponder -cert server.pem -key server.key \
 //	    -dot 127.0.80.1:8853,127.0.80.2:8853 -plain 127.0.80.10:5300 -stats 127.0.80.10:5399
+//	dotresponder -cert server.pem -key server.key -delay 50ms \
+//	    -dot 127.0.80.3:8853 -stats 127.0.80.3:5399  # a slow upstream
 package main
 
 import (
@@ -31,6 +33,7 @@ func main() {
 	stats := flag.String("stats", "", "address that prints accept and query counts to whoever connects")
 	ip := flag.String("ip", "192.0.2.1", "the address every A answer holds")
 	ttl := flag.Uint("ttl", 3600, "the answer's TTL")
+	delay := flag.Duration("delay", 0, "hold every DNS-over-TLS answer back this long (a slow upstream)")
 	flag.Parse()
 	log.SetPrefix("dotresponder: ")
 	log.SetFlags(0)
@@ -53,7 +56,7 @@ func main() {
 			ln := listen("tcp", addr)
 			c := &counters{name: "dot " + addr}
 			all = append(all, c)
-			go serveStream(ln.(net.Listener), conf, a, c)
+			go serveStream(ln.(net.Listener), conf, a, c, *delay)
 		}
 	}
 	if *plain != "" {
@@ -61,12 +64,12 @@ func main() {
 		tcp := &counters{name: "tcp " + *plain}
 		all = append(all, udp, tcp)
 		go serveUDP(listen("udp", *plain).(*net.UDPConn), a, udp)
-		go serveStream(listen("tcp", *plain).(net.Listener), nil, a, tcp)
+		go serveStream(listen("tcp", *plain).(net.Listener), nil, a, tcp, 0)
 	}
 	if *stats != "" {
 		go serveStats(listen("tcp", *stats).(net.Listener), all)
 	}
-	log.Printf("serving: dot %q plain %q stats %q", *dot, *plain, *stats)
+	log.Printf("serving: dot %q (delay %v) plain %q stats %q", *dot, *delay, *plain, *stats)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig

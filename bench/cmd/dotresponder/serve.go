@@ -10,7 +10,9 @@ import (
 	"log"
 	"net"
 	"runtime"
+	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // streamBuf sizes the per-connection read and write buffers: many
@@ -26,8 +28,9 @@ type counters struct {
 }
 
 // serveStream accepts DNS-over-TCP (or, with a TLS config, DNS-over-TLS)
-// connections on ln and answers every query on each, pipelined, in order.
-func serveStream(ln net.Listener, conf *tls.Config, a answerer, c *counters) {
+// connections on ln and answers every query on each, pipelined, in order,
+// each answer delay after its query (0: at once).
+func serveStream(ln net.Listener, conf *tls.Config, a answerer, c *counters, delay time.Duration) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -41,18 +44,24 @@ func serveStream(ln net.Listener, conf *tls.Config, a answerer, c *counters) {
 		if conf != nil {
 			nc = tls.Server(nc, conf)
 		}
-		go serveConn(nc, a, c)
+		go serveConn(nc, a, c, delay)
 	}
 }
 
 // serveConn answers the queries of one connection. Answers are buffered
 // and flushed when no further query is already read, so a burst of
 // pipelined queries gets its answers in few TLS records and writes.
-func serveConn(nc net.Conn, a answerer, c *counters) {
+func serveConn(nc net.Conn, a answerer, c *counters, delay time.Duration) {
 	c.open.Add(1)
 	defer c.open.Add(-1)
 	defer nc.Close()
 	r := bufio.NewReaderSize(nc, streamBuf)
+	if delay > 0 {
+		d := newDelayedWriter(nc, delay)
+		defer d.close()
+		serveDelayed(r, d, a, c)
+		return
+	}
 	w := bufio.NewWriterSize(nc, streamBuf)
 	msg := make([]byte, 0, 512)
 	out := make([]byte, 0, 512)
@@ -81,6 +90,29 @@ func serveConn(nc net.Conn, a answerer, c *counters) {
 			if err := w.Flush(); err != nil {
 				return
 			}
+		}
+	}
+}
+
+// serveDelayed is serveConn's loop for a connection whose answers are
+// held back: each goes to d, which writes it when due.
+func serveDelayed(r *bufio.Reader, d *delayedWriter, a answerer, c *counters) {
+	var msg, out []byte
+	for {
+		var lenBuf [2]byte
+		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+			return
+		}
+		size := int(binary.BigEndian.Uint16(lenBuf[:]))
+		msg = slices.Grow(msg[:0], size)[:size]
+		if _, err := io.ReadFull(r, msg); err != nil {
+			return
+		}
+		out = a.appendAnswer(append(out[:0], 0, 0), msg)
+		if len(out) > 2 {
+			binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+			d.add(out)
+			c.queries.Add(1)
 		}
 	}
 }

@@ -84,6 +84,10 @@ func (s *Server) parse(q *query, live *settings, raw []byte, client netip.AddrPo
 	}
 	if tr == resolver.TCP {
 		req.Limit = dns.MaxMsgSize
+	} else {
+		// Whatever the client advertises: set here, before resolving,
+		// so that an answer copied whole from the cache honours it too.
+		req.Limit = min(req.Limit, live.maxUDPSize)
 	}
 	return true
 }

@@ -14,6 +14,7 @@ package listener
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,7 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/internal/loglimit"
+	"github.com/dotproxy/dotproxy/ratelimit"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -41,6 +45,9 @@ const (
 	DefaultMaxTCPInflightPerConn = 100
 	// DefaultMaxUDPInflight is the default Options.MaxUDPInflight.
 	DefaultMaxUDPInflight = 2048
+	// DefaultMaxUDPSize is the default Options.MaxUDPSize: the DNS Flag
+	// Day 2020 size, which BIND caps UDP answers at too.
+	DefaultMaxUDPSize = defaultUDPSize
 )
 
 // Options configures a Server. Zero values mean the defaults above.
@@ -79,6 +86,18 @@ type Options struct {
 	// cap the server stops reading datagrams.
 	MaxUDPInflight int
 
+	// MaxUDPSize caps the size of an answer over UDP, whatever buffer
+	// size the client advertises: a larger answer is truncated (TC), for
+	// the client to ask again over TCP. It keeps answers unfragmented
+	// and bounds what a query with a forged source can send a victim.
+	MaxUDPSize int
+
+	// RateLimiter, when set, is asked about every answer over UDP, and
+	// the answers it limits are dropped or slip out truncated (RRL).
+	// Nil limits nothing. Answers over TCP are never limited: a TCP
+	// client has proven its address.
+	RateLimiter *ratelimit.Limiter
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -108,6 +127,8 @@ type Server struct {
 
 	capWarn, acceptWarn, readWarn loglimit.Limiter
 
+	rateDropped, rateSlipped atomic.Uint64 // UDP answers the rate limiter held back
+
 	mu        sync.Mutex
 	state     state
 	udp       []*udpSocket
@@ -130,6 +151,8 @@ type settings struct {
 	allow                             acl
 	queryTimeout                      time.Duration
 	maxConns, perClient, inflightConn int
+	maxUDPSize                        int
+	limiter                           *ratelimit.Limiter // nil: off
 }
 
 func newSettings(o Options) *settings {
@@ -140,6 +163,8 @@ func newSettings(o Options) *settings {
 		maxConns:     o.MaxTCPConns,
 		perClient:    o.MaxTCPConnsPerClient,
 		inflightConn: o.MaxTCPInflightPerConn,
+		maxUDPSize:   o.MaxUDPSize,
+		limiter:      o.RateLimiter,
 	}
 }
 
@@ -171,8 +196,9 @@ func New(opts Options) (*Server, error) {
 var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while serving")
 
 // Reconfigure applies new options to a serving Server at once: the
-// resolver, the access list, the query timeout and the TCP limits (a
-// lower cap closes no open connection; it refuses new ones). Queries
+// resolver, the access list, the query timeout, the TCP limits (a
+// lower cap closes no open connection; it refuses new ones), the UDP
+// answer size and the rate limiter. Queries
 // already being answered finish as they started. The addresses, the UDP
 // in-flight cap, the logger and the observer stay as New set them: other
 // addresses return ErrAddrsChanged and change nothing.
@@ -200,6 +226,9 @@ func normalize(opts Options) (Options, error) {
 		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 {
 		return opts, errors.New("listener: negative timeout or limit")
 	}
+	if opts.MaxUDPSize != 0 && (opts.MaxUDPSize < dns.MinMsgSize || opts.MaxUDPSize > maxUDPPayload) {
+		return opts, fmt.Errorf("listener: MaxUDPSize %d is out of range %d-%d", opts.MaxUDPSize, dns.MinMsgSize, maxUDPPayload)
+	}
 	opts.Addrs = append([]netip.AddrPort(nil), opts.Addrs...)
 	setDefault(&opts.QueryTimeout, DefaultQueryTimeout)
 	setDefault(&opts.TCPIdleTimeout, DefaultTCPIdleTimeout)
@@ -207,6 +236,7 @@ func normalize(opts Options) (Options, error) {
 	setDefault(&opts.MaxTCPConnsPerClient, DefaultMaxTCPConnsPerClient)
 	setDefault(&opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
 	setDefault(&opts.MaxUDPInflight, DefaultMaxUDPInflight)
+	setDefault(&opts.MaxUDPSize, DefaultMaxUDPSize)
 	if opts.Allow == nil {
 		opts.Allow = DefaultAllow
 	}

@@ -82,6 +82,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			continue
 		}
 		out, waiting, from = out[:0], waiting[:0], from[:0]
+		live := s.live.Load()
 		for i := range in[:n] {
 			p := &in[i]
 			if !p.peer.IsValid() {
@@ -92,10 +93,13 @@ func (s *Server) serveUDP(u *udpSocket) {
 				waiting, from = append(waiting, detach(&sc.q)), append(from, i)
 				continue
 			}
+			answers[i] = wire
+			if len(wire) > 0 {
+				wire = s.limitUDP(live, wire[:0], wire, p.peer) // a slip overwrites the answer it replaces
+			}
 			if len(wire) == 0 {
 				continue // dropped
 			}
-			answers[i] = wire
 			reply := packet{buf: wire, peer: p.peer}
 			if u.pktinfo {
 				oobs[i] = parseDst(p.oob[:p.oobn], u.v6).appendOOB(oobs[i][:0])
@@ -154,6 +158,9 @@ func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc) {
 
 	wire := s.answerWaiting(q)
 	if len(wire) == 0 {
+		return
+	}
+	if wire = s.limitUDP(s.live.Load(), nil, wire, q.client); wire == nil {
 		return
 	}
 	if err := u.conn.writeTo(wire, src.appendOOB(nil), q.client); err != nil {

@@ -54,6 +54,10 @@ type Options struct {
 	// QueryLogDropped returns how many query log lines were dropped
 	// because the writer fell behind (querylog.Logger.Dropped).
 	QueryLogDropped func() uint64
+	// RateLimited returns how many UDP answers response rate limiting
+	// dropped and how many it sent truncated instead
+	// (listener.Server.RateLimited).
+	RateLimited func() (dropped, slipped uint64)
 	// Version is the program's version, exported as
 	// dotproxy_build_info{version}; empty leaves it out.
 	Version string
@@ -95,6 +99,21 @@ func New(opts Options) *Metrics {
 			Namespace: namespace, Name: "querylog_dropped_total",
 			Help: "Query log lines dropped because the log writer fell behind.",
 		}, func() float64 { return float64(opts.QueryLogDropped()) }))
+	}
+	if opts.RateLimited != nil {
+		for _, action := range []string{"drop", "slip"} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: namespace, Name: "rate_limited_total",
+				Help:        "UDP answers held back by response rate limiting: dropped, or sent truncated (slip).",
+				ConstLabels: prometheus.Labels{"action": action},
+			}, func() float64 {
+				dropped, slipped := opts.RateLimited()
+				if action == "drop" {
+					return float64(dropped)
+				}
+				return float64(slipped)
+			}))
+		}
 	}
 	if opts.Version != "" {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

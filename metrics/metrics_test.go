@@ -188,6 +188,7 @@ func TestExposition(t *testing.T) {
 		Cache:           func() (cache.Stats, bool) { return cache.Stats{}, true },
 		Filter:          func() (filter.Stats, bool) { return filter.Stats{Lists: []filter.ListStats{{Source: "l"}}}, true },
 		QueryLogDropped: func() uint64 { return 9 },
+		RateLimited:     func() (uint64, uint64) { return 4, 3 },
 		Version:         "1.2.3",
 	})
 	m.ObserveQuery(resolver.QueryEvent{Transport: resolver.UDP})
@@ -204,6 +205,9 @@ func TestExposition(t *testing.T) {
 	}
 	if s.samples["dotproxy_querylog_dropped_total"] != 9 {
 		t.Errorf("querylog dropped: %v", s.samples["dotproxy_querylog_dropped_total"])
+	}
+	if d, sl := s.samples[`dotproxy_rate_limited_total{action="drop"}`], s.samples[`dotproxy_rate_limited_total{action="slip"}`]; d != 4 || sl != 3 {
+		t.Errorf("rate limited: drop %v, slip %v; want 4, 3", d, sl)
 	}
 	if !s.with(`dotproxy_build_info{goversion="go`) || !s.with(`dotproxy_build_info{goversion=`) {
 		t.Error("no build info")

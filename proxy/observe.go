@@ -37,7 +37,13 @@ func (p *Proxy) newObservers(cfg *config.Config) error {
 			}
 			return cache.Stats{}, false
 		},
-		Filter:  func() (filter.Stats, bool) { return p.gen.Load().filter.Stats(), true },
+		Filter: func() (filter.Stats, bool) { return p.gen.Load().filter.Stats(), true },
+		RateLimited: func() (dropped, slipped uint64) {
+			if p.listener == nil {
+				return 0, 0
+			}
+			return p.listener.RateLimited()
+		},
 		Version: p.version,
 		Logger:  p.log,
 	}

@@ -44,7 +44,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	if err := p.listener.Reconfigure(listenerOptions(cfg, p, p.log)); err != nil {
+	lo, err := p.listenerOptions(cfg)
+	if err != nil {
+		g.stopUnused(old)
+		return fmt.Errorf("reload: %w", err)
+	}
+	if err := p.listener.Reconfigure(lo); err != nil {
 		g.stopUnused(old)
 		return fmt.Errorf("reload: %w", err)
 	}

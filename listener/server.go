@@ -129,6 +129,13 @@ type Server struct {
 
 	rateDropped, rateSlipped atomic.Uint64 // UDP answers the rate limiter held back
 
+	// pending holds the queries handed to workers and not yet answered,
+	// for Shutdown to answer when its deadline comes first; abandoned is
+	// set then, under pmu, and the answers still to come are dropped.
+	pmu       sync.Mutex
+	pending   map[*query]job
+	abandoned atomic.Bool
+
 	mu        sync.Mutex
 	state     state
 	udp       []*udpSocket
@@ -186,6 +193,7 @@ func New(opts Options) (*Server, error) {
 		jobs:      make(chan job),
 		conns:     make(map[*tcpConn]struct{}),
 		perClient: make(map[netip.Addr]int),
+		pending:   make(map[*query]job),
 	}
 	s.live.Store(newSettings(opts))
 	return s, nil
@@ -304,62 +312,6 @@ func (s *Server) TCPAddrs() []netip.AddrPort {
 		addrs = append(addrs, ln.Addr().(*net.TCPAddr).AddrPort())
 	}
 	return addrs
-}
-
-// Shutdown stops serving gracefully. It stops accepting connections and
-// reading queries at once, waits for the queries in flight to be answered
-// and their answers written, and closes every socket and connection.
-//
-// If ctx ends first, Shutdown closes everything at once, cancels the
-// contexts of the queries still in flight and returns ctx.Err(); the
-// goroutines still answering exit as soon as their resolver returns. Shutdown may be
-// called more than once, and before Start.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.state != stateRunning {
-		s.state = stateStopped
-		s.mu.Unlock()
-		s.cancel()
-		return nil
-	}
-	s.state = stateStopped
-	close(s.done)
-	for _, ln := range s.tcp {
-		ln.Close()
-	}
-	for _, u := range s.udp {
-		// The socket stays open: answers in flight still leave through it.
-		u.conn.stopReading()
-	}
-	for c := range s.conns {
-		c.stopReading()
-	}
-	s.mu.Unlock()
-
-	finished := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(finished)
-	}()
-	var err error
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.log.Warn("shutdown deadline reached, abandoning queries in flight", "err", err)
-	}
-	// Close before cancelling, so that nothing more is written once the
-	// bound is hit: not even the SERVFAILs of the queries cancelled.
-	s.mu.Lock()
-	for _, u := range s.udp {
-		u.conn.Close()
-	}
-	for c := range s.conns {
-		c.conn.Close()
-	}
-	s.mu.Unlock()
-	s.cancel()
-	return err
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes a blocked read

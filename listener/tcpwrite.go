@@ -16,8 +16,7 @@ import (
 func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
 	first := len(c.queue) == 0
-	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
-	c.queue = append(c.queue, wire...)
+	c.queue = appendFramed(c.queue, wire)
 	c.qmu.Unlock()
 	if first {
 		runtime.Gosched()
@@ -56,6 +55,11 @@ func (c *tcpConn) drain() error {
 	// A client that takes longer than the idle timeout to take its
 	// answers is not reading any more.
 	c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.TCPIdleTimeout))
+	if c.srv.abandoned.Load() {
+		// Checked after the deadline is set: either this sees Shutdown
+		// give up, or Shutdown's shorter deadline comes after ours.
+		c.conn.SetWriteDeadline(time.Now().Add(lastWriteTimeout))
+	}
 	_, err := c.conn.Write(buf)
 	c.qmu.Lock()
 	if cap(buf) <= maxSpare {
@@ -67,6 +71,12 @@ func (c *tcpConn) drain() error {
 		c.conn.Close()
 	}
 	return err
+}
+
+// appendFramed appends wire to dst with its length prefix.
+func appendFramed(dst, wire []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(wire)))
+	return append(dst, wire...)
 }
 
 // maxSpare is the largest write buffer a connection keeps for reuse: a

@@ -17,6 +17,7 @@ const workerIdle = 5 * time.Second
 
 // dispatch hands j to an idle worker, or starts one when none is idle.
 func (s *Server) dispatch(j job) {
+	s.track(j)
 	select {
 	case s.jobs <- j: // an idle worker takes it
 	default:

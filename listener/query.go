@@ -151,6 +151,12 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 	if binary.BigEndian.Uint16(raw[4:]) != 1 || len(msg.Question) != 1 || !wholeQuestion(raw) {
 		return dns.RcodeFormatError
 	}
+	// An OPT record belongs in the additional section, once, owned by
+	// the root (RFC 6891 §6.1.1); one anywhere else makes the query
+	// malformed, not plain.
+	if slices.ContainsFunc(msg.Answer, isOPT) || slices.ContainsFunc(msg.Ns, isOPT) {
+		return dns.RcodeFormatError
+	}
 	var opts int
 	var version uint8
 	var udpSize uint16
@@ -158,11 +164,14 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 		if opt, ok := rr.(*dns.OPT); ok {
 			opts++
 			req.EDNS, req.DO, udpSize, version = true, opt.Do(), opt.UDPSize(), opt.Version()
+			if opt.Hdr.Name != "." {
+				opts++
+			}
 		}
 	}
 	if opts > 1 {
 		req.EDNS, req.DO = false, false
-		return dns.RcodeFormatError // RFC 6891 §6.1.1
+		return dns.RcodeFormatError
 	}
 	qs := msg.Question[0]
 	req.ID, req.Name, req.Qtype, req.Qclass = msg.Id, qs.Name, qs.Qtype, qs.Qclass
@@ -182,6 +191,11 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 		return dns.RcodeRefused
 	}
 	return dns.RcodeSuccess
+}
+
+func isOPT(rr dns.RR) bool {
+	_, ok := rr.(*dns.OPT)
+	return ok
 }
 
 // wholeQuestion reports whether the first question has its type and

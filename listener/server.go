@@ -45,6 +45,13 @@ const (
 	DefaultMaxTCPInflightPerConn = 100
 	// DefaultMaxUDPInflight is the default Options.MaxUDPInflight.
 	DefaultMaxUDPInflight = 2048
+	// DefaultMaxInflight is the default Options.MaxInflight.
+	DefaultMaxInflight = 2048
+	// DefaultMaxInflightPerClient is the default
+	// Options.MaxInflightPerClient: a LAN client rarely waits on more
+	// than a few dozen answers at once, and 16 clients at their share
+	// still leave a fifth of DefaultMaxInflight to the others.
+	DefaultMaxInflightPerClient = 100
 	// DefaultMaxUDPSize is the default Options.MaxUDPSize: the DNS Flag
 	// Day 2020 size, which BIND caps UDP answers at too.
 	DefaultMaxUDPSize = defaultUDPSize
@@ -86,6 +93,19 @@ type Options struct {
 	// cap the server stops reading datagrams.
 	MaxUDPInflight int
 
+	// MaxInflight caps the queries being answered in workers (those
+	// that wait on an upstream; answers the chain has at once, such as
+	// cache hits, are not counted), over UDP and TCP together. It bounds
+	// the memory queries take, whatever the clients send. At the cap,
+	// the server stops reading until an answer is done.
+	MaxInflight int
+
+	// MaxInflightPerClient caps the queries of one client IP (one /64
+	// for IPv6) among MaxInflight, so that no client takes all of it.
+	// At the cap a client's TCP connections are read no further, and its
+	// UDP queries are dropped.
+	MaxInflightPerClient int
+
 	// MaxUDPSize caps the size of an answer over UDP, whatever buffer
 	// size the client advertises: a larger answer is truncated (TC), for
 	// the client to ask again over TCP. It keeps answers unfragmented
@@ -119,6 +139,7 @@ type Server struct {
 
 	done   chan struct{} // closed when Shutdown begins: read nothing more
 	udpSem chan struct{} // one token per UDP query being answered
+	budget *budget       // queries in workers: all together and per client
 	jobs   chan job      // queries handed to idle workers
 
 	// wg counts every goroutine the server starts. Each is started by
@@ -190,6 +211,7 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
+		budget:    newBudget(opts.MaxInflight, opts.MaxInflightPerClient),
 		jobs:      make(chan job),
 		conns:     make(map[*tcpConn]struct{}),
 		perClient: make(map[netip.Addr]int),
@@ -206,10 +228,11 @@ var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while
 // Reconfigure applies new options to a serving Server at once: the
 // resolver, the access list, the query timeout, the TCP limits (a
 // lower cap closes no open connection; it refuses new ones), the UDP
-// answer size and the rate limiter. Queries
-// already being answered finish as they started. The addresses, the UDP
-// in-flight cap, the logger and the observer stay as New set them: other
-// addresses return ErrAddrsChanged and change nothing.
+// answer size and the rate limiter. Queries already being answered
+// finish as they started. The addresses, the in-flight caps
+// (MaxUDPInflight, MaxInflight, MaxInflightPerClient), the logger and
+// the observer stay as New set them: other addresses return
+// ErrAddrsChanged and change nothing.
 func (s *Server) Reconfigure(opts Options) error {
 	opts, err := normalize(opts)
 	if err != nil {
@@ -231,7 +254,8 @@ func normalize(opts Options) (Options, error) {
 		return opts, errors.New("listener: no resolver")
 	}
 	if opts.QueryTimeout < 0 || opts.TCPIdleTimeout < 0 || opts.MaxTCPConns < 0 ||
-		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 {
+		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 ||
+		opts.MaxInflight < 0 || opts.MaxInflightPerClient < 0 {
 		return opts, errors.New("listener: negative timeout or limit")
 	}
 	if opts.MaxUDPSize != 0 && (opts.MaxUDPSize < dns.MinMsgSize || opts.MaxUDPSize > maxUDPPayload) {
@@ -245,6 +269,8 @@ func normalize(opts Options) (Options, error) {
 	setDefault(&opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
 	setDefault(&opts.MaxUDPInflight, DefaultMaxUDPInflight)
 	setDefault(&opts.MaxUDPSize, DefaultMaxUDPSize)
+	setDefault(&opts.MaxInflight, DefaultMaxInflight)
+	setDefault(&opts.MaxInflightPerClient, DefaultMaxInflightPerClient)
 	if opts.Allow == nil {
 		opts.Allow = DefaultAllow
 	}

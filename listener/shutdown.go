@@ -145,6 +145,7 @@ func (s *Server) answerAbandoned() int {
 			for _, wire := range answers {
 				c.qmu.Lock()
 				c.queue = appendFramed(c.queue, wire)
+				c.queued.Add(int64(2 + len(wire)))
 				c.qmu.Unlock()
 			}
 			c.drain()

@@ -17,6 +17,7 @@ func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
 	first := len(c.queue) == 0
 	c.queue = appendFramed(c.queue, wire)
+	c.queued.Add(int64(2 + len(wire)))
 	c.qmu.Unlock()
 	if first {
 		runtime.Gosched()
@@ -33,6 +34,7 @@ func (c *tcpConn) flush(answers []byte) error {
 	}
 	c.qmu.Lock()
 	c.queue = append(c.queue, answers...)
+	c.queued.Add(int64(len(answers)))
 	c.qmu.Unlock()
 	return c.drain()
 }
@@ -61,6 +63,7 @@ func (c *tcpConn) drain() error {
 		c.conn.SetWriteDeadline(time.Now().Add(lastWriteTimeout))
 	}
 	_, err := c.conn.Write(buf)
+	c.queued.Add(-int64(len(buf)))
 	c.qmu.Lock()
 	if cap(buf) <= maxSpare {
 		c.spare = buf[:0]

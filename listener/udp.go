@@ -133,27 +133,46 @@ func (s *Server) writeBatch(c *udpConn, out []packet) {
 }
 
 // dispatchUDP hands q, which came in the datagram p, to a worker,
-// starting one when none is idle. At MaxUDPInflight it waits: the
-// kernel's socket buffer holds (or drops) what clients send meanwhile. It
-// reports false on Shutdown.
+// starting one when none is idle. A query of a client at its share of
+// the in-flight budget is dropped. At MaxUDPInflight or MaxInflight it
+// waits: the kernel's socket buffer holds (or drops) what clients send
+// meanwhile. It reports false on Shutdown.
 func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
+	sh := s.budget.tryShare(clientKey(q.client.Addr()))
+	if sh == nil {
+		s.capWarn.Warn(s.log, "UDP query dropped: client at its share of queries in flight",
+			"client", q.client, "limit", "MaxInflightPerClient")
+		return true
+	}
 	select {
 	case s.udpSem <- struct{}{}:
 	case <-s.done:
+		s.budget.leaveShare(sh)
+		return false
+	}
+	select {
+	case s.budget.global <- struct{}{}:
+	case <-s.done:
+		<-s.udpSem
+		s.budget.leaveShare(sh)
 		return false
 	}
 	var src replySrc
 	if u.pktinfo {
 		src = parseDst(p.oob[:p.oobn], u.v6)
 	}
-	s.dispatch(job{u: u, q: q, src: src})
+	s.dispatch(job{u: u, q: q, src: src, sh: sh})
 	return true
 }
 
 // answerUDP answers one query that had to wait, in a worker, and sends
 // the answer from src.
-func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc) {
+func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc, sh *share) {
 	defer func() { <-s.udpSem }()
+	defer func() {
+		s.budget.release(sh)
+		s.budget.leave(sh)
+	}()
 	defer s.recoverPanic(q.client, resolver.UDP)
 
 	wire := s.answerWaiting(q)

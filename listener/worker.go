@@ -9,6 +9,7 @@ type job struct {
 	tc  *tcpConn
 	q   *query
 	src replySrc // UDP: where the answer must come from
+	sh  *share   // the client's share of the budget, holding a token of it
 }
 
 // workerIdle is how long a worker waits for another query before it
@@ -41,7 +42,7 @@ func (s *Server) worker(j job) {
 		if j.tc != nil {
 			s.answerTCP(j.tc, j.q)
 		} else {
-			s.answerUDP(j.u, j.q, j.src)
+			s.answerUDP(j.u, j.q, j.src, j.sh)
 		}
 		idle.Reset(workerIdle)
 		select {

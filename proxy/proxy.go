@@ -111,6 +111,8 @@ func (p *Proxy) listenerOptions(cfg *config.Config) (listener.Options, error) {
 		MaxTCPConns:           cfg.TCP.MaxConnections,
 		MaxTCPConnsPerClient:  cfg.TCP.MaxPerClient,
 		MaxTCPInflightPerConn: cfg.TCP.MaxInflightPerConn,
+		MaxInflight:           cfg.MaxInflight,
+		MaxInflightPerClient:  cfg.MaxInflightPerClient,
 		MaxUDPSize:            cfg.MaxUDPSize,
 		RateLimiter:           lim,
 		Logger:                p.log,

@@ -34,6 +34,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.Admin = old.cfg.Admin
 		cfg = &c
 	}
+	if cfg.MaxInflight != old.cfg.MaxInflight || cfg.MaxInflightPerClient != old.cfg.MaxInflightPerClient {
+		p.log.Warn("max_inflight or max_inflight_per_client changed in the configuration; restart dotproxy to apply them")
+		c := *cfg
+		c.MaxInflight, c.MaxInflightPerClient = old.cfg.MaxInflight, old.cfg.MaxInflightPerClient
+		cfg = &c
+	}
 	if cfg.QueryLog != old.cfg.QueryLog {
 		p.log.Warn("query_log changed in the configuration; restart dotproxy to apply it")
 		c := *cfg

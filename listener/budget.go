@@ -14,6 +14,8 @@ import (
 // client at its share is read no further (TCP flow control slows it),
 // and a UDP query over its client's share is dropped, for the client to
 // retry later, since one UDP socket cannot stop reading for one client.
+// A share binds only under load: while most of the budget is free, a
+// client may borrow beyond it (canBorrow).
 type budget struct {
 	global    chan struct{} // one token per query in a worker
 	perClient int
@@ -72,47 +74,78 @@ func (b *budget) leave(sh *share) {
 	}
 }
 
-// acquire takes one token from sh and one from the global budget,
-// waiting for both, in that order, so that a client at its share waits
-// without holding a global token. It reports false, holding nothing, when
-// stop is closed first.
-func (b *budget) acquire(sh *share, stop <-chan struct{}) bool {
+// ticket is one query's place in the budget: a global token and,
+// unless borrowed, a token of its client's share.
+type ticket struct {
+	sh       *share
+	borrowed bool
+}
+
+// canBorrow reports whether a client at its share may still go on: while
+// most of the budget is free, nobody is held to a share. A client alone
+// then gets what it needs, even one that sends a whole LAN's queries,
+// such as a forwarder in front of dotproxy; under load, each client is
+// held to its share.
+func (b *budget) canBorrow() bool { return len(b.global) < cap(b.global)/2 }
+
+// takeShare takes a token of sh, or borrows beyond it, without waiting;
+// false when the client must wait for one of its own queries to end.
+func (b *budget) takeShare(sh *share) (ticket, bool) {
 	select {
 	case sh.tokens <- struct{}{}:
-	case <-stop:
-		return false
+		return ticket{sh: sh}, true
+	default:
+	}
+	return ticket{sh: sh, borrowed: true}, b.canBorrow()
+}
+
+// undoShare gives back what takeShare took.
+func (b *budget) undoShare(t ticket) {
+	if !t.borrowed {
+		<-t.sh.tokens
+	}
+}
+
+// tryAcquire takes a ticket for a query of sh's client without waiting.
+func (b *budget) tryAcquire(sh *share) (ticket, bool) {
+	t, ok := b.takeShare(sh)
+	if !ok {
+		return t, false
 	}
 	select {
 	case b.global <- struct{}{}:
-		return true
-	case <-stop:
-		<-sh.tokens
-		return false
-	}
-}
-
-// tryShare takes one token from client's share without waiting, and
-// returns the share to release it to, or nil when the client is at its
-// share.
-func (b *budget) tryShare(client netip.Addr) *share {
-	sh := b.join(client)
-	select {
-	case sh.tokens <- struct{}{}:
-		return sh
+		return t, true
 	default:
-		b.leave(sh)
-		return nil
+		b.undoShare(t)
+		return t, false
 	}
 }
 
-// leaveShare gives back a token tryShare took and lets go of sh.
-func (b *budget) leaveShare(sh *share) {
-	<-sh.tokens
-	b.leave(sh)
+// acquire takes a ticket for a query of sh's client, waiting first for
+// the client's share (unless it may borrow), then for the global budget,
+// so that a client at its share waits without holding a global token. It
+// reports false, holding nothing, when stop is closed first.
+func (b *budget) acquire(sh *share, stop <-chan struct{}) (ticket, bool) {
+	t, ok := b.takeShare(sh)
+	if !ok {
+		select {
+		case sh.tokens <- struct{}{}:
+			t = ticket{sh: sh}
+		case <-stop:
+			return t, false
+		}
+	}
+	select {
+	case b.global <- struct{}{}:
+		return t, true
+	case <-stop:
+		b.undoShare(t)
+		return t, false
+	}
 }
 
-// release gives back what acquire took.
-func (b *budget) release(sh *share) {
+// release gives back what acquire or tryAcquire took.
+func (b *budget) release(t ticket) {
 	<-b.global
-	<-sh.tokens
+	b.undoShare(t)
 }

@@ -12,16 +12,18 @@ import (
 	"github.com/miekg/dns"
 )
 
-// TestInflightPerClient: a client at its share of the in-flight budget
-// has its TCP connections read no further (however many it opens) and its
-// UDP queries dropped, while another client is answered; once answers
-// are done, the first client's queries go on, none lost.
+// TestInflightPerClient: a client at its share of the in-flight budget,
+// with half the budget in use, has its TCP connections read no further
+// (however many it opens) and its UDP queries dropped, while another
+// client is answered; once answers are done, the first client's queries
+// go on, none lost.
 func TestInflightPerClient(t *testing.T) {
 	const share = 2
 	var slowStarted atomic.Int32
 	release := make(chan struct{})
 	s, rec := startServer(t, Options{
 		MaxInflightPerClient: share,
+		MaxInflight:          2 * share, // the share binds from half of it
 		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			if strings.HasPrefix(q.Question[0].Name, "slow") {
 				slowStarted.Add(1)
@@ -73,6 +75,40 @@ func TestInflightPerClient(t *testing.T) {
 				t.Fatalf("hog's query answered %v", m)
 			}
 		}
+	}
+}
+
+// TestInflightBorrow: while most of the budget is free, a client alone
+// is not held to its share: a forwarder sending a whole LAN's queries
+// from one address gets them answered.
+func TestInflightBorrow(t *testing.T) {
+	const share, queries = 2, 8
+	var started atomic.Int32
+	release := make(chan struct{})
+	s, _ := startServer(t, Options{
+		MaxInflightPerClient: share,
+		MaxInflight:          4 * queries,
+		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+			started.Add(1)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return echo(ctx, q)
+		}),
+	})
+	c := tcpClient{dialTCP(t, s.TCPAddrs()[0], netip.Addr{})}
+	u := udpClient{dialUDP(t, s.UDPAddrs()[0])}
+	for i := range queries / 2 {
+		c.send(t, packQuery(t, uint16(i), "slow.example.", dns.TypeA, 0))
+		u.send(t, packQuery(t, uint16(i), "slow.example.", dns.TypeA, 0))
+	}
+	waitFor(t, "every query in flight", func() bool { return started.Load() == queries })
+	close(release)
+	for range queries / 2 {
+		c.recv(t)
+		u.recv(t)
 	}
 }
 

@@ -101,9 +101,11 @@ type Options struct {
 	MaxInflight int
 
 	// MaxInflightPerClient caps the queries of one client IP (one /64
-	// for IPv6) among MaxInflight, so that no client takes all of it.
-	// At the cap a client's TCP connections are read no further, and its
-	// UDP queries are dropped.
+	// for IPv6) among MaxInflight once half of MaxInflight is in use, so
+	// that no client takes all of it; below that, a client alone (a
+	// forwarder sending a whole LAN's queries) may go beyond. At the cap
+	// a client's TCP connections are read no further, and its UDP
+	// queries are dropped.
 	MaxInflightPerClient int
 
 	// MaxUDPSize caps the size of an answer over UDP, whatever buffer

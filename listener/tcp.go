@@ -192,7 +192,8 @@ func (s *Server) serveTCP(c *tcpConn) {
 		// The answer waits: at the client's share or the global cap,
 		// stop reading, as at the connection's cap, answers already
 		// made going out first.
-		if !s.takeBudget(c, &out) {
+		t, ok := s.takeBudget(c, &out)
+		if !ok {
 			<-c.sem
 			return
 		}
@@ -200,29 +201,22 @@ func (s *Server) serveTCP(c *tcpConn) {
 		c.busy++
 		c.mu.Unlock()
 		c.wg.Add(1)
-		s.dispatch(job{tc: c, q: detach(&sc.q), sh: c.share})
+		s.dispatch(job{tc: c, q: detach(&sc.q), t: t})
 	}
 }
 
 // takeBudget takes a token of the in-flight budget for a query of c,
 // writing out, the answers made at once, first when it must wait. It
 // reports false when the reader must stop (Shutdown, a failed write).
-func (s *Server) takeBudget(c *tcpConn, out *[]byte) bool {
-	select {
-	case c.share.tokens <- struct{}{}:
-		select {
-		case s.budget.global <- struct{}{}:
-			return true
-		default:
-			<-c.share.tokens
-		}
-	default:
+func (s *Server) takeBudget(c *tcpConn, out *[]byte) (ticket, bool) {
+	if t, ok := s.budget.tryAcquire(c.share); ok {
+		return t, true
 	}
 	err := c.flush(*out)
 	*out = (*out)[:0]
 	if err != nil {
 		*out = nil // not again on the way out
-		return false
+		return ticket{}, false
 	}
 	return s.budget.acquire(c.share, s.done)
 }
@@ -276,10 +270,10 @@ func wholeBuffered(br *bufio.Reader) bool {
 
 // answerTCP answers one query read from c that had to wait, in a
 // worker, and writes the answer.
-func (s *Server) answerTCP(c *tcpConn, q *query) {
+func (s *Server) answerTCP(c *tcpConn, q *query, t ticket) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()
-	defer s.budget.release(c.share)
+	defer s.budget.release(t)
 	defer c.answered()
 	defer s.recoverPanic(c.client, resolver.TCP)
 

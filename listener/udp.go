@@ -138,8 +138,10 @@ func (s *Server) writeBatch(c *udpConn, out []packet) {
 // waits: the kernel's socket buffer holds (or drops) what clients send
 // meanwhile. It reports false on Shutdown.
 func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
-	sh := s.budget.tryShare(clientKey(q.client.Addr()))
-	if sh == nil {
+	sh := s.budget.join(clientKey(q.client.Addr()))
+	t, ok := s.budget.takeShare(sh)
+	if !ok {
+		s.budget.leave(sh)
 		s.capWarn.Warn(s.log, "UDP query dropped: client at its share of queries in flight",
 			"client", q.client, "limit", "MaxInflightPerClient")
 		return true
@@ -147,31 +149,33 @@ func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
 	select {
 	case s.udpSem <- struct{}{}:
 	case <-s.done:
-		s.budget.leaveShare(sh)
+		s.budget.undoShare(t)
+		s.budget.leave(sh)
 		return false
 	}
 	select {
 	case s.budget.global <- struct{}{}:
 	case <-s.done:
 		<-s.udpSem
-		s.budget.leaveShare(sh)
+		s.budget.undoShare(t)
+		s.budget.leave(sh)
 		return false
 	}
 	var src replySrc
 	if u.pktinfo {
 		src = parseDst(p.oob[:p.oobn], u.v6)
 	}
-	s.dispatch(job{u: u, q: q, src: src, sh: sh})
+	s.dispatch(job{u: u, q: q, src: src, t: t})
 	return true
 }
 
 // answerUDP answers one query that had to wait, in a worker, and sends
 // the answer from src.
-func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc, sh *share) {
+func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc, t ticket) {
 	defer func() { <-s.udpSem }()
 	defer func() {
-		s.budget.release(sh)
-		s.budget.leave(sh)
+		s.budget.release(t)
+		s.budget.leave(t.sh)
 	}()
 	defer s.recoverPanic(q.client, resolver.UDP)
 

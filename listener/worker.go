@@ -9,7 +9,7 @@ type job struct {
 	tc  *tcpConn
 	q   *query
 	src replySrc // UDP: where the answer must come from
-	sh  *share   // the client's share of the budget, holding a token of it
+	t   ticket   // the query's place in the in-flight budget
 }
 
 // workerIdle is how long a worker waits for another query before it
@@ -40,9 +40,9 @@ func (s *Server) worker(j job) {
 	defer idle.Stop()
 	for {
 		if j.tc != nil {
-			s.answerTCP(j.tc, j.q)
+			s.answerTCP(j.tc, j.q, j.t)
 		} else {
-			s.answerUDP(j.u, j.q, j.src, j.sh)
+			s.answerUDP(j.u, j.q, j.src, j.t)
 		}
 		idle.Reset(workerIdle)
 		select {

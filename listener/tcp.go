@@ -205,9 +205,10 @@ func (s *Server) serveTCP(c *tcpConn) {
 	}
 }
 
-// takeBudget takes a token of the in-flight budget for a query of c,
-// writing out, the answers made at once, first when it must wait. It
-// reports false when the reader must stop (Shutdown, a failed write).
+// takeBudget takes a ticket of the in-flight budget for a query of c.
+// When it must wait, it first writes out the answers made at once, which
+// must not wait for a slow query. It reports false when the reader must
+// stop (Shutdown, a failed write).
 func (s *Server) takeBudget(c *tcpConn, out *[]byte) (ticket, bool) {
 	if t, ok := s.budget.tryAcquire(c.share); ok {
 		return t, true

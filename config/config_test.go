@@ -46,7 +46,7 @@ func want() *Config {
 		Allow:       allow,
 		TCP:         TCP{IdleTimeout: 10 * time.Second, MaxConnections: 1000, MaxPerClient: 64, MaxInflightPerConn: 100},
 		MaxUDPSize:  1232,
-		MaxInflight: 2048, MaxInflightPerClient: 100,
+		MaxInflight: 2048, MaxInflightPerClient: 50,
 		RateLimit: RateLimit{Enabled: ratelimit.Auto, ResponsesPerSecond: 20, Burst: 40, Slip: 2, IPv4Prefix: 24,
 			IPv6Prefix: 56, Exempt: slices.Clone(allow)},
 		Cache: Cache{Enabled: true, Size: 10000, MaxBytes: 32 << 20, MaxTTL: 24 * time.Hour,

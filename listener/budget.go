@@ -85,8 +85,14 @@ type ticket struct {
 // most of the budget is free, nobody is held to a share. A client alone
 // then gets what it needs, even one that sends a whole LAN's queries,
 // such as a forwarder in front of dotproxy; under load, each client is
-// held to its share.
-func (b *budget) canBorrow() bool { return len(b.global) < cap(b.global)/2 }
+// held to its share. The threshold is low, a quarter: what clients hold
+// beyond their shares is queued at the upstreams ahead of everyone
+// else's queries.
+func (b *budget) canBorrow() bool { return len(b.global) < cap(b.global)/borrowFraction }
+
+// borrowFraction: clients may borrow while less than 1/borrowFraction of
+// the budget is in use.
+const borrowFraction = 4
 
 // takeShare takes a token of sh, or borrows beyond it, without waiting;
 // false when the client must wait for one of its own queries to end.

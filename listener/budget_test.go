@@ -23,7 +23,7 @@ func TestInflightPerClient(t *testing.T) {
 	release := make(chan struct{})
 	s, rec := startServer(t, Options{
 		MaxInflightPerClient: share,
-		MaxInflight:          2 * share, // the share binds from half of it
+		MaxInflight:          borrowFraction * share, // the share binds from here
 		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			if strings.HasPrefix(q.Question[0].Name, "slow") {
 				slowStarted.Add(1)
@@ -87,7 +87,7 @@ func TestInflightBorrow(t *testing.T) {
 	release := make(chan struct{})
 	s, _ := startServer(t, Options{
 		MaxInflightPerClient: share,
-		MaxInflight:          4 * queries,
+		MaxInflight:          borrowFraction * 2 * queries,
 		Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			started.Add(1)
 			select {

@@ -49,9 +49,11 @@ const (
 	DefaultMaxInflight = 2048
 	// DefaultMaxInflightPerClient is the default
 	// Options.MaxInflightPerClient: a LAN client rarely waits on more
-	// than a few dozen answers at once, and 16 clients at their share
-	// still leave a fifth of DefaultMaxInflight to the others.
-	DefaultMaxInflightPerClient = 100
+	// than a few dozen answers at once (and may borrow beyond its share
+	// when alone), and 16 clients at their share hold less than half of
+	// DefaultMaxInflight, which keeps the upstreams' queues short for
+	// everyone else.
+	DefaultMaxInflightPerClient = 50
 	// DefaultMaxUDPSize is the default Options.MaxUDPSize: the DNS Flag
 	// Day 2020 size, which BIND caps UDP answers at too.
 	DefaultMaxUDPSize = defaultUDPSize
@@ -101,10 +103,10 @@ type Options struct {
 	MaxInflight int
 
 	// MaxInflightPerClient caps the queries of one client IP (one /64
-	// for IPv6) among MaxInflight once half of MaxInflight is in use, so
-	// that no client takes all of it; below that, a client alone (a
-	// forwarder sending a whole LAN's queries) may go beyond. At the cap
-	// a client's TCP connections are read no further, and its UDP
+	// for IPv6) among MaxInflight once a quarter of MaxInflight is in
+	// use, so that no client takes all of it; below that, a client alone
+	// (a forwarder sending a whole LAN's queries) may go beyond. At the
+	// cap a client's TCP connections are read no further, and its UDP
 	// queries are dropped.
 	MaxInflightPerClient int
 

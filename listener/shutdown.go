@@ -57,7 +57,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("shutdown deadline reached, answered the queries in flight with SERVFAIL", "queries", n, "err", err)
 	}
 	// Close before cancelling, so that nothing more is written once the
-	// bound is hit: not even the SERVFAILs of the queries cancelled.
+	// bound is hit: the answers that cancelling makes (SERVFAIL, for a
+	// query abandoned and answered already) are dropped by settle, and
+	// a closed socket would take none anyway.
 	s.mu.Lock()
 	for _, u := range s.udp {
 		u.conn.Close()

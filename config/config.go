@@ -23,26 +23,28 @@ import (
 // Config is the validated, typed configuration. Its zero value is not
 // useful; start from Default, Parse or Load.
 type Config struct {
-	Listen       []netip.AddrPort // plain DNS, UDP and TCP on each
-	Upstreams    []Upstream       // at least one
-	Policy       string           // "fastest" | "round_robin" | "random" | "ordered"
-	Timeout      time.Duration    // per upstream attempt
-	QueryTimeout time.Duration    // whole client query; always longer than Timeout
-	HedgeDelay   time.Duration    // floor of the delay before racing the next upstream; may be 0
-	Connections  Connections
-	Health       Health
-	Allow        []netip.Prefix // clients allowed to query; masked
-	TCP          TCP
-	MaxUDPSize   int       // the largest UDP answer sent, whatever the client advertises; TC beyond it
-	RateLimit    RateLimit // response rate limiting of UDP answers
-	Cache        Cache
-	Filter       Filter
-	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
-	Admin        netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
-	AdminHosts   []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
-	Watch        bool                    // reload when the config file changes
-	QueryLog     QueryLog
-	Log          Log
+	Listen               []netip.AddrPort // plain DNS, UDP and TCP on each
+	Upstreams            []Upstream       // at least one
+	Policy               string           // "fastest" | "round_robin" | "random" | "ordered"
+	Timeout              time.Duration    // per upstream attempt
+	QueryTimeout         time.Duration    // whole client query; always longer than Timeout
+	HedgeDelay           time.Duration    // floor of the delay before racing the next upstream; may be 0
+	Connections          Connections
+	Health               Health
+	Allow                []netip.Prefix // clients allowed to query; masked
+	TCP                  TCP
+	MaxInflight          int       // queries whose answers wait, UDP and TCP together
+	MaxInflightPerClient int       // of those, what one client (IPv4 address, IPv6 /64) may hold
+	MaxUDPSize           int       // the largest UDP answer sent, whatever the client advertises; TC beyond it
+	RateLimit            RateLimit // response rate limiting of UDP answers
+	Cache                Cache
+	Filter               Filter
+	LocalRecords         map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
+	Admin                netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
+	AdminHosts           []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
+	Watch                bool                    // reload when the config file changes
+	QueryLog             QueryLog
+	Log                  Log
 }
 
 // Upstream is one DNS-over-TLS resolver (RFC 7858).

@@ -263,6 +263,9 @@ func checkConfig(t *testing.T, c *Config) {
 	if tc := c.TCP; tc.IdleTimeout <= 0 || tc.MaxConnections < 1 || tc.MaxPerClient < 1 || tc.MaxInflightPerConn < 1 {
 		fail("tcp %+v", tc)
 	}
+	if c.MaxInflight < 1 || c.MaxInflightPerClient < 1 {
+		fail("max_inflight %d, per client %d", c.MaxInflight, c.MaxInflightPerClient)
+	}
 	if c.MaxUDPSize < minUDPSize || c.MaxUDPSize > maxUDPSize {
 		fail("max_udp_size %d", c.MaxUDPSize)
 	}

@@ -67,7 +67,8 @@ func detach(q *query) *query {
 }
 
 // answerWaiting resolves the detached query q, in a worker, with the
-// query's own deadline, and returns its answer's wire form.
+// query's own deadline, and returns its answer's wire form: nil when
+// Shutdown has answered q in the meantime.
 func (s *Server) answerWaiting(q *query) []byte {
 	live := s.live.Load()
 	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
@@ -75,6 +76,9 @@ func (s *Server) answerWaiting(q *query) []byte {
 	resp, err := s.resolve(ctx, live, q)
 	if err == resolver.ErrWouldWait {
 		err = fmt.Errorf("%w, though not inline", err) // a layer broke the contract
+	}
+	if !s.settle(q) {
+		return nil
 	}
 	return s.finish(nil, q, resp, err)
 }

@@ -84,6 +84,10 @@ func (s *Server) parse(q *query, live *settings, raw []byte, client netip.AddrPo
 	}
 	if tr == resolver.TCP {
 		req.Limit = dns.MaxMsgSize
+	} else {
+		// Whatever the client advertises: set here, before resolving,
+		// so that an answer copied whole from the cache honours it too.
+		req.Limit = min(req.Limit, live.maxUDPSize)
 	}
 	return true
 }
@@ -147,6 +151,12 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 	if binary.BigEndian.Uint16(raw[4:]) != 1 || len(msg.Question) != 1 || !wholeQuestion(raw) {
 		return dns.RcodeFormatError
 	}
+	// An OPT record belongs in the additional section, once, owned by
+	// the root (RFC 6891 §6.1.1); one anywhere else makes the query
+	// malformed, not plain.
+	if slices.ContainsFunc(msg.Answer, isOPT) || slices.ContainsFunc(msg.Ns, isOPT) {
+		return dns.RcodeFormatError
+	}
 	var opts int
 	var version uint8
 	var udpSize uint16
@@ -154,11 +164,14 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 		if opt, ok := rr.(*dns.OPT); ok {
 			opts++
 			req.EDNS, req.DO, udpSize, version = true, opt.Do(), opt.UDPSize(), opt.Version()
+			if opt.Hdr.Name != "." {
+				opts++
+			}
 		}
 	}
 	if opts > 1 {
 		req.EDNS, req.DO = false, false
-		return dns.RcodeFormatError // RFC 6891 §6.1.1
+		return dns.RcodeFormatError
 	}
 	qs := msg.Question[0]
 	req.ID, req.Name, req.Qtype, req.Qclass = msg.Id, qs.Name, qs.Qtype, qs.Qclass
@@ -178,6 +191,11 @@ func validate(raw []byte, msg *dns.Msg, req *resolver.Request) int {
 		return dns.RcodeRefused
 	}
 	return dns.RcodeSuccess
+}
+
+func isOPT(rr dns.RR) bool {
+	_, ok := rr.(*dns.OPT)
+	return ok
 }
 
 // wholeQuestion reports whether the first question has its type and

@@ -43,6 +43,23 @@ func TestBadInput(t *testing.T) {
 		}
 		return mustPack(t, m)
 	}
+	// optIn puts an OPT record owned by owner in the section sec of a
+	// query: 1 answer, 2 authority, 3 additional.
+	optIn := func(sec int, owner string) []byte {
+		m := new(dns.Msg).SetQuestion("example.com.", dns.TypeA)
+		m.Id = 0x9999
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(1232)
+		switch sec {
+		case 1:
+			m.Answer = append(m.Answer, opt)
+		case 2:
+			m.Ns = append(m.Ns, opt)
+		default:
+			m.Extra = append(m.Extra, opt)
+		}
+		return mustPack(t, m)
+	}
 	twoQuestions := new(dns.Msg).SetQuestion("a.example.", dns.TypeA)
 	twoQuestions.Id = 0x4444
 	twoQuestions.Question = append(twoQuestions.Question, dns.Question{Name: "b.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
@@ -69,6 +86,9 @@ func TestBadInput(t *testing.T) {
 		{name: "IXFR", raw: packQuery(t, 0x8888, "example.com.", dns.TypeIXFR, 1232), id: 0x8888, rcode: dns.RcodeRefused, wantEDNS0: true},
 		{name: "EDNS version 1", raw: withEDNS(1, 1), id: 0x3333, rcode: dns.RcodeBadVers, wantEDNS0: true},
 		{name: "two OPT records", raw: withEDNS(0, 2), id: 0x3333, rcode: dns.RcodeFormatError},
+		{name: "OPT in the answer section", raw: optIn(1, "."), id: 0x9999, rcode: dns.RcodeFormatError},
+		{name: "OPT in the authority section", raw: optIn(2, "."), id: 0x9999, rcode: dns.RcodeFormatError},
+		{name: "OPT owned by a name", raw: optIn(3, "example.com."), id: 0x9999, rcode: dns.RcodeFormatError},
 	}
 	var calls atomic.Int32
 	s, _ := startServer(t, Options{Resolver: msgFunc(func(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {

@@ -14,6 +14,7 @@ package listener
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,7 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dotproxy/dotproxy/internal/loglimit"
+	"github.com/dotproxy/dotproxy/ratelimit"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -41,6 +45,18 @@ const (
 	DefaultMaxTCPInflightPerConn = 100
 	// DefaultMaxUDPInflight is the default Options.MaxUDPInflight.
 	DefaultMaxUDPInflight = 2048
+	// DefaultMaxInflight is the default Options.MaxInflight.
+	DefaultMaxInflight = 2048
+	// DefaultMaxInflightPerClient is the default
+	// Options.MaxInflightPerClient: a LAN client rarely waits on more
+	// than a few dozen answers at once (and may borrow beyond its share
+	// when alone), and 16 clients at their share hold less than half of
+	// DefaultMaxInflight, which keeps the upstreams' queues short for
+	// everyone else.
+	DefaultMaxInflightPerClient = 50
+	// DefaultMaxUDPSize is the default Options.MaxUDPSize: the DNS Flag
+	// Day 2020 size, which BIND caps UDP answers at too.
+	DefaultMaxUDPSize = defaultUDPSize
 )
 
 // Options configures a Server. Zero values mean the defaults above.
@@ -79,6 +95,33 @@ type Options struct {
 	// cap the server stops reading datagrams.
 	MaxUDPInflight int
 
+	// MaxInflight caps the queries being answered in workers (those
+	// that wait on an upstream; answers the chain has at once, such as
+	// cache hits, are not counted), over UDP and TCP together. It bounds
+	// the memory queries take, whatever the clients send. At the cap,
+	// the server stops reading until an answer is done.
+	MaxInflight int
+
+	// MaxInflightPerClient caps the queries of one client IP (one /64
+	// for IPv6) among MaxInflight once a quarter of MaxInflight is in
+	// use, so that no client takes all of it; below that, a client alone
+	// (a forwarder sending a whole LAN's queries) may go beyond. At the
+	// cap a client's TCP connections are read no further, and its UDP
+	// queries are dropped.
+	MaxInflightPerClient int
+
+	// MaxUDPSize caps the size of an answer over UDP, whatever buffer
+	// size the client advertises: a larger answer is truncated (TC), for
+	// the client to ask again over TCP. It keeps answers unfragmented
+	// and bounds what a query with a forged source can send a victim.
+	MaxUDPSize int
+
+	// RateLimiter, when set, is asked about every answer over UDP, and
+	// the answers it limits are dropped or slip out truncated (RRL).
+	// Nil limits nothing. Answers over TCP are never limited: a TCP
+	// client has proven its address.
+	RateLimiter *ratelimit.Limiter
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -100,6 +143,7 @@ type Server struct {
 
 	done   chan struct{} // closed when Shutdown begins: read nothing more
 	udpSem chan struct{} // one token per UDP query being answered
+	budget *budget       // queries in workers: all together and per client
 	jobs   chan job      // queries handed to idle workers
 
 	// wg counts every goroutine the server starts. Each is started by
@@ -107,6 +151,15 @@ type Server struct {
 	wg sync.WaitGroup
 
 	capWarn, acceptWarn, readWarn loglimit.Limiter
+
+	rateDropped, rateSlipped atomic.Uint64 // UDP answers the rate limiter held back
+
+	// pending holds the queries handed to workers and not yet answered,
+	// for Shutdown to answer when its deadline comes first; abandoned is
+	// set then, under pmu, and the answers still to come are dropped.
+	pmu       sync.Mutex
+	pending   map[*query]job
+	abandoned atomic.Bool
 
 	mu        sync.Mutex
 	state     state
@@ -130,6 +183,8 @@ type settings struct {
 	allow                             acl
 	queryTimeout, tcpIdle             time.Duration
 	maxConns, perClient, inflightConn int
+	maxUDPSize                        int
+	limiter                           *ratelimit.Limiter // nil: off
 }
 
 func newSettings(o Options) *settings {
@@ -141,6 +196,8 @@ func newSettings(o Options) *settings {
 		maxConns:     o.MaxTCPConns,
 		perClient:    o.MaxTCPConnsPerClient,
 		inflightConn: o.MaxTCPInflightPerConn,
+		maxUDPSize:   o.MaxUDPSize,
+		limiter:      o.RateLimiter,
 	}
 }
 
@@ -159,9 +216,11 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		udpSem:    make(chan struct{}, opts.MaxUDPInflight),
+		budget:    newBudget(opts.MaxInflight, opts.MaxInflightPerClient),
 		jobs:      make(chan job),
 		conns:     make(map[*tcpConn]struct{}),
 		perClient: make(map[netip.Addr]int),
+		pending:   make(map[*query]job),
 	}
 	s.live.Store(newSettings(opts))
 	return s, nil
@@ -172,12 +231,14 @@ func New(opts Options) (*Server, error) {
 var ErrAddrsChanged = errors.New("listener: listen addresses cannot change while serving")
 
 // Reconfigure applies new options to a serving Server at once: the
-// resolver, the access list, the query timeout and the TCP limits (a
+// resolver, the access list, the query timeout, the TCP limits (a
 // lower cap closes no open connection; it refuses new ones; the idle
-// timeout applies from each connection's next read or write). Queries
-// already being answered finish as they started. The addresses, the UDP
-// in-flight cap, the logger and the observer stay as New set them: other
-// addresses return ErrAddrsChanged and change nothing.
+// timeout applies from each connection's next read or write), the UDP
+// answer size and the rate limiter. Queries already being answered
+// finish as they started. The addresses, the in-flight caps
+// (MaxUDPInflight, MaxInflight, MaxInflightPerClient), the logger and
+// the observer stay as New set them: other addresses return
+// ErrAddrsChanged and change nothing.
 func (s *Server) Reconfigure(opts Options) error {
 	opts, err := normalize(opts)
 	if err != nil {
@@ -199,8 +260,12 @@ func normalize(opts Options) (Options, error) {
 		return opts, errors.New("listener: no resolver")
 	}
 	if opts.QueryTimeout < 0 || opts.TCPIdleTimeout < 0 || opts.MaxTCPConns < 0 ||
-		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 {
+		opts.MaxTCPConnsPerClient < 0 || opts.MaxTCPInflightPerConn < 0 || opts.MaxUDPInflight < 0 ||
+		opts.MaxInflight < 0 || opts.MaxInflightPerClient < 0 {
 		return opts, errors.New("listener: negative timeout or limit")
+	}
+	if opts.MaxUDPSize != 0 && (opts.MaxUDPSize < dns.MinMsgSize || opts.MaxUDPSize > maxUDPPayload) {
+		return opts, fmt.Errorf("listener: MaxUDPSize %d is out of range %d-%d", opts.MaxUDPSize, dns.MinMsgSize, maxUDPPayload)
 	}
 	opts.Addrs = append([]netip.AddrPort(nil), opts.Addrs...)
 	setDefault(&opts.QueryTimeout, DefaultQueryTimeout)
@@ -209,6 +274,9 @@ func normalize(opts Options) (Options, error) {
 	setDefault(&opts.MaxTCPConnsPerClient, DefaultMaxTCPConnsPerClient)
 	setDefault(&opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
 	setDefault(&opts.MaxUDPInflight, DefaultMaxUDPInflight)
+	setDefault(&opts.MaxUDPSize, DefaultMaxUDPSize)
+	setDefault(&opts.MaxInflight, DefaultMaxInflight)
+	setDefault(&opts.MaxInflightPerClient, DefaultMaxInflightPerClient)
 	if opts.Allow == nil {
 		opts.Allow = DefaultAllow
 	}
@@ -276,62 +344,6 @@ func (s *Server) TCPAddrs() []netip.AddrPort {
 		addrs = append(addrs, ln.Addr().(*net.TCPAddr).AddrPort())
 	}
 	return addrs
-}
-
-// Shutdown stops serving gracefully. It stops accepting connections and
-// reading queries at once, waits for the queries in flight to be answered
-// and their answers written, and closes every socket and connection.
-//
-// If ctx ends first, Shutdown closes everything at once, cancels the
-// contexts of the queries still in flight and returns ctx.Err(); the
-// goroutines still answering exit as soon as their resolver returns. Shutdown may be
-// called more than once, and before Start.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.state != stateRunning {
-		s.state = stateStopped
-		s.mu.Unlock()
-		s.cancel()
-		return nil
-	}
-	s.state = stateStopped
-	close(s.done)
-	for _, ln := range s.tcp {
-		ln.Close()
-	}
-	for _, u := range s.udp {
-		// The socket stays open: answers in flight still leave through it.
-		u.conn.stopReading()
-	}
-	for c := range s.conns {
-		c.stopReading()
-	}
-	s.mu.Unlock()
-
-	finished := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(finished)
-	}()
-	var err error
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.log.Warn("shutdown deadline reached, abandoning queries in flight", "err", err)
-	}
-	// Close before cancelling, so that nothing more is written once the
-	// bound is hit: not even the SERVFAILs of the queries cancelled.
-	s.mu.Lock()
-	for _, u := range s.udp {
-		u.conn.Close()
-	}
-	for c := range s.conns {
-		c.conn.Close()
-	}
-	s.mu.Unlock()
-	s.cancel()
-	return err
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes a blocked read

@@ -183,6 +183,9 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 	checkNoGoroutines(t)
 }
 
+// TestShutdownBounded: when Shutdown's deadline comes first, the queries
+// still in flight get SERVFAIL with EDE 23 over UDP and TCP, their
+// contexts are cancelled, and Shutdown returns within its bound.
 func TestShutdownBounded(t *testing.T) {
 	started := make(chan struct{}, 2)
 	cancelled := make(chan error, 2)
@@ -204,7 +207,7 @@ func TestShutdownBounded(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	cs := clients(t, s)
 	for _, c := range cs {
-		c.send(t, packQuery(t, 9, "example.com.", dns.TypeA, 0))
+		c.send(t, packQuery(t, 9, "example.com.", dns.TypeA, 1232))
 		<-started
 	}
 
@@ -217,6 +220,15 @@ func TestShutdownBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Shutdown took %v with a 100ms bound", d)
+	}
+	// The queries abandoned are answered, so that their clients retry
+	// at once.
+	for tr, c := range cs {
+		m, _ := c.recv(t)
+		if ede := resolver.EDE(m); m.Id != 9 || m.Rcode != dns.RcodeServerFailure || ede == nil ||
+			ede.InfoCode != dns.ExtendedErrorCodeNetworkError {
+			t.Errorf("%s: abandoned query answered %v, want SERVFAIL with EDE 23", tr, m)
+		}
 	}
 	for range 2 {
 		if err := <-cancelled; !errors.Is(err, context.Canceled) {

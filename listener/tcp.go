@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,6 +25,7 @@ type tcpConn struct {
 	conn   *net.TCPConn
 	client netip.AddrPort
 	key    netip.Addr // the client's IP, for the per-client cap
+	share  *share     // the client's share of the in-flight budget
 
 	srv *Server
 	sem chan struct{}  // one token per query read and not yet answered
@@ -33,8 +35,11 @@ type tcpConn struct {
 	// queue holds answers, length-prefixed, waiting to be written;
 	// spare is the buffer written last, reused as the next queue.
 	queue, spare []byte
-	mu           sync.Mutex // guards busy and the read deadline
-	busy         int        // queries being answered
+	// queued counts the octets of answers queued or being written: past
+	// tcpMaxQueued the reader reads no more until they are written.
+	queued atomic.Int64
+	mu     sync.Mutex // guards busy and the read deadline
+	busy   int        // queries being answered
 }
 
 // acceptTCP accepts connections on ln until Shutdown closes it.
@@ -89,6 +94,7 @@ func (s *Server) admit(c *net.TCPConn) {
 		key:    key,
 		srv:    s,
 		sem:    make(chan struct{}, s.live.Load().inflightConn),
+		share:  s.budget.join(clientKey(key)),
 	}
 	s.conns[tc] = struct{}{}
 	s.perClient[key]++
@@ -102,6 +108,7 @@ func (s *Server) forget(c *tcpConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	s.budget.leave(c.share)
 	if s.perClient[c.key]--; s.perClient[c.key] <= 0 {
 		delete(s.perClient, c.key)
 	}
@@ -134,6 +141,16 @@ func (s *Server) serveTCP(c *tcpConn) {
 				return
 			}
 			out = out[:0]
+		}
+		// A client that does not read its answers gets no more than
+		// tcpMaxQueued octets of them queued (and as many as its
+		// queries in flight): the reader helps write them out, and
+		// waits for that, before it reads another query.
+		for c.queued.Load() > tcpMaxQueued {
+			if err := c.drain(); err != nil {
+				out = nil
+				return
+			}
 		}
 		// At the cap, stop reading: TCP flow control then slows the
 		// client down instead of us dropping its queries. Answers
@@ -172,17 +189,47 @@ func (s *Server) serveTCP(c *tcpConn) {
 			<-c.sem
 			continue
 		}
+		// The answer waits: at the client's share or the global cap,
+		// stop reading, as at the connection's cap, answers already
+		// made going out first.
+		t, ok := s.takeBudget(c, &out)
+		if !ok {
+			<-c.sem
+			return
+		}
 		c.mu.Lock()
 		c.busy++
 		c.mu.Unlock()
 		c.wg.Add(1)
-		s.dispatch(job{tc: c, q: detach(&sc.q)})
+		s.dispatch(job{tc: c, q: detach(&sc.q), t: t})
 	}
+}
+
+// takeBudget takes a ticket of the in-flight budget for a query of c.
+// When it must wait, it first writes out the answers made at once, which
+// must not wait for a slow query. It reports false when the reader must
+// stop (Shutdown, a failed write).
+func (s *Server) takeBudget(c *tcpConn, out *[]byte) (ticket, bool) {
+	if t, ok := s.budget.tryAcquire(c.share); ok {
+		return t, true
+	}
+	err := c.flush(*out)
+	*out = (*out)[:0]
+	if err != nil {
+		*out = nil // not again on the way out
+		return ticket{}, false
+	}
+	return s.budget.acquire(c.share, s.done)
 }
 
 // tcpReadBuffer is the read buffer of a client TCP connection: several
 // typical queries (tens of octets each) fit.
 const tcpReadBuffer = 2048
+
+// tcpMaxQueued is how many octets of answers a connection may have
+// waiting to be written before its reader stops: a few big answers, or
+// hundreds of small ones.
+const tcpMaxQueued = 64 << 10
 
 // tcpFlushSize is how many octets of fast answers a connection's reader
 // collects at most before it writes them.
@@ -224,9 +271,10 @@ func wholeBuffered(br *bufio.Reader) bool {
 
 // answerTCP answers one query read from c that had to wait, in a
 // worker, and writes the answer.
-func (s *Server) answerTCP(c *tcpConn, q *query) {
+func (s *Server) answerTCP(c *tcpConn, q *query, t ticket) {
 	defer c.wg.Done()
 	defer func() { <-c.sem }()
+	defer s.budget.release(t)
 	defer c.answered()
 	defer s.recoverPanic(c.client, resolver.TCP)
 

@@ -16,8 +16,8 @@ import (
 func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
 	first := len(c.queue) == 0
-	c.queue = binary.BigEndian.AppendUint16(c.queue, uint16(len(wire)))
-	c.queue = append(c.queue, wire...)
+	c.queue = appendFramed(c.queue, wire)
+	c.queued.Add(int64(2 + len(wire)))
 	c.qmu.Unlock()
 	if first {
 		runtime.Gosched()
@@ -34,6 +34,7 @@ func (c *tcpConn) flush(answers []byte) error {
 	}
 	c.qmu.Lock()
 	c.queue = append(c.queue, answers...)
+	c.queued.Add(int64(len(answers)))
 	c.qmu.Unlock()
 	return c.drain()
 }
@@ -56,7 +57,13 @@ func (c *tcpConn) drain() error {
 	// A client that takes longer than the idle timeout to take its
 	// answers is not reading any more.
 	c.conn.SetWriteDeadline(time.Now().Add(c.srv.live.Load().tcpIdle))
+	if c.srv.abandoned.Load() {
+		// Checked after the deadline is set: either this sees Shutdown
+		// give up, or Shutdown's shorter deadline comes after ours.
+		c.conn.SetWriteDeadline(time.Now().Add(lastWriteTimeout))
+	}
 	_, err := c.conn.Write(buf)
+	c.queued.Add(-int64(len(buf)))
 	c.qmu.Lock()
 	if cap(buf) <= maxSpare {
 		c.spare = buf[:0]
@@ -67,6 +74,12 @@ func (c *tcpConn) drain() error {
 		c.conn.Close()
 	}
 	return err
+}
+
+// appendFramed appends wire to dst with its length prefix.
+func appendFramed(dst, wire []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(wire)))
+	return append(dst, wire...)
 }
 
 // maxSpare is the largest write buffer a connection keeps for reuse: a

@@ -82,6 +82,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			continue
 		}
 		out, waiting, from = out[:0], waiting[:0], from[:0]
+		live := s.live.Load()
 		for i := range in[:n] {
 			p := &in[i]
 			if !p.peer.IsValid() {
@@ -92,10 +93,13 @@ func (s *Server) serveUDP(u *udpSocket) {
 				waiting, from = append(waiting, detach(&sc.q)), append(from, i)
 				continue
 			}
+			answers[i] = wire
+			if len(wire) > 0 {
+				wire = s.limitUDP(live, wire[:0], wire, p.peer) // a slip overwrites the answer it replaces
+			}
 			if len(wire) == 0 {
 				continue // dropped
 			}
-			answers[i] = wire
 			reply := packet{buf: wire, peer: p.peer}
 			if u.pktinfo {
 				oobs[i] = parseDst(p.oob[:p.oobn], u.v6).appendOOB(oobs[i][:0])
@@ -129,31 +133,57 @@ func (s *Server) writeBatch(c *udpConn, out []packet) {
 }
 
 // dispatchUDP hands q, which came in the datagram p, to a worker,
-// starting one when none is idle. At MaxUDPInflight it waits: the
-// kernel's socket buffer holds (or drops) what clients send meanwhile. It
-// reports false on Shutdown.
+// starting one when none is idle. A query of a client at its share of
+// the in-flight budget is dropped. At MaxUDPInflight or MaxInflight it
+// waits: the kernel's socket buffer holds (or drops) what clients send
+// meanwhile. It reports false on Shutdown.
 func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
+	sh := s.budget.join(clientKey(q.client.Addr()))
+	t, ok := s.budget.takeShare(sh)
+	if !ok {
+		s.budget.leave(sh)
+		s.capWarn.Warn(s.log, "UDP query dropped: client at its share of queries in flight",
+			"client", q.client, "limit", "MaxInflightPerClient")
+		return true
+	}
 	select {
 	case s.udpSem <- struct{}{}:
 	case <-s.done:
+		s.budget.undoShare(t)
+		s.budget.leave(sh)
+		return false
+	}
+	select {
+	case s.budget.global <- struct{}{}:
+	case <-s.done:
+		<-s.udpSem
+		s.budget.undoShare(t)
+		s.budget.leave(sh)
 		return false
 	}
 	var src replySrc
 	if u.pktinfo {
 		src = parseDst(p.oob[:p.oobn], u.v6)
 	}
-	s.dispatch(job{u: u, q: q, src: src})
+	s.dispatch(job{u: u, q: q, src: src, t: t})
 	return true
 }
 
 // answerUDP answers one query that had to wait, in a worker, and sends
 // the answer from src.
-func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc) {
+func (s *Server) answerUDP(u *udpSocket, q *query, src replySrc, t ticket) {
 	defer func() { <-s.udpSem }()
+	defer func() {
+		s.budget.release(t)
+		s.budget.leave(t.sh)
+	}()
 	defer s.recoverPanic(q.client, resolver.UDP)
 
 	wire := s.answerWaiting(q)
 	if len(wire) == 0 {
+		return
+	}
+	if wire = s.limitUDP(s.live.Load(), nil, wire, q.client); wire == nil {
 		return
 	}
 	if err := u.conn.writeTo(wire, src.appendOOB(nil), q.client); err != nil {

@@ -74,14 +74,15 @@ func TestFastAnswerToBroadcast(t *testing.T) {
 
 // TestUDPLimitCapped: a client's EDNS size of 65535 is taken as the
 // largest IPv4 UDP payload, 65507: a bigger answer is truncated, not
-// lost to EMSGSIZE, and the chain sees that limit.
+// lost to EMSGSIZE, and the chain sees that limit (with MaxUDPSize at
+// its highest).
 func TestUDPLimitCapped(t *testing.T) {
 	var limit atomic.Int64
 	huge := msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) { return answerA(q, 4094), nil })
 	s, _ := startServer(t, Options{Resolver: resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 		limit.Store(int64(req.Limit))
 		return huge.Resolve(ctx, req)
-	}), Logger: quiet()})
+	}), MaxUDPSize: maxUDPPayload, Logger: quiet()})
 	c := udpClient{dialUDP(t, s.UDPAddrs()[0])}
 	c.send(t, packQuery(t, 9, "big.example.", dns.TypeA, 65535))
 	m, size := c.recv(t)

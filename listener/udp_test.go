@@ -58,6 +58,7 @@ func TestTruncation(t *testing.T) {
 		name    string
 		tr      string
 		udpSize uint16 // client's EDNS size; 0: no EDNS
+		maxUDP  int    // Options.MaxUDPSize
 		records int    // A records in the answer (16 bytes each, compressed)
 		limit   int    // largest reply allowed
 		wantTC  bool
@@ -66,12 +67,14 @@ func TestTruncation(t *testing.T) {
 		{name: "no EDNS, under 512", tr: "udp", records: 20, limit: 512},
 		{name: "EDNS 1232, over", tr: "udp", udpSize: 1232, records: 100, limit: 1232, wantTC: true},
 		{name: "EDNS 256 counts as 512", tr: "udp", udpSize: 256, records: 40, limit: 512, wantTC: true},
-		{name: "EDNS 4096, 2000 bytes fit", tr: "udp", udpSize: 4096, records: 120, limit: 4096},
+		{name: "EDNS 4096, 2000 bytes fit under MaxUDPSize 4096", tr: "udp", udpSize: 4096, maxUDP: 4096, records: 120, limit: 4096},
+		{name: "EDNS 4096 capped by the default MaxUDPSize", tr: "udp", udpSize: 4096, records: 120, limit: 1232, wantTC: true},
+		{name: "EDNS 65535 capped by MaxUDPSize 512", tr: "udp", udpSize: 65535, maxUDP: 512, records: 40, limit: 512, wantTC: true},
 		{name: "TCP never truncates", tr: "tcp", records: 1000, limit: dns.MaxMsgSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := startServer(t, Options{Resolver: msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+			s, _ := startServer(t, Options{MaxUDPSize: tt.maxUDP, Resolver: msgFunc(func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 				return answerA(q, tt.records), nil
 			})})
 			c := clients(t, s)[tt.tr]

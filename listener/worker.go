@@ -9,6 +9,7 @@ type job struct {
 	tc  *tcpConn
 	q   *query
 	src replySrc // UDP: where the answer must come from
+	t   ticket   // the query's place in the in-flight budget
 }
 
 // workerIdle is how long a worker waits for another query before it
@@ -17,6 +18,7 @@ const workerIdle = 5 * time.Second
 
 // dispatch hands j to an idle worker, or starts one when none is idle.
 func (s *Server) dispatch(j job) {
+	s.track(j)
 	select {
 	case s.jobs <- j: // an idle worker takes it
 	default:
@@ -38,9 +40,9 @@ func (s *Server) worker(j job) {
 	defer idle.Stop()
 	for {
 		if j.tc != nil {
-			s.answerTCP(j.tc, j.q)
+			s.answerTCP(j.tc, j.q, j.t)
 		} else {
-			s.answerUDP(j.u, j.q, j.src)
+			s.answerUDP(j.u, j.q, j.src, j.t)
 		}
 		idle.Reset(workerIdle)
 		select {

@@ -58,6 +58,10 @@ type Options struct {
 	// judged at the build time because the system clock was unset
 	// (upstream.Clock.Graced).
 	ClockGrace func() uint64
+	// RateLimited returns how many UDP answers response rate limiting
+	// dropped and how many it sent truncated instead
+	// (listener.Server.RateLimited).
+	RateLimited func() (dropped, slipped uint64)
 	// Version is the program's version, exported as
 	// dotproxy_build_info{version}; empty leaves it out.
 	Version string
@@ -105,6 +109,21 @@ func New(opts Options) *Metrics {
 			Namespace: namespace, Name: "tls_clock_grace_total",
 			Help: "Upstream certificate checks that judged validity at the build time, the system clock being earlier (unset).",
 		}, func() float64 { return float64(opts.ClockGrace()) }))
+	}
+	if opts.RateLimited != nil {
+		for _, action := range []string{"drop", "slip"} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: namespace, Name: "rate_limited_total",
+				Help:        "UDP answers held back by response rate limiting: dropped, or sent truncated (slip).",
+				ConstLabels: prometheus.Labels{"action": action},
+			}, func() float64 {
+				dropped, slipped := opts.RateLimited()
+				if action == "drop" {
+					return float64(dropped)
+				}
+				return float64(slipped)
+			}))
+		}
 	}
 	if opts.Version != "" {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -192,6 +192,7 @@ func TestExposition(t *testing.T) {
 		Filter:          func() (filter.Stats, bool) { return filter.Stats{Lists: []filter.ListStats{{Source: "l"}}}, true },
 		QueryLogDropped: func() uint64 { return 9 },
 		ClockGrace:      func() uint64 { return 4 },
+		RateLimited:     func() (uint64, uint64) { return 4, 3 },
 		Version:         "1.2.3",
 	})
 	m.ObserveQuery(resolver.QueryEvent{Transport: resolver.UDP})
@@ -211,6 +212,9 @@ func TestExposition(t *testing.T) {
 	}
 	if s.samples["dotproxy_tls_clock_grace_total"] != 4 {
 		t.Errorf("clock grace: %v", s.samples["dotproxy_tls_clock_grace_total"])
+	}
+	if d, sl := s.samples[`dotproxy_rate_limited_total{action="drop"}`], s.samples[`dotproxy_rate_limited_total{action="slip"}`]; d != 4 || sl != 3 {
+		t.Errorf("rate limited: drop %v, slip %v; want 4, 3", d, sl)
 	}
 	if !s.with(`dotproxy_build_info{goversion="go`) || !s.with(`dotproxy_build_info{goversion=`) {
 		t.Error("no build info")

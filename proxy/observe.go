@@ -39,8 +39,14 @@ func (p *Proxy) newObservers(cfg *config.Config) error {
 		},
 		Filter:     func() (filter.Stats, bool) { return p.gen.Load().filter.Stats(), true },
 		ClockGrace: p.clock.Graced,
-		Version:    p.version,
-		Logger:     p.log,
+		RateLimited: func() (dropped, slipped uint64) {
+			if p.listener == nil {
+				return 0, 0
+			}
+			return p.listener.RateLimited()
+		},
+		Version: p.version,
+		Logger:  p.log,
 	}
 	if p.qlog != nil {
 		opts.QueryLogDropped = p.qlog.Dropped

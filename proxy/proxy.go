@@ -22,6 +22,7 @@ import (
 	"github.com/dotproxy/dotproxy/listener"
 	"github.com/dotproxy/dotproxy/metrics"
 	"github.com/dotproxy/dotproxy/querylog"
+	"github.com/dotproxy/dotproxy/ratelimit"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
 )
@@ -49,6 +50,12 @@ type Proxy struct {
 
 	parts    parts          // who holds each upstream, cache and filter
 	retirers sync.WaitGroup // generations being retired; Shutdown waits
+
+	// The rate limiter in use, nil when off, and its options: a reload
+	// that leaves them alone keeps it, and what it knows of each prefix.
+	// Set at New and by reloads, under reloadMu.
+	limiter     *ratelimit.Limiter
+	limiterOpts ratelimit.Options
 }
 
 var _ resolver.Resolver = (*Proxy)(nil)
@@ -85,7 +92,12 @@ func NewWith(cfg *config.Config, opts Options) (*Proxy, error) {
 		g.stopUnused(nil)
 		return nil, err
 	}
-	lo := listenerOptions(cfg, p, log)
+	lo, err := p.listenerOptions(cfg)
+	if err != nil {
+		g.stopUnused(nil)
+		p.closeQueryLog()
+		return nil, err
+	}
 	if p.qlog != nil {
 		lo.Observer = listener.Observers(p.metrics, p.qlog)
 	} else {
@@ -113,18 +125,29 @@ func (p *Proxy) closeQueryLog() {
 	}
 }
 
-func listenerOptions(cfg *config.Config, r resolver.Resolver, log *slog.Logger) listener.Options {
+// listenerOptions returns the listener's options for cfg, with p as the
+// resolver, and the rate limiter (kept from the last call when its
+// options did not change).
+func (p *Proxy) listenerOptions(cfg *config.Config) (listener.Options, error) {
+	lim, err := p.rateLimiter(cfg)
+	if err != nil {
+		return listener.Options{}, err
+	}
 	return listener.Options{
 		Addrs:                 cfg.Listen,
-		Resolver:              r,
+		Resolver:              p,
 		Allow:                 cfg.Allow,
 		QueryTimeout:          cfg.QueryTimeout,
 		TCPIdleTimeout:        cfg.TCP.IdleTimeout,
 		MaxTCPConns:           cfg.TCP.MaxConnections,
 		MaxTCPConnsPerClient:  cfg.TCP.MaxPerClient,
 		MaxTCPInflightPerConn: cfg.TCP.MaxInflightPerConn,
-		Logger:                log,
-	}
+		MaxInflight:           cfg.MaxInflight,
+		MaxInflightPerClient:  cfg.MaxInflightPerClient,
+		MaxUDPSize:            cfg.MaxUDPSize,
+		RateLimiter:           lim,
+		Logger:                p.log,
+	}, nil
 }
 
 // Resolve answers req through the current generation's chain (filter,

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/listener"
 )
 
 // Reload swaps in cfg without dropping a query: the new generation is
@@ -38,6 +39,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.Admin = old.cfg.Admin
 		cfg = &c
 	}
+	if cfg.MaxInflight != old.cfg.MaxInflight || cfg.MaxInflightPerClient != old.cfg.MaxInflightPerClient {
+		p.log.Warn("max_inflight or max_inflight_per_client changed in the configuration; restart dotproxy to apply them")
+		c := *cfg
+		c.MaxInflight, c.MaxInflightPerClient = old.cfg.MaxInflight, old.cfg.MaxInflightPerClient
+		cfg = &c
+	}
 	if cfg.QueryLog != old.cfg.QueryLog {
 		p.log.Warn("query_log changed in the configuration; restart dotproxy to apply it")
 		c := *cfg
@@ -48,7 +55,12 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	if err := p.swap(old, g); err != nil {
+	lo, err := p.listenerOptions(cfg)
+	if err != nil {
+		g.stopUnused(old)
+		return fmt.Errorf("reload: %w", err)
+	}
+	if err := p.swap(old, g, lo); err != nil {
 		g.stopUnused(old)
 		return err
 	}
@@ -74,16 +86,17 @@ func (p *Proxy) isClosed() bool {
 	return p.closed
 }
 
-// swap makes g, built from old, the serving generation, and retires old
-// in the background: its parts that g does not hold are closed once its
-// last query has finished (or the query timeout has passed).
-func (p *Proxy) swap(old, g *generation) error {
+// swap makes g, built from old, the serving generation, with the
+// listener reconfigured to lo, and retires old in the background: its
+// parts that g does not hold are closed once its last query has finished
+// (or the query timeout has passed).
+func (p *Proxy) swap(old, g *generation, lo listener.Options) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return errReloadClosed
 	}
-	if err := p.listener.Reconfigure(listenerOptions(g.cfg, p, p.log)); err != nil {
+	if err := p.listener.Reconfigure(lo); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	old.checker.Stop()

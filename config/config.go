@@ -38,6 +38,9 @@ type Config struct {
 	Cache        Cache
 	Filter       Filter
 	LocalRecords map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
+	Forward      []Forward               // per-domain forwarding rules, in file order
+	Router       netip.AddrPort          // the house's router, asked for its LAN names; invalid (zero) when none
+	Rebind       RebindProtection        // refusal of public answers pointing into the house
 	Admin        netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
 	AdminHosts   []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
 	Watch        bool                    // reload when the config file changes
@@ -136,6 +139,13 @@ func (c *Config) clone() *Config {
 		d.Filter.Groups[i].Blocklists = slices.Clone(g.Blocklists)
 		d.Filter.Groups[i].Allowlists = slices.Clone(g.Allowlists)
 	}
+	d.Forward = slices.Clone(c.Forward)
+	for i, f := range d.Forward {
+		d.Forward[i].Domains = slices.Clone(f.Domains)
+		d.Forward[i].Servers = slices.Clone(f.Servers)
+		d.Forward[i].SPKIPins = slices.Clone(f.SPKIPins)
+	}
+	d.Rebind.Allow = slices.Clone(c.Rebind.Allow)
 	if c.LocalRecords != nil {
 		d.LocalRecords = make(map[string][]netip.Addr, len(c.LocalRecords))
 		for k, v := range c.LocalRecords {

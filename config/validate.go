@@ -11,6 +11,7 @@ func (d *decoder) validate(c *Config) {
 	d.timeouts(c)
 	d.uniqueUpstreamNames(c.Upstreams)
 	d.uniqueListen(c)
+	d.uniqueForwardDomains(c.Forward)
 }
 
 // timeouts checks that a query outlives one attempt: otherwise failover to

@@ -258,7 +258,7 @@ func procStatusMB(key string) float64 {
 }
 
 func mustLocal(b *testing.B) *localNames {
-	ln, err := newLocalNames(nil)
+	ln, err := newLocalNames(nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

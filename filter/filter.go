@@ -70,6 +70,11 @@ type Options struct {
 	// LocalRecords are names answered here, authoritatively, with these
 	// addresses, and PTR records for the addresses.
 	LocalRecords map[string][]netip.Addr
+	// Forwarded are domains (lower case, no trailing dot) a forwarding
+	// rule sends to servers of the house: names at or under them in a
+	// locally served zone (168.192.in-addr.arpa, home.arpa) go on to
+	// next instead of getting NXDOMAIN here. Local records still answer.
+	Forwarded []string
 	// Groups give sets of clients lists of their own. A client in a
 	// group (the first whose Clients hold its address) is filtered by
 	// the group's lists instead of the lists above.
@@ -146,7 +151,7 @@ func New(opts Options) (*Filter, error) {
 	if f.mode, err = parseBlockResponse(opts.BlockResponse); err != nil {
 		errs = append(errs, err)
 	}
-	if f.local, err = newLocalNames(opts.LocalRecords); err != nil {
+	if f.local, err = newLocalNames(opts.LocalRecords, opts.Forwarded); err != nil {
 		errs = append(errs, err)
 	}
 	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list)}

@@ -53,6 +53,7 @@ func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filt
 		Refresh:       cfg.Filter.Refresh,
 		CacheDir:      cfg.Filter.CacheDir,
 		LocalRecords:  cfg.LocalRecords,
+		Forwarded:     forwardedDomains(cfg),
 		Groups:        groups,
 		HTTPClient:    listHTTPClient(r),
 		Logger:        log,

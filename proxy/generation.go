@@ -24,6 +24,7 @@ type generation struct {
 	cfg      *config.Config
 	ups      []*upstream.Upstream
 	selector *upstream.Selector
+	fwd      *forwarding // forward rules and router:, below the cache beside selector
 	checker  *health.Checker
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
@@ -74,6 +75,11 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	if err != nil {
 		return g, err
 	}
+	if prev != nil && sameForwarding(prev.cfg, cfg) {
+		g.fwd = prev.fwd
+	} else if g.fwd, err = newForwarding(cfg, log); err != nil {
+		return g, err
+	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
 	} else if g.filter, err = newFilter(cfg, g.listResolver(current), log); err != nil {
@@ -88,7 +94,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, log
 	if g.cache != nil {
 		mw = append(mw, g.cache.Middleware())
 	}
-	g.chain = resolver.Chain(g.selector, mw...)
+	g.chain = resolver.Chain(g.fwd.router(cfg, g.selector), mw...)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -129,7 +135,8 @@ func (prev *generation) upstream(uc config.Upstream, cfg *config.Config) *upstre
 }
 
 func sameFilter(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
+	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords) &&
+		slices.Equal(forwardedDomains(a), forwardedDomains(b))
 }
 
 // resolve runs req through the generation's chain; ok is false when the
@@ -177,6 +184,9 @@ func (g *generation) retire(next *generation, wait time.Duration) {
 func (g *generation) stopUnused(keep *generation) {
 	if g.filter != nil && (keep == nil || keep.filter != g.filter) {
 		g.filter.Stop()
+	}
+	if keep == nil || keep.fwd != g.fwd {
+		g.fwd.close()
 	}
 	if g.cache != nil && (keep == nil || keep.cache != g.cache) {
 		g.cache.Close()

@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"time"
 
+	"github.com/dotproxy/dotproxy/admin"
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/forward"
 	"github.com/dotproxy/dotproxy/rebind"
@@ -139,4 +141,22 @@ func forwardedDomains(cfg *config.Config) []string {
 		d = append(d, forward.RouterDomains()...)
 	}
 	return slices.Clip(d)
+}
+
+// status is the rules and their servers' state for the status page;
+// empty, not nil, when there are none, so that the JSON has a list.
+func (fw *forwarding) status() []admin.ForwardStatus {
+	out := []admin.ForwardStatus{}
+	for _, rule := range fw.rules {
+		fs := admin.ForwardStatus{Domains: rule.domains}
+		for _, s := range rule.servers {
+			// No prober checks these: a failing streak is what "down"
+			// can mean for them.
+			us := upstreamStatus(s.Stats())
+			us.Healthy = us.Healthy && !s.Standing(time.Now()).Failing
+			fs.Servers = append(fs.Servers, us)
+		}
+		out = append(out, fs)
+	}
+	return out
 }

@@ -126,6 +126,19 @@ func TestForwarding(t *testing.T) {
 			}
 		})
 	}
+
+	// The status page shows the rules beside the upstreams: the corp
+	// rule, then router:'s, with their servers' counters.
+	fw := tb.proxy.status().Forward
+	if len(fw) != 2 || fw[0].Domains[0] != "corp.example" || fw[1].Domains[0] != "lan" {
+		t.Fatalf("status forward = %+v", fw)
+	}
+	if s := fw[0].Servers[0]; s.TLSName != "dns.corp.test" || s.Queries == 0 || !s.Healthy {
+		t.Errorf("corp server status %+v", s)
+	}
+	if s := fw[1].Servers[0]; s.Name != "router" || s.Address != routerSrv.Addr().String() || s.Queries == 0 || !s.Healthy {
+		t.Errorf("router status %+v", s)
+	}
 }
 
 // TestForwardingNoLeak: when the router is down, a LAN name fails with

@@ -43,7 +43,7 @@ func TestRouterMatch(t *testing.T) {
 		{"NAS.Lan.", "router"},
 		{"nas.lan", "router"}, // a name without its trailing dot
 		{"a.b.c.lan.", "router"},
-		{"plan.", ""},       // not lan's (label boundary): a single label, answered here
+		{"plan.", ""}, // not lan's (label boundary): a single label, answered here
 		{"www.plan.", "public"},
 		{"nas.plan.", "public"},
 		{"lan.example.", "public"},

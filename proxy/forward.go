@@ -160,3 +160,15 @@ func (fw *forwarding) status() []admin.ForwardStatus {
 	}
 	return out
 }
+
+// logForwarding logs each forward rule and router: at start, as the
+// upstreams are, and whether rebinding protection is on.
+func logForwarding(log *slog.Logger, cfg *config.Config) {
+	for _, f := range cfg.Forward {
+		log.Info("forward rule", "domains", f.Domains, "servers", f.Servers, "tls_name", f.TLSName)
+	}
+	if cfg.Router.IsValid() {
+		log.Info("router", "addr", cfg.Router)
+	}
+	log.Info("rebind protection", "enabled", cfg.Rebind.Enabled, "allow", cfg.Rebind.Allow)
+}

@@ -167,3 +167,37 @@ func TestForwardingNoLeak(t *testing.T) {
 		t.Errorf("the public upstream was asked %d LAN names", n)
 	}
 }
+
+// TestForwardingReload: a reload that leaves the rules alone keeps them,
+// servers and counters included; one that changes them builds them anew
+// and the filter with them, whose locally served zones follow: without
+// router:, 168.192.in-addr.arpa is answered here again.
+func TestForwardingReload(t *testing.T) {
+	routerSrv := dottest.StartPlain(t, dottest.Answer("192.168.1.10"), false)
+	tb := newTestbed(t, 1, func(c *config.Config) { c.Router = routerSrv.Addr() })
+	old := tb.proxy.gen.Load()
+
+	same := *tb.cfg
+	same.Cache.Size++ // a change elsewhere
+	if err := tb.proxy.Reload(&same); err != nil {
+		t.Fatal(err)
+	}
+	if g := tb.proxy.gen.Load(); g.fwd != old.fwd || g.filter != old.filter {
+		t.Error("an unchanged router: was built anew")
+	}
+
+	none := same
+	none.Router = netip.AddrPort{}
+	if err := tb.proxy.Reload(&none); err != nil {
+		t.Fatal(err)
+	}
+	if g := tb.proxy.gen.Load(); g.fwd == old.fwd || g.filter == old.filter || len(g.fwd.rules) != 0 {
+		t.Error("removing router: kept the old rules or filter")
+	}
+	udp0, _ := routerSrv.Queries()
+	r := askType(t, tb.udp, "7.1.168.192.in-addr.arpa", dns.TypePTR)
+	if udp, _ := routerSrv.Queries(); r.Rcode != dns.RcodeNameError || !r.Authoritative || udp != udp0 {
+		t.Errorf("after removing router: rcode %s, AA %v, router asked %d times; want a local NXDOMAIN",
+			dns.RcodeToString[r.Rcode], r.Authoritative, udp-udp0)
+	}
+}

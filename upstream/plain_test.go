@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -96,5 +97,33 @@ func TestPlainFailover(t *testing.T) {
 	}
 	if addrOf(t, r) != netip.MustParseAddr("192.168.1.11") {
 		t.Errorf("got %v", r.Answer)
+	}
+}
+
+// TestPlainConcurrent: many goroutines share one Plain, each getting its
+// own answer with its own ID (run with -race).
+func TestPlainConcurrent(t *testing.T) {
+	srv := dottest.StartPlain(t, dottest.Answer("192.168.1.10"), false)
+	p := newPlain(t, srv.Addr())
+	ctx := ctxFor(t, testTimeout)
+	errs := make(chan error, 32)
+	for i := range 32 {
+		go func() {
+			q := query(fmt.Sprintf("host%d.lan.", i), dns.TypeA)
+			q.Id = uint16(i + 1)
+			r, err := p.Exchange(ctx, q)
+			if err == nil && (r.Id != q.Id || r.Question[0].Name != q.Question[0].Name) {
+				err = fmt.Errorf("query %d got ID %d for %s", q.Id, r.Id, r.Question[0].Name)
+			}
+			errs <- err
+		}()
+	}
+	for range 32 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s := p.Stats(); s.Answers != 32 {
+		t.Errorf("%d answers counted, want 32", s.Answers)
 	}
 }

@@ -41,6 +41,8 @@ type Config struct {
 	Forward      []Forward               // per-domain forwarding rules, in file order
 	Router       netip.AddrPort          // the house's router, asked for its LAN names; invalid (zero) when none
 	Rebind       RebindProtection        // refusal of public answers pointing into the house
+	HostsFiles   []string                // hosts-format and dnsmasq lease files answered as local records; absolute paths
+	HostsDomain  string                  // appended to the files' single-label names; lower case, no trailing dot; "" for none
 	Admin        netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
 	AdminHosts   []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
 	Watch        bool                    // reload when the config file changes
@@ -146,6 +148,7 @@ func (c *Config) clone() *Config {
 		d.Forward[i].SPKIPins = slices.Clone(f.SPKIPins)
 	}
 	d.Rebind.Allow = slices.Clone(c.Rebind.Allow)
+	d.HostsFiles = slices.Clone(c.HostsFiles)
 	if c.LocalRecords != nil {
 		d.LocalRecords = make(map[string][]netip.Addr, len(c.LocalRecords))
 		for k, v := range c.LocalRecords {

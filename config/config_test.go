@@ -58,6 +58,7 @@ func want() *Config {
 		AdminHosts:   []string{},
 		Forward:      []Forward{},
 		Rebind:       RebindProtection{Enabled: true, Allow: []string{}},
+		HostsFiles:   []string{},
 		QueryLog:     QueryLog{Path: "-", Anonymize: true},
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}

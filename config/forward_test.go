@@ -71,6 +71,10 @@ func TestForwardErrors(t *testing.T) {
 		{"domain in two rules", "forward:\n  - domains: [lan]\n    servers: [\"10.0.0.1\"]\n  - domains: [Lan.]\n    servers: [\"10.0.0.2\"]\n", []string{
 			`config.yaml:4: forward[1].domains[0]: "lan" is already forwarded by forward[0].domains[0]`,
 		}},
+		{"hosts files", "hosts_files: [\"dhcp.leases\"]\nhosts_domain: \"a..b\"\n", []string{
+			"config.yaml:1: hosts_files[0]: must be an absolute path, such as /tmp/dhcp.leases",
+			`config.yaml:2: hosts_domain: "a..b" is not a domain name`,
+		}},
 		{"unknown key", "forward:\n  - domains: [lan]\n    servers: [\"10.0.0.1\"]\n    tls: true\n", []string{
 			"config.yaml:4: forward[0].tls: unknown key",
 		}},

@@ -82,6 +82,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"forward":           d.forwards(&c.Forward),
 		"router":            value(d, &c.Router, `an IP address[:port], or "" for none`, parseRouter),
 		"rebind_protection": section(d, d.rebindFields(&c.Rebind)),
+		"hosts_files":       values(d, &c.HostsFiles, "a file path", "", parseHostsFile),
+		"hosts_domain":      value(d, &c.HostsDomain, `a domain, or "" for none`, parseHostsDomain),
 	})
 }
 

@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -121,5 +123,43 @@ func TestRouterForwarding(t *testing.T) {
 		if lan && e.get("upstream") == "unbound" {
 			t.Errorf("a LAN name went to the upstream: %v", e)
 		}
+	}
+}
+
+// TestLeaseFile: names from a dnsmasq lease file are answered by the
+// binary, with PTRs, and a lease added to the file is answered without a
+// restart or SIGHUP.
+func TestLeaseFile(t *testing.T) {
+	tool(t, "dig", "dnsutils")
+	leases := filepath.Join(t.TempDir(), "dhcp.leases")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(leases, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("0 aa:bb:cc:dd:ee:01 192.168.1.23 printer 01:aa:bb:cc:dd:ee:01\n")
+	ub := startUnbound(t, newPKI(t), "127.0.0.2")
+	d := startDotproxy(t, proxyConfig{
+		upstreams: []upstreamConf{ub.upstream("unbound")},
+		extra:     fmt.Sprintf("hosts_files: [%q]\nhosts_domain: lan\n", leases),
+	})
+	if a, out := d.dig(t, "printer.lan", "A"); a.status != "NOERROR" || !slices.Equal(a.data("A"), []string{"192.168.1.23"}) {
+		t.Errorf("printer.lan: status %s, A %q\n%s", a.status, a.data("A"), out)
+	}
+	if a, out := d.dig(t, "-x", "192.168.1.23"); !slices.Contains(a.data("PTR"), "printer.lan.") {
+		t.Errorf("-x 192.168.1.23: PTR %q\n%s", a.data("PTR"), out)
+	}
+	write("0 aa:bb:cc:dd:ee:01 192.168.1.23 printer *\n0 aa:bb:cc:dd:ee:02 192.168.1.24 tv *\n")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		a, out := d.dig(t, "tv.lan", "A")
+		if slices.Equal(a.data("A"), []string{"192.168.1.24"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new lease is not answered after 15s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dotproxy/dotproxy/hosts"
 )
 
 const (
@@ -75,6 +77,14 @@ type Options struct {
 	// locally served zone (168.192.in-addr.arpa, home.arpa) go on to
 	// next instead of getting NXDOMAIN here. Local records still answer.
 	Forwarded []string
+	// HostsFiles are /etc/hosts-format and dnsmasq lease files whose
+	// names are answered as local records are (a local record of the
+	// same name wins), read again within HostsInterval (default 2s) of
+	// a change, while the filter runs (Start). HostsDomain is appended
+	// to their single-label names ("nas" → "nas.lan"), when not "".
+	HostsFiles    []string
+	HostsDomain   string
+	HostsInterval time.Duration
 	// Groups give sets of clients lists of their own. A client in a
 	// group (the first whose Clients hold its address) is filtered by
 	// the group's lists instead of the lists above.
@@ -106,10 +116,12 @@ type Filter struct {
 	client  *http.Client
 	refresh time.Duration
 	mode    blockMode
-	local   *localNames
-	lists   []*list // every list, each once
-	global  ruleSet
-	groups  []group
+	local   atomic.Pointer[localNames] // swapped whole when a hosts file changes
+	// localSrc is what local is built from.
+	localSrc *localSource
+	lists    []*list // every list, each once
+	global   ruleSet
+	groups   []group
 
 	blocked, cloaked, answeredLocally atomic.Uint64
 
@@ -151,8 +163,17 @@ func New(opts Options) (*Filter, error) {
 	if f.mode, err = parseBlockResponse(opts.BlockResponse); err != nil {
 		errs = append(errs, err)
 	}
-	if f.local, err = newLocalNames(opts.LocalRecords, opts.Forwarded); err != nil {
+	f.localSrc = &localSource{records: opts.LocalRecords, forwarded: opts.Forwarded, interval: opts.HostsInterval}
+	if len(opts.HostsFiles) > 0 {
+		f.localSrc.files = hosts.NewFiles(opts.HostsDomain, opts.HostsFiles...)
+	}
+	if f.localSrc.interval <= 0 {
+		f.localSrc.interval = defaultHostsInterval
+	}
+	if ln, err := f.buildLocal(f.localSrc); err != nil {
 		errs = append(errs, err)
+	} else {
+		f.local.Store(ln)
 	}
 	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list)}
 	f.global = b.rules(opts.Blocklists, opts.Allowlists, "", &errs)

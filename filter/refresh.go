@@ -21,6 +21,10 @@ func (f *Filter) Start(ctx context.Context) {
 		f.mu.Unlock()
 		f.wg.Add(1)
 		go f.refreshLoop(ctx)
+		if f.localSrc.files != nil {
+			f.wg.Add(1)
+			go f.hostsLoop(ctx)
+		}
 	})
 }
 

@@ -54,6 +54,8 @@ func newFilter(cfg *config.Config, r resolver.Resolver, log *slog.Logger) (*filt
 		CacheDir:      cfg.Filter.CacheDir,
 		LocalRecords:  cfg.LocalRecords,
 		Forwarded:     forwardedDomains(cfg),
+		HostsFiles:    cfg.HostsFiles,
+		HostsDomain:   cfg.HostsDomain,
 		Groups:        groups,
 		HTTPClient:    listHTTPClient(r),
 		Logger:        log,

@@ -172,3 +172,11 @@ func logForwarding(log *slog.Logger, cfg *config.Config) {
 	}
 	log.Info("rebind protection", "enabled", cfg.Rebind.Enabled, "allow", cfg.Rebind.Allow)
 }
+
+// sameLocalNames reports whether a and b give the filter the same local
+// names besides local_records: the forwarded domains it must not answer,
+// and the hosts files.
+func sameLocalNames(a, b *config.Config) bool {
+	return slices.Equal(forwardedDomains(a), forwardedDomains(b)) &&
+		slices.Equal(a.HostsFiles, b.HostsFiles) && a.HostsDomain == b.HostsDomain
+}

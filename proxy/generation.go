@@ -136,7 +136,7 @@ func (prev *generation) upstream(uc config.Upstream, cfg *config.Config) *upstre
 
 func sameFilter(a, b *config.Config) bool {
 	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords) &&
-		slices.Equal(forwardedDomains(a), forwardedDomains(b))
+		sameLocalNames(a, b)
 }
 
 // resolve runs req through the generation's chain; ok is false when the

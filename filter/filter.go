@@ -7,8 +7,10 @@
 // in the background, with the last good copy of each downloaded list
 // kept on disk; the block answers (with Extended DNS Error 15); CNAME
 // cloaking; per-client groups of lists; and the local names it answers
-// itself and never sends upstream: local records with their PTRs, and the
-// locally served zones (home.arpa, local, private reverse zones).
+// itself and never sends upstream: local records and the names of hosts
+// and lease files (read again when they change), with their PTRs, and the
+// locally served zones (home.arpa, local, private reverse zones) unless a
+// forward rule sends them to the house's servers.
 //
 // It does not read the configuration (config fills Options), learn the
 // client's address (the listener puts it in the query's

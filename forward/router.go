@@ -69,8 +69,12 @@ func (r *Router) Resolve(ctx context.Context, req *resolver.Request) (resolver.R
 		if r.singleLabel != nil {
 			return r.singleLabel.Resolve(ctx, req)
 		}
+		// As the filter answers its locally served zones: with
+		// authority, since no one else may answer for the name.
+		m := req.Reply(dns.RcodeNameError)
+		m.Authoritative, m.RecursionAvailable = true, true
 		req.Info.SetLocal()
-		return resolver.Response{Msg: req.Reply(dns.RcodeNameError)}, nil
+		return resolver.Response{Msg: m}, nil
 	}
 	return r.public.Resolve(ctx, req)
 }

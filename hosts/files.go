@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -23,11 +22,7 @@ func stampOf(path string) stamp {
 	if err != nil {
 		return stamp{}
 	}
-	s := stamp{exists: true, mod: fi.ModTime(), size: fi.Size()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.ino = st.Ino
-	}
-	return s
+	return stamp{exists: true, mod: fi.ModTime(), size: fi.Size(), ino: inode(fi)}
 }
 
 // Files is a set of hosts and lease files, read together. It is not

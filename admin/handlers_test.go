@@ -134,6 +134,7 @@ func TestAPIStatus(t *testing.T) {
 		Upstreams []map[string]json.RawMessage `json:"upstreams"`
 		Cache     map[string]json.RawMessage   `json:"cache"`
 		Filter    map[string]json.RawMessage   `json:"filter"`
+		Forward   []map[string]json.RawMessage `json:"forward"`
 	}
 	if err := json.Unmarshal([]byte(body), &raw.Top); err != nil {
 		t.Fatal(err)
@@ -146,7 +147,8 @@ func TestAPIStatus(t *testing.T) {
 		obj  map[string]json.RawMessage
 		want []string
 	}{
-		{"status", raw.Top, []string{"cache", "filter", "queries", "started_at", "time", "upstreams", "version"}},
+		{"status", raw.Top, []string{"cache", "filter", "forward", "queries", "started_at", "time", "upstreams", "version"}},
+		{"forward rule", raw.Forward[0], []string{"domains", "servers"}},
 		{"upstream with an error", raw.Upstreams[1], []string{"address", "errors", "healthy", "last_error", "last_error_at", "name", "open_conns", "queries", "srtt_ms", "tls_name"}},
 		{"cache", raw.Cache, []string{"entries", "hits", "misses", "stale"}},
 		{"filter", raw.Filter, []string{"blocked", "rules"}},

@@ -130,5 +130,10 @@ func sampleStatus() Status {
 		},
 		Cache:  &CacheStatus{Hits: 900, Misses: 2700, Stale: 4, Entries: 1234},
 		Filter: &FilterStatus{Blocked: 36, Rules: 150000},
+		Forward: []ForwardStatus{{
+			Domains: []string{"lan", "168.192.in-addr.arpa"},
+			Servers: []UpstreamStatus{{Name: "router", Address: "192.168.1.1:53", Healthy: true,
+				SRTT: 800 * time.Microsecond, Queries: 40}},
+		}},
 	}
 }

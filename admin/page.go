@@ -32,6 +32,7 @@ type pageView struct {
 	Window        string
 
 	Upstreams []upstreamView
+	Forward   []forwardView // one row per forwarding rule's server
 }
 
 // upstreamView is one row of the upstream table.
@@ -99,6 +100,7 @@ func newPageView(st Status) pageView {
 	for _, u := range st.Upstreams {
 		v.Upstreams = append(v.Upstreams, newUpstreamView(u, answered, st.Time))
 	}
+	v.Forward = newPageForward(st)
 	return v
 }
 

@@ -22,6 +22,7 @@ import (
 //	upstreams   array    one UpstreamStatus per configured upstream, in config order
 //	cache       object   CacheStatus, or null when the cache is off
 //	filter      object   FilterStatus, or null when the filter is off
+//	forward     array    one ForwardStatus per forwarding rule, router:'s last; empty when none
 type Status struct {
 	// Version is the program's version, as -version prints it.
 	Version string `json:"version"`
@@ -38,6 +39,8 @@ type Status struct {
 	Cache *CacheStatus `json:"cache"`
 	// Filter holds the filter's figures; nil when the filter is off.
 	Filter *FilterStatus `json:"filter"`
+	// Forward lists the forwarding rules and their servers.
+	Forward []ForwardStatus `json:"forward"`
 }
 
 // UpstreamStatus is one upstream resolver's state and counters.

@@ -40,6 +40,11 @@ type Config struct {
 	Cache                Cache
 	Filter               Filter
 	LocalRecords         map[string][]netip.Addr // name (lower case, no trailing dot) → addresses
+	Forward              []Forward               // per-domain forwarding rules, in file order
+	Router               netip.AddrPort          // the house's router, asked for its LAN names; invalid (zero) when none
+	Rebind               RebindProtection        // refusal of public answers pointing into the house
+	HostsFiles           []string                // hosts-format and dnsmasq lease files answered as local records; absolute paths
+	HostsDomain          string                  // appended to the files' single-label names; lower case, no trailing dot; "" for none
 	Admin                netip.AddrPort          // the HTTP admin listener; invalid (zero) when off
 	AdminHosts           []string                // Host header names it answers besides IP literals and localhost; lower case, no trailing dot
 	Watch                bool                    // reload when the config file changes
@@ -138,6 +143,14 @@ func (c *Config) clone() *Config {
 		d.Filter.Groups[i].Blocklists = slices.Clone(g.Blocklists)
 		d.Filter.Groups[i].Allowlists = slices.Clone(g.Allowlists)
 	}
+	d.Forward = slices.Clone(c.Forward)
+	for i, f := range d.Forward {
+		d.Forward[i].Domains = slices.Clone(f.Domains)
+		d.Forward[i].Servers = slices.Clone(f.Servers)
+		d.Forward[i].SPKIPins = slices.Clone(f.SPKIPins)
+	}
+	d.Rebind.Allow = slices.Clone(c.Rebind.Allow)
+	d.HostsFiles = slices.Clone(c.HostsFiles)
 	if c.LocalRecords != nil {
 		d.LocalRecords = make(map[string][]netip.Addr, len(c.LocalRecords))
 		for k, v := range c.LocalRecords {

@@ -57,6 +57,9 @@ func want() *Config {
 		LocalRecords: map[string][]netip.Addr{},
 		Admin:        netip.MustParseAddrPort("127.0.0.1:8053"),
 		AdminHosts:   []string{},
+		Forward:      []Forward{},
+		Rebind:       RebindProtection{Enabled: true, Allow: []string{}},
+		HostsFiles:   []string{},
 		QueryLog:     QueryLog{Path: "-", Anonymize: true},
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
 	}

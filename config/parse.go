@@ -80,6 +80,12 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			"level":  value(d, &c.Log.Level, "a log level", parseLogLevel),
 			"format": value(d, &c.Log.Format, "a log format", parseLogFormat),
 		}),
+		// Forwarding and rebinding protection: config/forward.go.
+		"forward":           d.forwards(&c.Forward),
+		"router":            value(d, &c.Router, `an IP address[:port], or "" for none`, parseRouter),
+		"rebind_protection": section(d, d.rebindFields(&c.Rebind)),
+		"hosts_files":       values(d, &c.HostsFiles, "a file path", "", parseHostsFile),
+		"hosts_domain":      value(d, &c.HostsDomain, `a domain, or "" for none`, parseHostsDomain),
 	})
 }
 

@@ -12,6 +12,7 @@ func (d *decoder) validate(c *Config) {
 	d.uniqueUpstreamNames(c.Upstreams)
 	d.uniqueListen(c)
 	d.startup(c)
+	d.uniqueForwardDomains(c.Forward)
 }
 
 // timeouts checks that a query outlives one attempt: otherwise failover to

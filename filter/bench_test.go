@@ -147,7 +147,8 @@ func BenchmarkMatch(b *testing.B) {
 // names, the client's group, the lists, then next or a block answer.
 func BenchmarkResolve(b *testing.B) {
 	names, l := bench()
-	f := &Filter{log: slog.New(slog.DiscardHandler), local: mustLocal(b), global: ruleSet{l}, lists: []*list{l}}
+	f := &Filter{log: slog.New(slog.DiscardHandler), global: ruleSet{l}, lists: []*list{l}}
+	f.local.Store(mustLocal(b))
 	canned := resolver.Response{Msg: new(dns.Msg)}
 	mw := f.Middleware()(resolver.Func(func(context.Context, *resolver.Request) (resolver.Response, error) { return canned, nil }))
 	ctx := context.Background()
@@ -258,7 +259,7 @@ func procStatusMB(key string) float64 {
 }
 
 func mustLocal(b *testing.B) *localNames {
-	ln, err := newLocalNames(nil)
+	ln, err := newLocalNames(nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

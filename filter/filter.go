@@ -7,8 +7,10 @@
 // in the background, with the last good copy of each downloaded list
 // kept on disk; the block answers (with Extended DNS Error 15); CNAME
 // cloaking; per-client groups of lists; and the local names it answers
-// itself and never sends upstream: local records with their PTRs, and the
-// locally served zones (home.arpa, local, private reverse zones).
+// itself and never sends upstream: local records and the names of hosts
+// and lease files (read again when they change), with their PTRs, and the
+// locally served zones (home.arpa, local, private reverse zones) unless a
+// forward rule sends them to the house's servers.
 //
 // It does not read the configuration (config fills Options), learn the
 // client's address (the listener puts it in the query's
@@ -30,6 +32,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dotproxy/dotproxy/hosts"
 )
 
 const (
@@ -70,6 +74,19 @@ type Options struct {
 	// LocalRecords are names answered here, authoritatively, with these
 	// addresses, and PTR records for the addresses.
 	LocalRecords map[string][]netip.Addr
+	// Forwarded are domains (lower case, no trailing dot) a forwarding
+	// rule sends to servers of the house: names at or under them in a
+	// locally served zone (168.192.in-addr.arpa, home.arpa) go on to
+	// next instead of getting NXDOMAIN here. Local records still answer.
+	Forwarded []string
+	// HostsFiles are /etc/hosts-format and dnsmasq lease files whose
+	// names are answered as local records are (a local record of the
+	// same name wins), read again within HostsInterval (default 2s) of
+	// a change, while the filter runs (Start). HostsDomain is appended
+	// to their single-label names ("nas" → "nas.lan"), when not "".
+	HostsFiles    []string
+	HostsDomain   string
+	HostsInterval time.Duration
 	// Groups give sets of clients lists of their own. A client in a
 	// group (the first whose Clients hold its address) is filtered by
 	// the group's lists instead of the lists above.
@@ -113,10 +130,12 @@ type Filter struct {
 	client  *http.Client
 	refresh time.Duration
 	mode    blockMode
-	local   *localNames
-	lists   []*list // every list, each once
-	global  ruleSet
-	groups  []group
+	local   atomic.Pointer[localNames] // swapped whole when a hosts file changes
+	// localSrc is what local is built from.
+	localSrc *localSource
+	lists    []*list // every list, each once
+	global   ruleSet
+	groups   []group
 
 	required bool
 	loads    chan struct{} // a token per list loading; cap maxLoads
@@ -164,8 +183,17 @@ func New(opts Options) (*Filter, error) {
 	if f.mode, err = parseBlockResponse(opts.BlockResponse); err != nil {
 		errs = append(errs, err)
 	}
-	if f.local, err = newLocalNames(opts.LocalRecords); err != nil {
+	f.localSrc = &localSource{records: opts.LocalRecords, forwarded: opts.Forwarded, interval: opts.HostsInterval}
+	if len(opts.HostsFiles) > 0 {
+		f.localSrc.files = hosts.NewFiles(opts.HostsDomain, opts.HostsFiles...)
+	}
+	if f.localSrc.interval <= 0 {
+		f.localSrc.interval = defaultHostsInterval
+	}
+	if ln, err := f.buildLocal(f.localSrc); err != nil {
 		errs = append(errs, err)
+	} else {
+		f.local.Store(ln)
 	}
 	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list), prev: opts.Previous}
 	f.global = b.rules(opts.Blocklists, opts.Allowlists, "", &errs)

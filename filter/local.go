@@ -51,15 +51,24 @@ type localNames struct {
 	exists map[string]bool         // ancestors of the names above: NODATA there, not NXDOMAIN
 	zones  map[string]bool         // locally served zones
 	tlds   map[string]bool         // their top-level labels, for a quick no
+	// forwarded are the domains forward rules send elsewhere: in a
+	// locally served zone, a name at or under one is not answered here.
+	forwarded map[string]bool
 }
 
-func newLocalNames(records map[string][]netip.Addr) (*localNames, error) {
+func newLocalNames(records map[string][]netip.Addr, forwarded []string) (*localNames, error) {
 	ln := &localNames{
 		addrs:  make(map[string][]netip.Addr),
 		ptrs:   map[string][]string{"1.0.0.127.in-addr.arpa.": {"localhost."}, "1." + strings.Repeat("0.", 31) + "ip6.arpa.": {"localhost."}},
 		exists: make(map[string]bool),
 		zones:  make(map[string]bool),
 		tlds:   make(map[string]bool),
+	}
+	for _, d := range forwarded {
+		if ln.forwarded == nil {
+			ln.forwarded = make(map[string]bool, len(forwarded))
+		}
+		ln.forwarded[strings.ToLower(strings.TrimSuffix(d, "."))+"."] = true
 	}
 	for _, z := range localZones() {
 		ln.zones[z] = true
@@ -125,6 +134,23 @@ func (ln *localNames) zoneOf(qname string) (string, bool) {
 	}
 }
 
+// isForwarded reports whether qname is at or under a forwarded domain.
+func (ln *localNames) isForwarded(qname string) bool {
+	if ln.forwarded == nil {
+		return false
+	}
+	for s := qname; ; {
+		if ln.forwarded[s] {
+			return true
+		}
+		i := nextLabel(s)
+		if i < 0 {
+			return false
+		}
+		s = s[i:]
+	}
+}
+
 // answer returns the local answer to q, whose name in lower case is
 // qname, or nil when q is not for a local name and goes upstream. A
 // local record's name answers its addresses, authoritatively; its
@@ -151,7 +177,7 @@ func (ln *localNames) answer(q *resolver.Request, qname string) *dns.Msg {
 	}
 	zone, ok := ln.zoneOf(qname)
 	switch {
-	case !ok:
+	case !ok || ln.isForwarded(qname):
 		return nil
 	case zone == "localhost.":
 		// RFC 6761 §6.3: localhost and every name under it is loopback.

@@ -36,6 +36,10 @@ func (f *Filter) Start(ctx context.Context) {
 			f.wg.Add(1)
 			go f.keepFresh(ctx, l)
 		}
+		if f.localSrc.files != nil {
+			f.wg.Add(1)
+			go f.hostsLoop(ctx)
+		}
 	})
 }
 

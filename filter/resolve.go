@@ -39,7 +39,7 @@ var _ resolver.Resolver = (*filtering)(nil)
 func (r *filtering) Resolve(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
 	f := r.f
 	qname := lowerASCII(req.Name)
-	if m := f.local.answer(req, qname); m != nil {
+	if m := f.local.Load().answer(req, qname); m != nil {
 		f.answeredLocally.Add(1)
 		req.Info.SetLocal()
 		return resolver.Response{Msg: m}, nil

@@ -26,19 +26,22 @@ func TestQueries(t *testing.T) {
 		{Transport: resolver.TCP, Qtype: dns.TypeNULL, Rcode: dns.RcodeNotAuth, Duration: time.Minute},
 		{Transport: resolver.UDP, Qtype: 65280, Rcode: dns.RcodeRefused},
 		{Transport: resolver.UDP, Qtype: dns.TypeAAAA, Rcode: dns.RcodeBadVers, Info: resolver.Info{Local: true}},
+		{Transport: resolver.UDP, Qtype: dns.TypeA, Rcode: dns.RcodeRefused, Info: resolver.Info{Upstream: "quad9", Rebind: true}},
 	} {
 		m.ObserveQuery(ev)
 	}
 	s := scrapeHandler(t, m.Handler())
 	want := map[string]float64{
 		key("dotproxy_queries_total", "transport", "udp", "qtype", "A", "rcode", "NOERROR"):      2,
+		key("dotproxy_queries_total", "transport", "udp", "qtype", "A", "rcode", "REFUSED"):      1,
+		key("dotproxy_rebind_refused_total"):                                                     1,
 		key("dotproxy_queries_total", "transport", "tcp", "qtype", "HTTPS", "rcode", "NXDOMAIN"): 1,
 		key("dotproxy_queries_total", "transport", "tcp", "qtype", "other", "rcode", "other"):    1,
 		key("dotproxy_queries_total", "transport", "udp", "qtype", "other", "rcode", "REFUSED"):  1,
 		key("dotproxy_queries_total", "transport", "udp", "qtype", "AAAA", "rcode", "BADVERS"):   1,
 		key("dotproxy_query_duration_seconds_count", "source", "upstream"):                       1,
 		key("dotproxy_query_duration_seconds_count", "source", "cache"):                          1,
-		key("dotproxy_query_duration_seconds_count", "source", "filter"):                         2,
+		key("dotproxy_query_duration_seconds_count", "source", "filter"):                         3,
 		key("dotproxy_query_duration_seconds_count", "source", "none"):                           2,
 		key("dotproxy_query_duration_seconds_bucket", "source", "cache", "le", "0.0001"):         1,
 		key("dotproxy_query_duration_seconds_bucket", "source", "upstream", "le", "0.025"):       0,
@@ -50,11 +53,11 @@ func TestQueries(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
-	if n := len(s.families["dotproxy_queries_total"].GetMetric()); n != 5 {
-		t.Errorf("%d query series, want only the 5 seen", n)
+	if n := len(s.families["dotproxy_queries_total"].GetMetric()); n != 6 {
+		t.Errorf("%d query series, want only the 6 seen", n)
 	}
-	if m.Queries() != 6 {
-		t.Errorf("Queries() = %d, want 6", m.Queries())
+	if m.Queries() != 7 {
+		t.Errorf("Queries() = %d, want 7", m.Queries())
 	}
 }
 

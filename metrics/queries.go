@@ -100,6 +100,10 @@ type queries struct {
 	latency [numSources]prometheus.Observer
 	hist    *prometheus.HistogramVec
 	desc    *prometheus.Desc
+	// rebind counts answers refused by rebinding protection; a refusal
+	// answered again from the cache counts as cached, not here.
+	rebind     atomic.Uint64
+	rebindDesc *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*queries)(nil)
@@ -115,6 +119,8 @@ func newQueries() *queries {
 		desc: prometheus.NewDesc(namespace+"_queries_total",
 			"Client queries answered, by transport, query type (other: any not listed) and response code.",
 			[]string{"transport", "qtype", "rcode"}, nil),
+		rebindDesc: prometheus.NewDesc(namespace+"_rebind_refused_total",
+			"Public upstream answers refused by DNS rebinding protection: they pointed into the private network.", nil, nil),
 	}
 	for i, s := range sourceLabels {
 		q.latency[i] = q.hist.WithLabelValues(s)
@@ -130,11 +136,14 @@ func (q *queries) observe(ev *resolver.QueryEvent) {
 	}
 	q.counts[tr][qtypeIndex(ev.Qtype)][rcodeIndex(ev.Rcode)].Add(1)
 	q.latency[source(ev)].Observe(ev.Duration.Seconds())
+	if ev.Info.Rebind {
+		q.rebind.Add(1)
+	}
 }
 
 func source(ev *resolver.QueryEvent) int {
 	switch in := &ev.Info; {
-	case in.Blocked != "" || in.Local:
+	case in.Blocked != "" || in.Local || in.Rebind:
 		return sourceFilter
 	case in.Cached:
 		return sourceCache
@@ -147,6 +156,7 @@ func source(ev *resolver.QueryEvent) int {
 // Describe implements prometheus.Collector.
 func (q *queries) Describe(ch chan<- *prometheus.Desc) {
 	ch <- q.desc
+	ch <- q.rebindDesc
 	q.hist.Describe(ch)
 }
 
@@ -163,5 +173,6 @@ func (q *queries) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(q.rebindDesc, prometheus.CounterValue, float64(q.rebind.Load()))
 	q.hist.Collect(ch)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dotproxy/dotproxy/admin"
+	"github.com/dotproxy/dotproxy/upstream"
 )
 
 // errNoHealthyUpstream is readiness's answer while every upstream is down.
@@ -34,20 +35,9 @@ func (p *Proxy) status() admin.Status {
 	st := admin.Status{Version: p.version, StartedAt: p.started, Queries: p.metrics.Queries(),
 		Upstreams: []admin.UpstreamStatus{}}
 	for _, u := range g.ups {
-		us := u.Stats()
-		st.Upstreams = append(st.Upstreams, admin.UpstreamStatus{
-			Name:        us.Name,
-			Address:     us.Address,
-			TLSName:     us.TLSName,
-			Healthy:     us.Healthy,
-			SRTT:        us.SRTT,
-			Queries:     us.Answers,
-			Errors:      us.Errors.Total(),
-			LastError:   us.LastError,
-			LastErrorAt: us.LastErrorAt,
-			OpenConns:   us.OpenConns,
-		})
+		st.Upstreams = append(st.Upstreams, upstreamStatus(u.Stats()))
 	}
+	st.Forward = g.fwd.status()
 	if g.cache != nil {
 		cs := g.cache.Stats()
 		st.Cache = &admin.CacheStatus{Hits: cs.Hits, Misses: cs.Misses, Stale: cs.Stale, Entries: cs.Entries}
@@ -76,4 +66,20 @@ func (p *Proxy) newAdmin() (*admin.Server, error) {
 		return nil, fmt.Errorf("building admin listener: %w", err)
 	}
 	return s, nil
+}
+
+// upstreamStatus is us as the status page shows it.
+func upstreamStatus(us upstream.UpstreamStats) admin.UpstreamStatus {
+	return admin.UpstreamStatus{
+		Name:        us.Name,
+		Address:     us.Address,
+		TLSName:     us.TLSName,
+		Healthy:     us.Healthy,
+		SRTT:        us.SRTT,
+		Queries:     us.Answers,
+		Errors:      us.Errors.Total(),
+		LastError:   us.LastError,
+		LastErrorAt: us.LastErrorAt,
+		OpenConns:   us.OpenConns,
+	}
 }

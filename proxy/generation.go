@@ -25,6 +25,7 @@ type generation struct {
 	cfg      *config.Config
 	ups      []*upstream.Upstream
 	selector *upstream.Selector
+	fwd      *forwarding // forward rules and router:, below the cache beside selector
 	checker  *health.Checker
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
@@ -78,6 +79,11 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	if err != nil {
 		return g, err
 	}
+	if prev != nil && sameForwarding(prev.cfg, cfg) {
+		g.fwd = prev.fwd
+	} else if g.fwd, err = newForwarding(cfg, clock, log); err != nil {
+		return g, err
+	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
 	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), g.listResolver(current), log); err != nil {
@@ -92,7 +98,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	if g.cache != nil {
 		mw = append(mw, g.cache.Middleware())
 	}
-	g.chain = resolver.Chain(g.counted(g.selector), mw...)
+	g.chain = resolver.Chain(g.counted(g.fwd.router(cfg, g.selector)), mw...)
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -141,7 +147,8 @@ func (prev *generation) filterOrNil() *filter.Filter {
 }
 
 func sameFilter(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords)
+	return reflect.DeepEqual(a.Filter, b.Filter) && reflect.DeepEqual(a.LocalRecords, b.LocalRecords) &&
+		sameLocalNames(a, b)
 }
 
 // resolve runs req through the generation's chain; ok is false when the
@@ -197,6 +204,9 @@ func (g *generation) start(prev *generation) {
 func (g *generation) stopUnused(keep *generation) {
 	if g.filter != nil && (keep == nil || keep.filter != g.filter) {
 		g.filter.Stop()
+	}
+	if keep == nil || keep.fwd != g.fwd {
+		g.fwd.close()
 	}
 	if g.cache != nil && (keep == nil || keep.cache != g.cache) {
 		g.cache.Close()

@@ -192,6 +192,7 @@ func (p *Proxy) logConfig(cfg *config.Config) {
 		p.log.Info("upstream", "upstream", u.Name, "addr", u.Address, "tls_name", u.TLSName,
 			"pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile)
 	}
+	logForwarding(p.log, cfg)
 	p.log.Info("selection", "policy", cfg.Policy, "timeout", cfg.Timeout, "query_timeout", cfg.QueryTimeout,
 		"cache", cfg.Cache.Enabled, "blocklists", len(cfg.Filter.Blocklists))
 }

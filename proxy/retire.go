@@ -10,7 +10,7 @@ import (
 )
 
 // parts counts, for each shared part (an upstream, the cache, the
-// filter), the generations that hold it, and closes a part when the last
+// filter, the forwarding rules' servers), the generations that hold it, and closes a part when the last
 // of them lets it go. A reload hands unchanged parts from one generation
 // to the next, and an older generation may still be draining on a part
 // that the newest has dropped: only a count says when nobody uses it.
@@ -55,6 +55,8 @@ func (ps *parts) release(g *generation) {
 				p.Close()
 			case *filter.Filter:
 				p.Stop()
+			case *forwarding:
+				p.close()
 			}
 		})
 	}
@@ -63,7 +65,7 @@ func (ps *parts) release(g *generation) {
 
 // parts lists g's shared parts, each once.
 func (g *generation) parts() []any {
-	ps := make([]any, 0, len(g.ups)+2)
+	ps := make([]any, 0, len(g.ups)+3)
 	for _, u := range g.ups {
 		ps = append(ps, u)
 	}
@@ -72,6 +74,9 @@ func (g *generation) parts() []any {
 	}
 	if g.filter != nil {
 		ps = append(ps, g.filter)
+	}
+	if g.fwd != nil {
+		ps = append(ps, g.fwd)
 	}
 	return ps
 }

@@ -62,7 +62,9 @@ func TestLine(t *testing.T) {
 	stale.Info = resolver.Info{Cached: true, Stale: true}
 	odd := event("192.168.1.22:40000", `we"ird\.example.`)
 	odd.Qtype, odd.Rcode, odd.Info = 65280, dns.RcodeBadVers, resolver.Info{Local: true}
-	evs = append(evs, blocked, stale, odd)
+	rebound := event("192.168.1.23:40000", "evil.example.")
+	rebound.Qtype, rebound.Rcode, rebound.Info = dns.TypeA, dns.RcodeRefused, resolver.Info{Upstream: "quad9", Rebind: true}
+	evs = append(evs, blocked, stale, odd, rebound)
 	for _, ev := range evs {
 		l.ObserveQuery(ev)
 	}
@@ -84,6 +86,9 @@ func TestLine(t *testing.T) {
 			"qtype": "AAAA", "rcode": "NOERROR", "upstream": "", "duration_ms": 12.5, "cached": true, "stale": true, "local": false},
 		{"time": "2026-03-01T11:30:45.123456789Z", "client": "192.168.1.22", "transport": "udp", "qname": `we"ird\.example.`,
 			"qtype": "TYPE65280", "rcode": "BADVERS", "upstream": "", "duration_ms": 12.5, "cached": false, "stale": false, "local": true},
+		{"time": "2026-03-01T11:30:45.123456789Z", "client": "192.168.1.23", "transport": "udp", "qname": "evil.example.",
+			"qtype": "A", "rcode": "REFUSED", "upstream": "quad9", "duration_ms": 12.5, "cached": false, "stale": false, "local": false,
+			"rebind": true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(got), len(want), b)

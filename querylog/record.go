@@ -32,6 +32,7 @@ type record struct {
 	Stale      bool    `json:"stale"`
 	Blocked    string  `json:"blocked,omitempty"`
 	Local      bool    `json:"local"`
+	Rebind     bool    `json:"rebind,omitempty"` // refused by rebinding protection
 }
 
 // dropReport is the line that says how many query lines were dropped
@@ -59,6 +60,7 @@ func newRecord(ev *resolver.QueryEvent, anonymize bool) record {
 		Stale:      ev.Info.Stale,
 		Blocked:    ev.Info.Blocked,
 		Local:      ev.Info.Local,
+		Rebind:     ev.Info.Rebind,
 	}
 }
 

@@ -28,6 +28,9 @@ type Info struct {
 	// Local: the filter answered from local records or a locally
 	// served zone.
 	Local bool
+	// Rebind: rebinding protection refused the public upstream's answer,
+	// which pointed into the private network.
+	Rebind bool
 }
 
 // SetUpstream records that the answer came from the named upstream.
@@ -55,5 +58,12 @@ func (i *Info) SetBlocked(list string) {
 func (i *Info) SetLocal() {
 	if i != nil {
 		i.Local = true
+	}
+}
+
+// SetRebind records that rebinding protection refused the answer.
+func (i *Info) SetRebind() {
+	if i != nil {
+		i.Rebind = true
 	}
 }

@@ -13,6 +13,7 @@ func TestInfoSetters(t *testing.T) {
 		{"stale", func(i *Info) { i.SetCached(true) }, Info{Cached: true, Stale: true}},
 		{"blocked", func(i *Info) { i.SetBlocked("ads.txt") }, Info{Blocked: "ads.txt"}},
 		{"local", func(i *Info) { i.SetLocal() }, Info{Local: true}},
+		{"rebind", func(i *Info) { i.SetRebind() }, Info{Rebind: true}},
 		{"several", func(i *Info) { i.SetUpstream("google"); i.SetBlocked("list") }, Info{Upstream: "google", Blocked: "list"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package upstream owns the DNS-over-TLS side of dotproxy: one client per
 // resolver with persistent, pipelined, verified TLS connections
-// (Upstream), and the Selector that orders resolvers by health and
+// (Upstream), the plain-DNS client for servers in the house (Plain), and
+// the Selector that orders resolvers by health and
 // latency, hedges slow attempts and fails over until one answers. Each
 // Upstream counts its own queries, errors by kind, failovers and RTTs
 // (Stats), for whoever exports them. It does not probe resolvers on its

@@ -149,6 +149,26 @@
 			setText(byId('blocked-detail'), 'the filter is off');
 		}
 		renderUpstreams(s, b, cur.t / 1000);
+		renderForward(s.forward || [], cur.t / 1000);
+	}
+
+	// renderForward rebuilds the forwarding table: one row per rule's
+	// server, its share of the rule's answers since start (the rules are
+	// few and their servers' traffic small, so no window is kept).
+	function renderForward(rules, nowSec) {
+		byId('forward-section').hidden = rules.length === 0;
+		const rows = [];
+		rules.forEach((f) => {
+			const total = f.servers.reduce((a, u) => a + u.queries, 0);
+			const shown = f.domains.slice(0, 5).join(', ') + (f.domains.length > 5 ? ', \u2026' : '');
+			f.servers.forEach((u) => {
+				const r = newRow(u.name);
+				setText(r.querySelector('.name'), shown);
+				fillRow(r, u, u.queries, total, nowSec);
+				rows.push(r);
+			});
+		});
+		byId('forward').replaceChildren(...rows);
 	}
 
 	function renderUpstreams(s, b, nowSec) {
@@ -171,22 +191,25 @@
 			}
 			tbody.replaceChildren(...rows);
 		}
-		s.upstreams.forEach((u, i) => {
-			const r = rows[i];
-			const state = u.healthy ? 'up' : 'down';
-			r.classList.toggle('is-down', !u.healthy);
-			setText(r.querySelector('.addr'), u.address);
-			const st = r.querySelector('.state');
-			st.className = 'state ' + state;
-			setText(st, state);
-			setText(r.cells[2], rtt(u.srtt_ms));
-			setText(r.querySelector('.share'), percent(answered[i], total));
-			r.querySelector('meter').value = total > 0 ? (100 * answered[i]) / total : 0;
-			setText(r.cells[4], count(u.errors));
-			setText(r.querySelector('.msg'), u.last_error || 'none');
-			const at = u.last_error_at ? Date.parse(u.last_error_at) / 1000 : 0;
-			setText(r.querySelector('.when'), u.last_error && at ? ago(nowSec - at) : '');
-		});
+		s.upstreams.forEach((u, i) => fillRow(rows[i], u, answered[i], total, nowSec));
+	}
+
+	// fillRow writes server u's figures into its row r; answered of
+	// total answers is its share.
+	function fillRow(r, u, answered, total, nowSec) {
+		const state = u.healthy ? 'up' : 'down';
+		r.classList.toggle('is-down', !u.healthy);
+		setText(r.querySelector('.addr'), u.address);
+		const st = r.querySelector('.state');
+		st.className = 'state ' + state;
+		setText(st, state);
+		setText(r.cells[2], rtt(u.srtt_ms));
+		setText(r.querySelector('.share'), percent(answered, total));
+		r.querySelector('meter').value = total > 0 ? (100 * answered) / total : 0;
+		setText(r.cells[4], count(u.errors));
+		setText(r.querySelector('.msg'), u.last_error || 'none');
+		const at = u.last_error_at ? Date.parse(u.last_error_at) / 1000 : 0;
+		setText(r.querySelector('.when'), u.last_error && at ? ago(nowSec - at) : '');
 	}
 
 	// newRow builds an empty row with the structure page.go's template

@@ -20,9 +20,7 @@ import (
 //
 // Its fields are laid out small: one is kept per cached name.
 type answer struct {
-	answer    []dns.RR // TTLs clamped, as stored; nil once compacted
-	ns        []dns.RR
-	extra     []dns.RR
+	rrs       *rrForm         // the records as dns.RRs; nil once compacted
 	ede       []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
 	packed    packed          // the wire form hits copy; without wire, hits render
 	size      int             // memory of the entry holding it, key included, for the byte bound (memsize.go)
@@ -36,6 +34,13 @@ type answer struct {
 	compacted bool // the records are only in packed
 }
 
+// rrForm is an answer's records as dns.RRs, TTLs clamped, as stored,
+// section by section: kept only for an answer that could not be packed,
+// apart from the answer so that the others carry one pointer for it.
+type rrForm struct {
+	answer, ns, extra []dns.RR
+}
+
 // records returns the number of records a holds.
 func (a *answer) records() int { return int(a.counts[0]) + int(a.counts[1]) + int(a.counts[2]) }
 
@@ -43,7 +48,10 @@ func (a *answer) records() int { return int(a.counts[0]) + int(a.counts[1]) + in
 // unpacked from the packed form of a compacted answer.
 func (a *answer) sections() (answer, ns, extra []dns.RR) {
 	if !a.compacted {
-		return a.answer, a.ns, a.extra
+		if a.rrs == nil {
+			return nil, nil, nil // a remembered failure: no records
+		}
+		return a.rrs.answer, a.rrs.ns, a.rrs.extra
 	}
 	var m dns.Msg
 	if err := m.Unpack(a.packed.wire); err != nil {
@@ -119,16 +127,16 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		}
 		return kept
 	}
-	a.answer, a.ns, a.extra = keep(r.Answer), keep(r.Ns), keep(r.Extra)
-	if len(a.answer) > math.MaxUint16 || len(a.ns) > math.MaxUint16 || len(a.extra) > math.MaxUint16 {
+	rrs := rrForm{keep(r.Answer), keep(r.Ns), keep(r.Extra)}
+	if len(rrs.answer) > math.MaxUint16 || len(rrs.ns) > math.MaxUint16 || len(rrs.extra) > math.MaxUint16 {
 		return nil // no message holds as many
 	}
-	a.counts = [3]uint16{uint16(len(a.answer)), uint16(len(a.ns)), uint16(len(a.extra))}
+	a.counts = [3]uint16{uint16(len(rrs.answer)), uint16(len(rrs.ns)), uint16(len(rrs.extra))}
 
 	var soa *dns.SOA
 	var neg uint32
-	if negative(k.qtype, a) {
-		if soa = soaOf(a.ns); soa == nil || t.negative < 0 {
+	if negative(k.qtype, a.rcode, rrs.answer) {
+		if soa = soaOf(rrs.ns); soa == nil || t.negative < 0 {
 			return nil
 		}
 		// RFC 2308 §5: the lesser of the SOA's TTL and its MINIMUM.
@@ -139,8 +147,8 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	if ttl == 0 {
 		return nil
 	}
-	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
-		for _, rr := range rrs {
+	for _, section := range [][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
+		for _, rr := range section {
 			h := rr.Header()
 			h.Ttl = t.clamp(h.Ttl)
 			switch rr.(type) {
@@ -156,16 +164,18 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	}
 	a.ttl = ttl
 	a.size = keyCost(len(k.name)) + answerCost + edeBytes(a.ede)
-	if a.pack(k); a.packed.wire != nil {
+	if a.pack(k, &rrs); a.packed.wire != nil {
 		// Hits and the misses' waiters copy the packed form; the rare
 		// render (a stale answer, one to truncate) unpacks it.
-		a.answer, a.ns, a.extra, a.compacted = nil, nil, nil, true
+		a.compacted = true
 		a.size += packedBytes(&a.packed)
 		return a
 	}
-	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
-		a.rrSize += int32(allocSize(cap(rrs) * int(unsafe.Sizeof(dns.RR(nil)))))
-		for _, rr := range rrs {
+	a.rrs = &rrs
+	a.rrSize = int32(allocSize(int(unsafe.Sizeof(rrs))))
+	for _, section := range [][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
+		a.rrSize += int32(allocSize(cap(section) * int(unsafe.Sizeof(dns.RR(nil)))))
+		for _, rr := range section {
 			a.rrSize += int32(rrOverhead + dns.Len(rr))
 		}
 	}
@@ -198,14 +208,15 @@ func failure(r *dns.Msg) *answer {
 	return a
 }
 
-// negative reports whether a is an NXDOMAIN or NODATA answer to a query
-// of type qtype: no record of that type in the answer section (a CNAME
-// chain that ends without one is NODATA for its target).
-func negative(qtype uint16, a *answer) bool {
-	if a.rcode == dns.RcodeNameError {
+// negative reports whether an answer of rcode with the answer section
+// answer is an NXDOMAIN or NODATA answer to a query of type qtype: no
+// record of that type in the answer section (a CNAME chain that ends
+// without one is NODATA for its target).
+func negative(qtype, rcode uint16, answer []dns.RR) bool {
+	if rcode == dns.RcodeNameError {
 		return true
 	}
-	for _, rr := range a.answer {
+	for _, rr := range answer {
 		if t := rr.Header().Rrtype; t == qtype || qtype == dns.TypeANY {
 			return false
 		}

@@ -54,16 +54,17 @@ func TestCompactRendersAlike(t *testing.T) {
 			tc.build(r)
 			k := keyOf(resolver.NewRequest(q))
 			c := ttls{max: 86400, negative: 86400}.prepare(&k, r)
-			if c == nil || c.packed.wire == nil || !c.compacted || c.answer != nil || c.ns != nil || c.extra != nil {
+			if c == nil || c.packed.wire == nil || !c.compacted || c.rrs != nil {
 				t.Fatalf("prepared %+v: want it compact", c)
 			}
 			// The same answer with its records kept as dns.RRs: as
 			// stored, TTLs clamped.
 			a := *c
-			a.answer, a.ns, a.extra = c.sections()
+			an, ns, ex := c.sections()
+			a.rrs = &rrForm{an, ns, ex}
 			a.compacted = false
-			if len(a.answer)+len(a.ns)+len(a.extra) != c.records() {
-				t.Fatalf("%d records unpacked, %d stored", len(a.answer)+len(a.ns)+len(a.extra), c.records())
+			if len(an)+len(ns)+len(ex) != c.records() {
+				t.Fatalf("%d records unpacked, %d stored", len(an)+len(ns)+len(ex), c.records())
 			}
 			for _, m := range []*dns.Msg{q, query("WWW.Example.", tc.qtype, false, false)} {
 				ask := resolver.NewRequest(m)

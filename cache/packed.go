@@ -36,12 +36,13 @@ const (
 	maxPackBuffer  = 16 << 10
 )
 
-// pack builds a's packed form, for the question k. It leaves a.packed
-// without wire when a cannot be packed, and hits then render.
-func (a *answer) pack(k *key) {
+// pack builds a's packed form from its records rrs, for the question k.
+// It leaves a.packed without wire when they cannot be packed, and hits
+// then render.
+func (a *answer) pack(k *key, rrs *rrForm) {
 	m := dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Rcode: int(a.rcode)}, Compress: true}
 	m.Question = []dns.Question{{Name: k.folded().name, Qtype: k.qtype, Qclass: k.qclass}}
-	m.Answer, m.Ns, m.Extra = a.answer, a.ns, a.extra
+	m.Answer, m.Ns, m.Extra = rrs.answer, rrs.ns, rrs.extra
 	buf := packBuffers.Get().(*[]byte)
 	defer packBuffers.Put(buf)
 	b, err := m.PackBuffer(*buf)

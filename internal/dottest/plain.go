@@ -1,6 +1,7 @@
 package dottest
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -49,16 +50,11 @@ func StartPlain(tb testing.TB, h Handler, truncateUDP bool) *PlainServer {
 		// writer is not valid after the handler returns.
 		h(q, func(m *dns.Msg) { _ = w.WriteMsg(m) })
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listenBoth()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := net.Listen("tcp", s.addr.String())
-	if err != nil {
-		pc.Close()
-		tb.Fatal(err)
-	}
 	s.udpSrv = &dns.Server{PacketConn: pc, Handler: s.handler}
 	s.tcpSrv = &dns.Server{Listener: ln, Handler: s.handler}
 	for _, srv := range []*dns.Server{s.udpSrv, s.tcpSrv} {
@@ -80,3 +76,22 @@ func (s *PlainServer) Addr() netip.AddrPort { return s.addr }
 
 // Queries counts the queries the server read over UDP and over TCP.
 func (s *PlainServer) Queries() (udp, tcp int64) { return s.udp.Load(), s.tcp.Load() }
+
+// listenBoth binds UDP and TCP on one free loopback port. The port the
+// kernel picks for UDP may be taken over TCP (an outgoing connection's,
+// say): then it tries another, a bounded number of times.
+func listenBoth() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 20 {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, nil, err
+		}
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("no loopback port free over both UDP and TCP: %w", err)
+}

@@ -64,6 +64,9 @@ func TestInflightPerClient(t *testing.T) {
 	waitFor(t, "the drop logged", func() bool {
 		return len(rec.Find("UDP query dropped: client at its share of queries in flight")) > 0
 	})
+	if n := s.ShareDropped(); n != 1 {
+		t.Errorf("%d drops counted, want 1", n)
+	}
 	if n := slowStarted.Load(); n != share {
 		t.Fatalf("%d of the hog's queries in flight, want its share, %d", n, share)
 	}

@@ -34,6 +34,10 @@ func (s *Server) RateLimited() (dropped, slipped uint64) {
 	return s.rateDropped.Load(), s.rateSlipped.Load()
 }
 
+// ShareDropped returns how many UDP queries were dropped because their
+// client held its whole share of the queries in flight.
+func (s *Server) ShareDropped() uint64 { return s.shareDropped.Load() }
+
 // appendSlip appends to dst the slip form of ans, an answer: its ID,
 // opcode and RD, QR and TC set, RCODE 0, its question and nothing more,
 // no OPT either. Like BIND's, it is no larger than the query, so it

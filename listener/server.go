@@ -153,6 +153,7 @@ type Server struct {
 	capWarn, acceptWarn, readWarn loglimit.Limiter
 
 	rateDropped, rateSlipped atomic.Uint64 // UDP answers the rate limiter held back
+	shareDropped             atomic.Uint64 // UDP queries dropped, their client at its share of the budget
 
 	// pending holds the queries handed to workers and not yet answered,
 	// for Shutdown to answer when its deadline comes first; abandoned is

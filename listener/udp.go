@@ -142,6 +142,7 @@ func (s *Server) dispatchUDP(u *udpSocket, q *query, p *packet) bool {
 	t, ok := s.budget.takeShare(sh)
 	if !ok {
 		s.budget.leave(sh)
+		s.shareDropped.Add(1)
 		s.capWarn.Warn(s.log, "UDP query dropped: client at its share of queries in flight",
 			"client", q.client, "limit", "MaxInflightPerClient")
 		return true

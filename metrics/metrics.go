@@ -62,6 +62,10 @@ type Options struct {
 	// dropped and how many it sent truncated instead
 	// (listener.Server.RateLimited).
 	RateLimited func() (dropped, slipped uint64)
+	// ShareDropped returns how many UDP queries were dropped because
+	// their client held its whole share of the queries in flight
+	// (listener.Server.ShareDropped).
+	ShareDropped func() uint64
 	// Version is the program's version, exported as
 	// dotproxy_build_info{version}; empty leaves it out.
 	Version string
@@ -109,6 +113,12 @@ func New(opts Options) *Metrics {
 			Namespace: namespace, Name: "tls_clock_grace_total",
 			Help: "Upstream certificate checks that judged validity at the build time, the system clock being earlier (unset).",
 		}, func() float64 { return float64(opts.ClockGrace()) }))
+	}
+	if opts.ShareDropped != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Name: "inflight_share_dropped_total",
+			Help: "UDP queries dropped because their client held its whole share of the queries in flight (max_inflight_per_client).",
+		}, func() float64 { return float64(opts.ShareDropped()) }))
 	}
 	if opts.RateLimited != nil {
 		for _, action := range []string{"drop", "slip"} {

@@ -196,6 +196,7 @@ func TestExposition(t *testing.T) {
 		QueryLogDropped: func() uint64 { return 9 },
 		ClockGrace:      func() uint64 { return 4 },
 		RateLimited:     func() (uint64, uint64) { return 4, 3 },
+		ShareDropped:    func() uint64 { return 5 },
 		Version:         "1.2.3",
 	})
 	m.ObserveQuery(resolver.QueryEvent{Transport: resolver.UDP})
@@ -218,6 +219,9 @@ func TestExposition(t *testing.T) {
 	}
 	if d, sl := s.samples[`dotproxy_rate_limited_total{action="drop"}`], s.samples[`dotproxy_rate_limited_total{action="slip"}`]; d != 4 || sl != 3 {
 		t.Errorf("rate limited: drop %v, slip %v; want 4, 3", d, sl)
+	}
+	if s.samples["dotproxy_inflight_share_dropped_total"] != 5 {
+		t.Errorf("share dropped: %v", s.samples["dotproxy_inflight_share_dropped_total"])
 	}
 	if !s.with(`dotproxy_build_info{goversion="go`) || !s.with(`dotproxy_build_info{goversion=`) {
 		t.Error("no build info")

@@ -45,6 +45,12 @@ func (p *Proxy) newObservers(cfg *config.Config) error {
 			}
 			return p.listener.RateLimited()
 		},
+		ShareDropped: func() uint64 {
+			if p.listener == nil {
+				return 0
+			}
+			return p.listener.ShareDropped()
+		},
 		Version: p.version,
 		Logger:  p.log,
 	}

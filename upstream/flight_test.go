@@ -3,11 +3,12 @@ package upstream
 import (
 	"context"
 	"errors"
-	"github.com/dotproxy/dotproxy/resolver"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dotproxy/dotproxy/resolver"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/miekg/dns"

@@ -3,12 +3,13 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"github.com/dotproxy/dotproxy/resolver"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dotproxy/dotproxy/resolver"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/miekg/dns"

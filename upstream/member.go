@@ -49,12 +49,4 @@ type Standing struct {
 var _ Member = (*Upstream)(nil)
 
 // Standing implements Member.
-func (u *Upstream) Standing(now time.Time) Standing {
-	st := Standing{Healthy: u.Healthy(), Failing: u.streak.Load() > 0}
-	st.Score, st.Sampled = u.rank.scoreAt(now)
-	st.RTT, _ = u.rtt.smoothed()
-	return st
-}
-
-// FailedOver implements Member.
-func (u *Upstream) FailedOver() { u.counters.failovers.Add(1) }
+func (u *Upstream) Standing(now time.Time) Standing { return u.standing(now, u.Healthy()) }

@@ -73,8 +73,7 @@ func (p *pending) finish(ctx context.Context, res result) (r *dns.Msg, err error
 		return nil, p.failed(res.err), false
 	}
 	dur := time.Since(p.start)
-	u.succeed(dur)
-	u.counters.answered(dur, res.msg.Rcode)
+	u.succeed(dur, res.msg.Rcode)
 	restore(res.msg, p.q)
 	u.log.DebugContext(ctx, "answer received", "qname", p.q.Question[0].Name,
 		"rcode", dns.RcodeToString[res.msg.Rcode], "dur", dur)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -28,14 +27,10 @@ type PlainOptions struct {
 // passive health: a smoothed RTT, a rank and a streak of failures. It is
 // safe for concurrent use.
 type Plain struct {
-	name     string
-	addr     netip.AddrPort
-	log      *slog.Logger
-	rtt      rtt // answered round trips: times hedges
-	rank     rtt // with failures as lower bounds: orders for fastest
-	streak   atomic.Int32
-	last     atomic.Pointer[lastError]
-	counters counters
+	name string
+	addr netip.AddrPort
+	log  *slog.Logger
+	passive
 }
 
 var _ Member = (*Plain)(nil)
@@ -74,14 +69,12 @@ func (p *Plain) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		err = checkAnswer(r, q.Question[0])
 	}
 	if err != nil {
-		return nil, p.fail(start, fmt.Errorf("server %s (%s): exchanging a query: %w", p.name, p.addr, err))
+		err = fmt.Errorf("server %s (%s): exchanging a query: %w", p.name, p.addr, err)
+		p.fail(start, err)
+		return nil, err
 	}
 	d := time.Since(start)
-	now := time.Now()
-	p.rtt.observe(d, now)
-	p.rank.observe(d, now)
-	p.streak.Store(0)
-	p.counters.answered(d, r.Rcode)
+	p.succeed(d, r.Rcode)
 	restore(r, q)
 	p.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
 		"rcode", dns.RcodeToString[r.Rcode], "dur", d)
@@ -124,56 +117,13 @@ func plainQuery(q *dns.Msg) *dns.Msg {
 	return m
 }
 
-// fail accounts for a failed attempt as Upstream.fail does: one given up
-// for a faster answer is no failure.
-func (p *Plain) fail(start time.Time, err error) error {
-	d := time.Since(start)
-	if errors.Is(err, context.Canceled) {
-		p.counters.abandoned.Add(1)
-		if s, ok := p.rank.smoothed(); ok && d > s {
-			p.rank.observe(d, time.Now())
-		}
-		return err
-	}
-	p.counters.errors[classify(err)].Add(1)
-	p.rank.observe(max(d, failurePenalty), time.Now())
-	p.streak.Add(1)
-	p.last.Store(&lastError{msg: err.Error(), at: time.Now()})
-	return err
-}
-
 // Standing implements Member. No prober checks a plain server, so it is
 // always Healthy; Failing tells the policies to move away from it.
-func (p *Plain) Standing(now time.Time) Standing {
-	st := Standing{Healthy: true, Failing: p.streak.Load() > 0}
-	st.Score, st.Sampled = p.rank.scoreAt(now)
-	st.RTT, _ = p.rtt.smoothed()
-	return st
-}
-
-// FailedOver implements Member.
-func (p *Plain) FailedOver() { p.counters.failovers.Add(1) }
+func (p *Plain) Standing(now time.Time) Standing { return p.standing(now, true) }
 
 // Stats returns a snapshot of the server's counters, as Upstream.Stats
 // does; Healthy is false while its queries are failing in a row, there
 // being no prober's verdict.
 func (p *Plain) Stats() UpstreamStats {
-	c := &p.counters
-	s := UpstreamStats{
-		Name:      p.name,
-		Address:   p.addr.String(),
-		Healthy:   p.streak.Load() == 0,
-		Queries:   c.queries.Load(),
-		Answers:   c.answers.Load(),
-		Abandoned: c.abandoned.Load(),
-		Failovers: c.failovers.Load(),
-	}
-	s.SRTT, _ = p.rtt.smoothed()
-	for k := range c.errors {
-		s.Errors[k] = c.errors[k].Load()
-	}
-	if l := p.last.Load(); l != nil {
-		s.LastError, s.LastErrorAt = l.msg, l.at
-	}
-	return s
+	return p.stats(p.name, p.addr.String(), p.streak.Load() == 0)
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func TestRTT(t *testing.T) {
@@ -144,7 +146,7 @@ func TestSilenceDoesNotStretchHedging(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSelector(t, SelectorOptions{HedgeDelay: 50 * time.Millisecond, AttemptTimeout: 1500 * time.Millisecond}, u)
-	u.succeed(40 * time.Millisecond)
+	u.succeed(40*time.Millisecond, dns.RcodeSuccess)
 	hedge, stall, rank := s.hedgeDelay(u), u.stallAfter(), u.rank.score(time.Now())
 	for range 20 {
 		// Abandoned just after the hedge fired, and outright failures.

@@ -157,33 +157,9 @@ type lastError struct {
 // Stats returns a snapshot of the upstream's state and counters. The
 // counters are read one by one, not at one instant.
 func (u *Upstream) Stats() UpstreamStats {
-	c := &u.counters
-	s := UpstreamStats{
-		Name:      u.name,
-		Address:   u.addr.String(),
-		TLSName:   u.pool.tlsConf.ServerName,
-		Healthy:   u.Healthy(),
-		SRTT:      u.SRTT(),
-		OpenConns: u.OpenConns(),
-		Queries:   c.queries.Load(),
-		Answers:   c.answers.Load(),
-		Abandoned: c.abandoned.Load(),
-		Failovers: c.failovers.Load(),
-		RTT: RTTHistogram{
-			Bounds: append([]time.Duration(nil), rttBounds[:]...),
-			Counts: make([]uint64, len(c.rtt)),
-			Sum:    time.Duration(c.rttSum.Load()),
-		},
-	}
-	for k := range c.errors {
-		s.Errors[k] = c.errors[k].Load()
-	}
-	for i := range c.rtt {
-		s.RTT.Counts[i] = c.rtt[i].Load()
-	}
-	if l := u.last.Load(); l != nil {
-		s.LastError, s.LastErrorAt = l.msg, l.at
-	}
+	s := u.stats(u.name, u.addr.String(), u.Healthy())
+	s.TLSName = u.pool.tlsConf.ServerName
+	s.OpenConns = u.OpenConns()
 	return s
 }
 

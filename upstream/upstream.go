@@ -51,21 +51,13 @@ type Options struct {
 
 // Upstream is one DNS-over-TLS resolver. It is safe for concurrent use.
 type Upstream struct {
-	name string
-	addr netip.AddrPort
-	log  *slog.Logger
-	pool *pool
-	// rtt averages answered round trips only: it times hedging and
-	// stall detection, which must not stretch while the upstream is
-	// silent. rank also counts failures and attempts abandoned to a
-	// faster upstream, as lower bounds: it orders upstreams for fastest.
-	rtt      rtt
-	rank     rtt
-	down     atomic.Bool  // set by the health checker
-	streak   atomic.Int32 // real queries failed in a row
-	failed   chan struct{}
-	last     atomic.Pointer[lastError] // the last error, for the status page
-	counters counters                  // for Stats
+	name    string
+	addr    netip.AddrPort
+	log     *slog.Logger
+	pool    *pool
+	passive               // health and speed from real queries, counters for Stats
+	down    atomic.Bool   // set by the health checker
+	failed  chan struct{} // a real query failed: the health checker probes sooner
 }
 
 // New builds an Upstream. It dials nothing until the first query.
@@ -137,8 +129,7 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			r, err = c.exchange(ctx, wire, q.Question[0])
 			if err == nil {
 				dur := time.Since(start)
-				u.succeed(dur)
-				u.counters.answered(dur, r.Rcode)
+				u.succeed(dur, r.Rcode)
 				restore(r, q)
 				u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
 					"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
@@ -166,29 +157,12 @@ func (u *Upstream) exchangeError(err error) error {
 	return fmt.Errorf("upstream %s (%s): exchanging a query: %w", u.name, u.addr, err)
 }
 
-func (u *Upstream) succeed(d time.Duration) {
-	now := time.Now()
-	u.rtt.observe(d, now)
-	u.rank.observe(d, now)
-	u.streak.Store(0)
-}
-
-// fail accounts for a failed attempt. One given up because another
-// upstream answered first (context.Canceled) is no failure, but tells
-// that this one is at least that slow.
+// fail accounts for a failed attempt (see passive.fail) and returns
+// err; a real failure also tells the health checker, which probes sooner.
 func (u *Upstream) fail(start time.Time, err error) error {
-	d := time.Since(start)
-	if errors.Is(err, context.Canceled) {
-		u.counters.abandoned.Add(1)
-		if s, ok := u.rank.smoothed(); ok && d > s {
-			u.rank.observe(d, time.Now())
-		}
+	if !u.passive.fail(start, err) {
 		return err
 	}
-	u.counters.errors[classify(err)].Add(1)
-	u.rank.observe(max(d, failurePenalty), time.Now())
-	u.streak.Add(1)
-	u.last.Store(&lastError{msg: err.Error(), at: time.Now()})
 	select {
 	case u.failed <- struct{}{}:
 	default:

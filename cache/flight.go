@@ -258,5 +258,3 @@ func (k *key) request() *resolver.Request {
 	return &o.req
 }
 
-// query is request's message.
-func (k *key) query() *dns.Msg { return k.request().Msg() }

@@ -115,7 +115,7 @@ func TestCollision(t *testing.T) {
 		if !leader {
 			t.Fatalf("joined another key's flight for %s", k.name)
 		}
-		q := k.query()
+		q := k.request().Msg()
 		c.settle(f, withA(300, 1)(q), nil)
 	}
 	lookupName := func(k key) string {
@@ -151,7 +151,7 @@ func TestCollision(t *testing.T) {
 	if fb, leader := c.join(&b, h); !leader || fb == fa {
 		t.Fatal("b joined a's flight")
 	}
-	c.settle(fa, withA(300, 1)(a.query()), nil)
+	c.settle(fa, withA(300, 1)(a.request().Msg()), nil)
 }
 
 func TestKeyHashFoldsCase(t *testing.T) {

@@ -48,10 +48,6 @@ func NewClock(now func() time.Time, floor time.Time, log *slog.Logger) *Clock {
 	return &Clock{now: now, floor: floor, log: log}
 }
 
-// Time is the time to judge a certificate at now: the clock's, or the
-// floor while the clock is earlier.
-func (c *Clock) Time() time.Time { return c.For(nil) }
-
 // For is the time to judge the certificate chain certs at now: the
 // clock's; while the clock is earlier than the floor, the latest of the
 // floor and certs' NotBefore dates.

@@ -171,7 +171,10 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		a.size += packedBytes(&a.packed)
 		return a
 	}
-	a.rrs = &rrs
+	// A copy of its own: taking rrs's address would move it to the heap
+	// on every miss, packed (the common case) or not.
+	kept := rrs
+	a.rrs = &kept
 	a.rrSize = int32(allocSize(int(unsafe.Sizeof(rrs))))
 	for _, section := range [][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
 		a.rrSize += int32(allocSize(cap(section) * int(unsafe.Sizeof(dns.RR(nil)))))

@@ -257,4 +257,3 @@ func (k *key) request() *resolver.Request {
 	o.req.SetMsg(q)
 	return &o.req
 }
-

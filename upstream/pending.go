@@ -29,7 +29,7 @@ type pending struct {
 // resends; nothing has been counted. An error is an attempt that failed
 // (the context ended), counted as Exchange counts it.
 func (u *Upstream) send(ctx context.Context, q *dns.Msg) (*pending, error) {
-	if len(q.Question) != 1 {
+	if len(q.Question) != 1 || u.pool == nil {
 		return nil, nil
 	}
 	c := u.pool.ready()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -18,12 +19,13 @@ const busyThreshold = 64
 // deadline, so a query that gives up does not waste a handshake the next
 // query can use.
 type pool struct {
-	addr        string
+	ep          *endpoint
 	tlsConf     *tls.Config
 	max         int
 	dialTimeout time.Duration
 	idleTimeout time.Duration
 	stallAfter  func() time.Duration
+	log         *slog.Logger
 
 	mu      sync.Mutex
 	conns   []*conn
@@ -140,10 +142,14 @@ func (p *pool) dial(done chan struct{}) {
 }
 
 func (p *pool) handshake(ctx context.Context) (*conn, error) {
-	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tlsConf}
-	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	addr, err := p.ep.addr(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", p.addr, &dialError{err})
+		return nil, fmt.Errorf("dialing %s: %w", p.ep, &dialError{err})
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tlsConf}
+	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
 	}
 	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter), nil
 }

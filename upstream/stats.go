@@ -57,7 +57,8 @@ func (e ErrorCounts) Total() uint64 {
 // Upstream is built; one kept across a reload keeps counting.
 type UpstreamStats struct {
 	Name      string
-	Address   string // IP and port
+	Address   string // IP and port, or host name and port
+	Transport string // tls, https, h3, quic; "" for plain DNS
 	TLSName   string // the name its certificate must be valid for
 	Healthy   bool   // the health checker's last verdict
 	SRTT      time.Duration
@@ -157,8 +158,9 @@ type lastError struct {
 // Stats returns a snapshot of the upstream's state and counters. The
 // counters are read one by one, not at one instant.
 func (u *Upstream) Stats() UpstreamStats {
-	s := u.stats(u.name, u.addr.String(), u.Healthy())
-	s.TLSName = u.pool.tlsConf.ServerName
+	s := u.stats(u.name, u.ep.String(), u.Healthy())
+	s.Transport = u.transport.String()
+	s.TLSName = u.tlsName
 	s.OpenConns = u.OpenConns()
 	return s
 }

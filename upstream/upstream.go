@@ -1,6 +1,7 @@
-// Package upstream owns the DNS-over-TLS side of dotproxy: one client per
-// resolver with persistent, pipelined, verified TLS connections
-// (Upstream), the plain-DNS client for servers in the house (Plain), and
+// Package upstream owns the encrypted side of dotproxy: one client per
+// resolver (Upstream), over DNS-over-TLS with persistent, pipelined,
+// verified connections, DNS-over-HTTPS (HTTP/2 or HTTP/3) or
+// DNS-over-QUIC, the plain-DNS client for servers in the house (Plain), and
 // the Selector that orders resolvers by health and
 // latency, hedges slow attempts and fails over until one answers. Each
 // Upstream counts its own queries, errors by kind, failovers and RTTs
@@ -12,7 +13,6 @@ package upstream
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,8 +35,17 @@ const (
 
 // Options configures an Upstream. Zero values take the defaults.
 type Options struct {
-	Name        string
-	Addr        netip.AddrPort
+	Name      string
+	Transport Transport // default TLS
+	// Addr is the resolver's IP address and port; when it is not valid,
+	// Host and Port name it instead, and Lookup finds Host's addresses.
+	Addr   netip.AddrPort
+	Host   string
+	Port   uint16
+	Lookup Lookup
+	// Path is the URL's path, with its query if any, for HTTPS and HTTP3;
+	// default "/dns-query".
+	Path        string
 	TLSName     string         // the name its certificate must be valid for (required)
 	RootCAs     *x509.CertPool // nil: the system roots
 	SPKIPins    [][]byte       // SHA-256 of accepted SubjectPublicKeyInfos; empty: no pinning
@@ -49,15 +58,19 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Upstream is one DNS-over-TLS resolver. It is safe for concurrent use.
+// Upstream is one encrypted resolver, over any Transport. It is safe
+// for concurrent use.
 type Upstream struct {
-	name    string
-	addr    netip.AddrPort
-	log     *slog.Logger
-	pool    *pool
-	passive               // health and speed from real queries, counters for Stats
-	down    atomic.Bool   // set by the health checker
-	failed  chan struct{} // a real query failed: the health checker probes sooner
+	name      string
+	transport Transport
+	ep        *endpoint
+	tlsName   string
+	log       *slog.Logger
+	carrier   carrier
+	pool      *pool         // the carrier of TLS upstreams, nil for others
+	passive                 // health and speed from real queries, counters for Stats
+	down      atomic.Bool   // set by the health checker
+	failed    chan struct{} // a real query failed: the health checker probes sooner
 }
 
 // New builds an Upstream. It dials nothing until the first query.
@@ -65,8 +78,15 @@ func New(opts Options) (*Upstream, error) {
 	if opts.TLSName == "" {
 		return nil, fmt.Errorf("upstream %s: a TLS name is required", opts.Name)
 	}
-	if !opts.Addr.IsValid() {
-		return nil, fmt.Errorf("upstream %s: invalid address", opts.Name)
+	if opts.Port == 0 {
+		opts.Port = opts.Transport.DefaultPort()
+	}
+	ep, err := newEndpoint(opts.Addr, opts.Host, opts.Port, opts.Lookup)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+	}
+	if opts.Path == "" {
+		opts.Path = "/dns-query"
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = defaultMaxConns
@@ -81,18 +101,31 @@ func New(opts Options) (*Upstream, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	u := &Upstream{
-		name:   opts.Name,
-		addr:   opts.Addr,
-		log:    opts.Logger.With("upstream", opts.Name),
-		failed: make(chan struct{}, 1),
+		name:      opts.Name,
+		transport: opts.Transport,
+		ep:        ep,
+		tlsName:   opts.TLSName,
+		log:       opts.Logger.With("upstream", opts.Name),
+		failed:    make(chan struct{}, 1),
 	}
-	u.pool = &pool{
-		addr:        opts.Addr.String(),
-		tlsConf:     tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins, opts.Clock),
-		max:         opts.MaxConns,
-		dialTimeout: opts.DialTimeout,
-		idleTimeout: opts.IdleTimeout,
-		stallAfter:  u.stallAfter,
+	tlsConf := tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins, opts.Clock)
+	switch opts.Transport {
+	case TLS:
+		u.pool = &pool{
+			ep:          ep,
+			tlsConf:     tlsConf,
+			max:         opts.MaxConns,
+			dialTimeout: opts.DialTimeout,
+			idleTimeout: opts.IdleTimeout,
+			stallAfter:  u.stallAfter,
+			log:         u.log,
+		}
+		u.carrier = u.pool
+	default:
+		u.carrier, err = newCarrier(opts, ep, tlsConf, u.log)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+		}
 	}
 	return u, nil
 }
@@ -100,8 +133,12 @@ func New(opts Options) (*Upstream, error) {
 // Name is the upstream's configured name.
 func (u *Upstream) Name() string { return u.name }
 
-// Addr is the upstream's address.
-func (u *Upstream) Addr() netip.AddrPort { return u.addr }
+// Addr is the upstream's address as configured: IP and port, or host
+// name and port.
+func (u *Upstream) Addr() string { return u.ep.String() }
+
+// Transport is how the upstream is spoken to.
+func (u *Upstream) Transport() Transport { return u.transport }
 
 // Exchange sends q to the resolver and returns its answer, with q's ID
 // and question restored and padding removed. q is not modified. A query
@@ -117,36 +154,16 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	}
 	start := time.Now()
 	u.counters.queries.Add(1)
-	var resent error // why the query had to be resent, once it was
-	for {
-		c, fresh, err := u.pool.get(ctx)
-		if err == nil {
-			if u.log.Enabled(ctx, slog.LevelDebug) {
-				u.log.DebugContext(ctx, "query sent", "qname", q.Question[0].Name,
-					"qtype", dns.TypeToString[q.Question[0].Qtype], "tls", c.tlsVersion(), "size", len(wire))
-			}
-			var r *dns.Msg
-			r, err = c.exchange(ctx, wire, q.Question[0])
-			if err == nil {
-				dur := time.Since(start)
-				u.succeed(dur, r.Rcode)
-				restore(r, q)
-				u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
-					"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
-				return r, nil
-			}
-			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
-				resent = err
-				continue
-			}
-		}
-		if resent != nil {
-			// Both matter: the connection closed under the query, and the
-			// resend failed too (the resolver is gone, say).
-			err = fmt.Errorf("%w; resending: %w", resent, err)
-		}
+	r, err := u.carrier.exchange(ctx, wire, q.Question[0])
+	if err != nil {
 		return nil, u.fail(start, u.exchangeError(err))
 	}
+	dur := time.Since(start)
+	u.succeed(dur, r.Rcode)
+	restore(r, q)
+	u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
+		"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
+	return r, nil
 }
 
 // exchangeError describes a failed exchange with the upstream's name and
@@ -154,7 +171,7 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 // page's last error and logs above Debug, neither of which may say what
 // the house asks.
 func (u *Upstream) exchangeError(err error) error {
-	return fmt.Errorf("upstream %s (%s): exchanging a query: %w", u.name, u.addr, err)
+	return fmt.Errorf("upstream %s (%s): exchanging a query: %w", u.name, u.ep, err)
 }
 
 // fail accounts for a failed attempt (see passive.fail) and returns
@@ -208,7 +225,7 @@ func (u *Upstream) LastError() string {
 }
 
 // OpenConns counts the upstream's live TLS connections.
-func (u *Upstream) OpenConns() int { return u.pool.open() }
+func (u *Upstream) OpenConns() int { return u.carrier.open() }
 
 // Close closes the upstream's connections; queries on them fail.
-func (u *Upstream) Close() { u.pool.closeAll() }
+func (u *Upstream) Close() { u.carrier.closeAll() }

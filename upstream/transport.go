@@ -1,0 +1,80 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+
+	"github.com/miekg/dns"
+)
+
+// Transport is how an upstream is spoken to. Every transport has the
+// same selection, health, hedging, failover, padding and counters: only
+// the carriage of one packed query and its answer differs.
+type Transport uint8
+
+const (
+	TLS   Transport = iota // DNS over TLS (RFC 7858), port 853
+	HTTPS                  // DNS over HTTPS (RFC 8484) on HTTP/2, port 443
+	HTTP3                  // DNS over HTTPS on HTTP/3 (QUIC), port 443
+	QUIC                   // DNS over QUIC (RFC 9250), port 853
+)
+
+// String is the transport's name as metrics, logs and the status page
+// give it; it is also the scheme of its configured address, but for
+// HTTP3, whose scheme is h3.
+func (t Transport) String() string {
+	switch t {
+	case TLS:
+		return "tls"
+	case HTTPS:
+		return "https"
+	case HTTP3:
+		return "h3"
+	case QUIC:
+		return "quic"
+	}
+	return fmt.Sprintf("transport(%d)", uint8(t))
+}
+
+// DefaultPort is the port of the transport's address when none is
+// given.
+func (t Transport) DefaultPort() uint16 {
+	if t == HTTPS || t == HTTP3 {
+		return 443
+	}
+	return 853
+}
+
+// carrier is one transport's carriage of queries to one upstream. It
+// owns the connections; Upstream owns everything else (health, counters,
+// logging, the answer's ID and question).
+type carrier interface {
+	// exchange sends wire, a query packed by packQuery (ID 0, padded),
+	// and returns the answer to question q, checked with checkAnswer
+	// (its ID is the carrier's business: restore sets the client's).
+	// A query that meets a reused connection the far end has just
+	// closed is resent once on a fresh one. It logs "query sent" at
+	// Debug, once the query is on its way, with what it knows of the
+	// connection (the daemon's log of each step of a query).
+	exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error)
+	// open counts the live connections.
+	open() int
+	// closeAll closes every connection; queries on them fail at once.
+	// It returns when they are closed, or after a bound.
+	closeAll()
+}
+
+// newCarrier makes the carrier of an HTTPS, HTTP3 or QUIC upstream,
+// dialing ep with tlsConf (a clone of it, with the carrier's own ALPN),
+// logging to log.
+func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
+	switch opts.Transport {
+	case HTTPS, HTTP3:
+		return newDoH(opts, ep, tlsConf, log)
+	case QUIC:
+		return newDoQ(opts, ep, tlsConf, log)
+	}
+	return nil, fmt.Errorf("unknown transport %s", opts.Transport)
+}

@@ -3,8 +3,8 @@
 // tables of medians over the repeats (saturation, fixed rates, cache
 // hits, exploration), the ratios dotproxy/peer and the latency added over
 // the ceiling (medians of the figures within each repeat, since the
-// machine is shared) and the targets of issues 3, 4 and 11. It also writes every run's figures to
-// runs.tsv in that directory.
+// machine is shared) and the targets of issues 3, 4, 11 and 13. It also
+// writes every run's figures to runs.tsv in that directory.
 //
 //	benchreport bench/out/run-20260101-120000
 package main

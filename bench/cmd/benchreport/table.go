@@ -10,11 +10,12 @@ import (
 
 var (
 	transports = []string{"udp", "tcp"}
-	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist"}
+	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist", dotproxyDoH, dotproxyDoQ, dnsdistDoH}
 	rivals     = []string{"unbound", "dnsdist"}
 	titles     = map[string]string{
 		"miss": "cache miss, saturation (distinct names; dotproxy-nocache is dotproxy with its cache off, for\n" +
-			"information: the headline rows are every target on its default configuration)",
+			"information: the headline rows are every target on its default configuration; dotproxy-doh and\n" +
+			"dotproxy-doq are dotproxy with DoH and DoQ upstreams, dnsdist-doh dnsdist with DoH backends)",
 		"hit": "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
 		"hitrate": "cache hit at a fixed rate (same -Q for every target): CPU µs/q is the target's own cost per hit,\n" +
 			"free of dnsperf's share of the CPU",
@@ -190,6 +191,9 @@ func (res results) table(w io.Writer, sc string) {
 				f2(res.ratioOf(sc, tr, "dotproxy", "dotproxy-nocache", qps)),
 				f2(res.ratioOf(sc, tr, "dotproxy", "dotproxy-nocache", cpuq)))
 		}
+	}
+	if sc == "miss" {
+		res.transportRatios(w)
 	}
 }
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// The peers whose upstreams are not DoT (issue 13): dotproxy on its
+// default configuration with DoH or DoQ upstreams, and dnsdist, packet
+// cache on as in its DoT row, with DoH backends. bench/run runs them in
+// the cache-miss saturation scenario only.
+const (
+	dotproxyDoH = "dotproxy-doh"
+	dotproxyDoQ = "dotproxy-doq"
+	dnsdistDoH  = "dnsdist-doh"
+)
+
+// Issue 13's targets for a cache miss over DoH.
+const (
+	targetDoHvsDnsdist = 1.0 // dotproxy's CPU per query, at most this × dnsdist's, both over DoH
+	targetDoHvsDoT     = 1.5 // dotproxy's CPU per query over DoH, at most this × its own over DoT
+)
+
+// transportPairs are the comparisons of the transport rows, a/b: the same
+// transport in two proxies, or one proxy over two transports.
+var transportPairs = [][2]string{
+	{dotproxyDoH, dnsdistDoH},
+	{dotproxyDoH, "dotproxy"},
+	{dotproxyDoQ, "dotproxy"},
+	{dnsdistDoH, "dnsdist"},
+}
+
+// hasTransportRows reports whether any run over an upstream transport
+// other than DoT was read.
+func (res results) hasTransportRows() bool {
+	for k := range res {
+		switch k.peer {
+		case dotproxyDoH, dotproxyDoQ, dnsdistDoH:
+			return true
+		}
+	}
+	return false
+}
+
+// transportRatios prints, below the cache-miss table, the ratios of the
+// transport rows: what DoH and DoQ cost dotproxy against DoT, and
+// dotproxy's DoH against dnsdist's.
+func (res results) transportRatios(w io.Writer) {
+	if !res.hasTransportRows() {
+		return
+	}
+	fmt.Fprintln(w, "ratios by upstream transport, a/b (median of per-repeat ratios; QPS >1 and the rest <1 favour a):")
+	for _, tr := range transports {
+		for _, p := range transportPairs {
+			if len(res[key{"miss", tr, p[0]}]) == 0 || len(res[key{"miss", tr, p[1]}]) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  %s %s/%s  QPS %s  CPU/q %s  p50 %s  p99 %s\n", tr, p[0], p[1],
+				f2(res.ratioOf("miss", tr, p[0], p[1], qps)), f2(res.ratioOf("miss", tr, p[0], p[1], cpuq)),
+				f2(res.ratioOf("miss", tr, p[0], p[1], p50)), f2(res.ratioOf("miss", tr, p[0], p[1], p99)))
+		}
+	}
+}
+
+// transportTargets prints issue 13's targets for each client transport
+// dotproxy's DoH row ran over. A missing rival row gives NaN, never met.
+func (res results) transportTargets(w io.Writer) {
+	for _, tr := range transports {
+		if len(res[key{"miss", tr, dotproxyDoH}]) == 0 {
+			continue
+		}
+		d := res.ratioOf("miss", tr, dotproxyDoH, dnsdistDoH, cpuq)
+		fmt.Fprintf(w, "  miss %s DoH CPU/q ≤ dnsdist's over DoH: ratio %s  %s\n", tr, f2(d), verdict(d <= targetDoHvsDnsdist))
+		o := res.ratioOf("miss", tr, dotproxyDoH, "dotproxy", cpuq)
+		fmt.Fprintf(w, "  miss %s DoH CPU/q ≤ %.1f× dotproxy's over DoT: ratio %s  %s\n", tr, targetDoHvsDoT, f2(o), verdict(o <= targetDoHvsDoT))
+		c := res.median(key{"miss", tr, dotproxyDoH}, metric("conns_max"))
+		fmt.Fprintf(w, "  miss %s DoH connections per upstream ≤ %d: %s  %s\n", tr, targetConns, f0(c), verdict(c <= targetConns))
+	}
+}

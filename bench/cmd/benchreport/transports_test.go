@@ -1,0 +1,53 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTransportTargets checks issue 13's verdicts: CPU per query taken
+// as the median of per-repeat ratios, against dnsdist's DoH row and
+// against dotproxy's own DoT row, and never met against a row not run.
+func TestTransportTargets(t *testing.T) {
+	// cpu is a run whose CPU per query is us microseconds (one tick of
+	// 100 Hz over 10000/us queries).
+	cpu := func(rep int, tr, peer string, us float64) *run {
+		return &run{repeat: rep, scenario: "miss", transport: tr, peer: peer, completed: 1e4 / us,
+			metrics: map[string]float64{"cpu_ticks": 1, "clk_tck": 100, "conns_max": 2}}
+	}
+	res := newResults([]*run{
+		// udp: DoH 30 µs against dnsdist's 40 and DoT's 25 (1.2×): both met.
+		cpu(1, "udp", dotproxyDoH, 30), cpu(1, "udp", dnsdistDoH, 40), cpu(1, "udp", "dotproxy", 25),
+		cpu(2, "udp", dotproxyDoH, 30), cpu(2, "udp", dnsdistDoH, 20), cpu(2, "udp", "dotproxy", 25),
+		cpu(3, "udp", dotproxyDoH, 30), cpu(3, "udp", dnsdistDoH, 60), cpu(3, "udp", "dotproxy", 25),
+		// tcp: DoH 40 µs against DoT's 20 (2×), and no dnsdist row.
+		cpu(1, "tcp", dotproxyDoH, 40), cpu(1, "tcp", "dotproxy", 20),
+	})
+	var b strings.Builder
+	res.transportTargets(&b)
+	out := b.String()
+	for _, want := range []string{
+		"miss udp DoH CPU/q ≤ dnsdist's over DoH: ratio 0.75  met", // median of 0.75, 1.5, 0.5
+		"miss udp DoH CPU/q ≤ 1.5× dotproxy's over DoT: ratio 1.20  met",
+		"miss udp DoH connections per upstream ≤ 2: 2  met",
+		"miss tcp DoH CPU/q ≤ dnsdist's over DoH: ratio -  NOT met",
+		"miss tcp DoH CPU/q ≤ 1.5× dotproxy's over DoT: ratio 2.00  NOT met",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q in:\n%s", want, out)
+		}
+	}
+
+	b.Reset()
+	res.transportRatios(&b)
+	if out := b.String(); !strings.Contains(out, "udp dotproxy-doh/dotproxy  QPS") || strings.Contains(out, "dotproxy-doq") {
+		t.Errorf("transport ratios: want the pairs run and only those:\n%s", out)
+	}
+
+	b.Reset()
+	newResults([]*run{cpu(1, "udp", "dotproxy", 25)}).transportTargets(&b)
+	newResults([]*run{cpu(1, "udp", "dotproxy", 25)}).transportRatios(&b)
+	if b.Len() != 0 {
+		t.Errorf("without transport rows, printed:\n%s", b.String())
+	}
+}

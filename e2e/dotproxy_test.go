@@ -34,6 +34,20 @@ type upstreamConf struct {
 	name   string
 	addr   netip.AddrPort
 	caFile string
+	// url, when set, is the address instead of addr: an https:// (DoH)
+	// upstream.
+	url string
+	// fallback puts the upstream in the tier used only when no other is
+	// usable.
+	fallback bool
+}
+
+// address is u's address as the configuration spells it.
+func (u upstreamConf) address() string {
+	if u.url != "" {
+		return u.url
+	}
+	return u.addr.String()
 }
 
 // proxyConfig is what a test chooses of dotproxy's configuration; listen
@@ -59,7 +73,10 @@ func (c proxyConfig) yaml(listen netip.AddrPort) string {
 	fmt.Fprintf(&b, "listen: [%q]\nupstreams:\n", listen)
 	for _, u := range c.upstreams {
 		fmt.Fprintf(&b, "  - name: %s\n    address: %q\n    tls_name: %s\n    ca_file: %q\n",
-			u.name, u.addr, tlsName, u.caFile)
+			u.name, u.address(), tlsName, u.caFile)
+		if u.fallback {
+			b.WriteString("    fallback: true\n")
+		}
 	}
 	level := c.logLevel
 	if level == "" {

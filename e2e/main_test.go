@@ -1,6 +1,7 @@
 // Package e2e tests the dotproxy binary end to end against software
-// nobody here wrote: Unbound as the DNS-over-TLS upstream, dig, kdig and
-// mdig as clients. Every process listens on loopback only and is started
+// nobody here wrote: Unbound as the DNS-over-TLS and DNS-over-HTTPS
+// upstream, dnsdist as a second DNS-over-HTTPS one, dig, kdig and mdig as
+// clients. Every process listens on loopback only and is started
 // and stopped by the test that needs it.
 //
 // A missing tool skips the tests that need it, except under CI=true,

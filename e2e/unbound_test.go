@@ -79,22 +79,39 @@ func newPKI(t *testing.T) *pki {
 	return &pki{caFile, certFile, keyFile, &tls.Config{RootCAs: ca.Pool, ServerName: tlsName}}
 }
 
-// unbound is an Unbound process serving DNS over TLS on loopback.
+// unbound is an Unbound process serving DNS over TLS, or over HTTPS, on
+// loopback.
 type unbound struct {
 	t    *testing.T
 	bin  string
 	addr netip.AddrPort
 	conf string
 	pki  *pki
+	doh  bool       // DNS over HTTPS at dohPath instead of DNS over TLS
 	proc *process   // the latest run
 	runs []*process // every run, for the output of a failed test
 }
 
 // startUnbound starts Unbound on a free port of ip serving localData and
-// extra lines of server configuration, and stops it when the test ends.
+// extra lines of server configuration over TLS, and stops it when the
+// test ends.
 func startUnbound(t *testing.T, p *pki, ip string, extra ...string) *unbound {
 	t.Helper()
-	u := &unbound{t: t, bin: tool(t, "unbound", "unbound"), pki: p}
+	return launchUnbound(t, p, ip, false, extra)
+}
+
+// startUnboundDoH is startUnbound serving DNS over HTTPS (HTTP/2, the
+// only DoH Unbound has; Debian builds it with nghttp2) instead of over
+// TLS.
+func startUnboundDoH(t *testing.T, p *pki, ip string, extra ...string) *unbound {
+	t.Helper()
+	return launchUnbound(t, p, ip, true, extra)
+}
+
+// launchUnbound is startUnbound or, with doh, startUnboundDoH.
+func launchUnbound(t *testing.T, p *pki, ip string, doh bool, extra []string) *unbound {
+	t.Helper()
+	u := &unbound{t: t, bin: tool(t, "unbound", "unbound"), pki: p, doh: doh}
 	dir := t.TempDir()
 	u.conf = filepath.Join(dir, "unbound.conf")
 	t.Cleanup(func() {
@@ -127,10 +144,10 @@ func (u *unbound) config(dir string, extra []string) string {
 	lines := []string{
 		"server:",
 		fmt.Sprintf("interface: %s@%d", u.addr.Addr(), u.addr.Port()),
-		fmt.Sprintf("tls-port: %d", u.addr.Port()),
+		u.service(),
 		"tls-service-key: " + u.pki.keyFile,
 		"tls-service-pem: " + u.pki.certFile,
-		// DoT only: no UDP socket to collide with, and no SO_REUSEPORT,
+		// TCP only: no UDP socket to collide with, and no SO_REUSEPORT,
 		// under which a second Unbound could share our port unnoticed.
 		"do-udp: no",
 		"so-reuseport: no",
@@ -146,22 +163,42 @@ func (u *unbound) config(dir string, extra []string) string {
 		"verbosity: 1",
 		"access-control: 127.0.0.0/8 allow",
 	}
+	if u.doh {
+		lines = append(lines, "http-endpoint: "+dohPath)
+	}
 	lines = append(lines, localData()...)
 	lines = append(lines, extra...)
 	lines = append(lines, "remote-control:", "control-enable: no")
 	return strings.Join(lines, "\n  ") + "\n"
 }
 
+// service is the line that makes u's port the TLS or the HTTPS one: Unbound gives a
+// listener the service whose port it has.
+func (u *unbound) service() string {
+	if u.doh {
+		return fmt.Sprintf("https-port: %d", u.addr.Port())
+	}
+	return fmt.Sprintf("tls-port: %d", u.addr.Port())
+}
+
 // errBind is a start that failed because the port was taken.
 var errBind = errors.New("address in use")
 
-// start runs Unbound on u.conf and waits until it answers over TLS.
+// start runs Unbound on u.conf and waits until it answers over TLS or
+// HTTPS.
 func (u *unbound) start() error {
 	u.proc = startProcess(u.t, nil, "", u.bin, "-d", "-c", u.conf)
 	u.runs = append(u.runs, u.proc)
 	err := waitReady(u.proc, func() error {
-		c := &dns.Client{Net: "tcp-tls", TLSConfig: u.pki.client, Timeout: 2 * time.Second}
-		r, _, err := c.Exchange(new(dns.Msg).SetQuestion(".", dns.TypeNS), u.addr.String())
+		q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
+		var r *dns.Msg
+		var err error
+		if u.doh {
+			r, err = dohExchange(u.pki.client, dohURL(u.addr), q)
+		} else {
+			c := &dns.Client{Net: "tcp-tls", TLSConfig: u.pki.client, Timeout: 2 * time.Second}
+			r, _, err = c.Exchange(q, u.addr.String())
+		}
 		if err == nil && r.Rcode != dns.RcodeSuccess {
 			err = fmt.Errorf("answered %s", dns.RcodeToString[r.Rcode])
 		}
@@ -175,7 +212,11 @@ func (u *unbound) start() error {
 
 // upstream describes u for dotproxy's configuration.
 func (u *unbound) upstream(name string) upstreamConf {
-	return upstreamConf{name: name, addr: u.addr, caFile: u.pki.caFile}
+	c := upstreamConf{name: name, addr: u.addr, caFile: u.pki.caFile}
+	if u.doh {
+		c.url = dohURL(u.addr)
+	}
+	return c
 }
 
 // kill ends Unbound at once, as a crash would, and waits for it to exit.

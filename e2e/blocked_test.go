@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	// tarpitHeld bounds the connections a tarpit holds open; past it, it
+	// closes what it accepts. dotproxy opens a few at most.
+	tarpitHeld = 256
+	// settledQueries is how many queries in a row, once the blocked
+	// upstream is marked down, must each go to the DoH upstream alone.
+	settledQueries = 10
+	// burstMax bounds the queries of the blocked-port test.
+	burstMax = 300
+)
+
+// startTarpit listens on a free port of ip, accepts every TCP connection
+// and never writes a byte: a DoT address on a network that lets the TCP
+// handshake through and drops the rest, so that the TLS handshake never
+// completes. What it accepted is closed when the test ends.
+func startTarpit(t *testing.T, ip string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if len(held) < tarpitHeld {
+				held = append(held, c)
+			} else {
+				c.Close()
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// burstName is the i-th name of the blocked-port test, and burstIP its
+// address in Unbound's local data.
+func burstName(i int) string { return fmt.Sprintf("burst%d.example.com.", i) }
+func burstIP(i int) string   { return fmt.Sprintf("198.51.100.%d", i%250+1) }
+
+// TestPort853Blocked is issue 13's case: port 853 blocked, the DoT
+// upstream's TLS handshake never completing, and a DoH upstream (Unbound's)
+// in the fallback tier. dotproxy runs on the shipped timeouts and health
+// settings. Every dig query of a burst is answered, by the DoH upstream;
+// the burst goes on until the DoT upstream is marked down and then for
+// settledQueries more, each of which must go to the DoH upstream without
+// an attempt at the blocked one; /metrics shows the DoH upstream
+// answering and the blocked one down, with no answer.
+func TestPort853Blocked(t *testing.T) {
+	tool(t, "dig", "dnsutils")
+	p := newPKI(t)
+	var data []string
+	for i := range burstMax {
+		data = append(data, fmt.Sprintf(`local-data: "%s 300 IN A %s"`, burstName(i), burstIP(i)))
+	}
+	ub := startUnboundDoH(t, p, "127.0.0.2", data...)
+	doh := ub.upstream("doh")
+	doh.fallback = true
+	blocked := upstreamConf{name: "blocked", addr: startTarpit(t, "127.0.0.5"), caFile: p.caFile}
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1", false))
+	d := startDotproxy(t, proxyConfig{
+		upstreams: []upstreamConf{blocked, doh},
+		extra:     "admin: \"" + admin + "\"\n",
+	})
+
+	deadline := time.Now().Add(loopTimeout)
+	down := -1 // the first query sent once the blocked upstream was marked down
+	n := 0
+	for ; down < 0 || n < down+settledQueries; n++ {
+		if n == burstMax || time.Now().After(deadline) {
+			t.Fatalf("%d queries in %v, and the blocked upstream was not marked down and passed by for %d queries after",
+				n, loopTimeout, settledQueries)
+		}
+		args := []string{burstName(n), "A"}
+		if network(n) == "tcp" {
+			args = append(args, "+tcp")
+		}
+		a, out := d.dig(t, args...)
+		if a.status != "NOERROR" || len(a.data("A")) != 1 || a.data("A")[0] != burstIP(n) {
+			t.Fatalf("query %d, dig %q: status %s, A %q; want NOERROR, [%s]\n%s", n, args, a.status, a.data("A"), burstIP(n), out)
+		}
+		if down < 0 && d.logged("upstream down", "upstream", "blocked") {
+			down = n + 1
+		}
+	}
+
+	log := d.log()
+	tried := 0 // queries that made an attempt at the blocked upstream
+	for i := range n {
+		name := burstName(i)
+		if !logHas(log, "answer received", "upstream", "doh", "qname", name) {
+			t.Errorf("query %d (%s): no answer from the DoH upstream in the log", i, name)
+		}
+		if logHas(log, "", "upstream", "blocked", "qname", name) {
+			tried++
+			if i >= down {
+				t.Errorf("query %d (%s), after the blocked upstream was marked down before query %d: an attempt at it", i, name, down)
+			}
+		}
+	}
+	t.Logf("%d queries; the blocked upstream was marked down before query %d; %d queries tried it first", n, down, tried)
+
+	metrics := httpGet(t, "http://"+admin+"/metrics")
+	for _, c := range []struct {
+		series string
+		ok     func(float64) bool
+		want   string
+	}{
+		{`dotproxy_upstream_answers_total{upstream="doh"}`, func(v float64) bool { return v >= float64(n) }, fmt.Sprintf("≥ %d", n)},
+		{`dotproxy_upstream_answers_total{upstream="blocked"}`, func(v float64) bool { return v == 0 }, "0"},
+		{`dotproxy_upstream_up{upstream="doh"}`, func(v float64) bool { return v == 1 }, "1"},
+		{`dotproxy_upstream_up{upstream="blocked"}`, func(v float64) bool { return v == 0 }, "0"},
+	} {
+		v, ok := metricValue(metrics, c.series)
+		if !ok || !c.ok(v) {
+			t.Errorf("/metrics: %s is %v (present %v), want %s", c.series, v, ok, c.want)
+		}
+	}
+}
+
+// logged reports whether d has logged a line matching msg and kv.
+func (d *dotproxy) logged(msg string, kv ...string) bool {
+	return logHas(d.log(), msg, kv...)
+}
+
+// logHas reports whether log holds a line with the message msg (any
+// message when "") and the given key, value pairs.
+func logHas(log []logEntry, msg string, kv ...string) bool {
+	for _, e := range log {
+		m := msg
+		if m == "" {
+			m = e.get("msg")
+		}
+		if e.is(m, kv...) {
+			return true
+		}
+	}
+	return false
+}
+
+// metricValue returns the value of one series, written as in the
+// Prometheus text format (`name{label="value"}`), from a /metrics page.
+func metricValue(page, series string) (float64, bool) {
+	for line := range strings.Lines(page) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}

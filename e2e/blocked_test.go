@@ -15,9 +15,15 @@ const (
 	// tarpitHeld bounds the connections a tarpit holds open; past it, it
 	// closes what it accepts. dotproxy opens a few at most.
 	tarpitHeld = 256
-	// settledQueries is how many queries in a row, once the blocked
-	// upstream is marked down, must each go to the DoH upstream alone.
+	// settledQueries is how many queries in a row must go to the DoH
+	// upstream alone, with no attempt at the blocked one, for dotproxy to
+	// have settled on DoH.
 	settledQueries = 10
+	// settleMax is the issue's "within the first few queries": at most
+	// this many may try the blocked upstream first. A query stops doing so
+	// once dotproxy has seen that upstream fail (its first health probe
+	// times out), which at dig's pace is a few dozen queries at most.
+	settleMax = 50
 	// burstMax bounds the queries of the blocked-port test.
 	burstMax = 300
 )
@@ -72,10 +78,9 @@ func burstIP(i int) string   { return fmt.Sprintf("198.51.100.%d", i%250+1) }
 // upstream's TLS handshake never completing, and a DoH upstream (Unbound's)
 // in the fallback tier. dotproxy runs on the shipped timeouts and health
 // settings. Every dig query of a burst is answered, by the DoH upstream;
-// the burst goes on until the DoT upstream is marked down and then for
-// settledQueries more, each of which must go to the DoH upstream without
-// an attempt at the blocked one; /metrics shows the DoH upstream
-// answering and the blocked one down, with no answer.
+// the burst goes on until settledQueries in a row went to the DoH upstream
+// alone, which must happen within the first settleMax queries and last;
+// /metrics shows the DoH upstream answering and the blocked one never.
 func TestPort853Blocked(t *testing.T) {
 	tool(t, "dig", "dnsutils")
 	p := newPKI(t)
@@ -93,14 +98,17 @@ func TestPort853Blocked(t *testing.T) {
 		extra:     "admin: \"" + admin + "\"\n",
 	})
 
+	w := &logWatch{d: d}
 	deadline := time.Now().Add(loopTimeout)
-	down := -1 // the first query sent once the blocked upstream was marked down
+	tried := 0   // queries that made an attempt at the blocked upstream
+	settled := 0 // queries in a row since the last that did
 	n := 0
-	for ; down < 0 || n < down+settledQueries; n++ {
+	for ; settled < settledQueries; n++ {
 		if n == burstMax || time.Now().After(deadline) {
-			t.Fatalf("%d queries in %v, and the blocked upstream was not marked down and passed by for %d queries after",
-				n, loopTimeout, settledQueries)
+			t.Fatalf("%d queries in %v, %d of them tried the blocked upstream, the last %d did not", n, loopTimeout, tried, settled)
 		}
+		w.update()
+		from := len(w.entries)
 		args := []string{burstName(n), "A"}
 		if network(n) == "tcp" {
 			args = append(args, "+tcp")
@@ -109,26 +117,24 @@ func TestPort853Blocked(t *testing.T) {
 		if a.status != "NOERROR" || len(a.data("A")) != 1 || a.data("A")[0] != burstIP(n) {
 			t.Fatalf("query %d, dig %q: status %s, A %q; want NOERROR, [%s]\n%s", n, args, a.status, a.data("A"), burstIP(n), out)
 		}
-		if down < 0 && d.logged("upstream down", "upstream", "blocked") {
-			down = n + 1
+		w.wait(t, logWait, from, "answer received", "upstream", "doh", "qname", burstName(n))
+		if attempted(w.entries[from:], "blocked", burstName(n)) {
+			tried, settled = tried+1, 0
+		} else {
+			settled++
 		}
 	}
-
-	log := d.log()
-	tried := 0 // queries that made an attempt at the blocked upstream
-	for i := range n {
-		name := burstName(i)
-		if !logHas(log, "answer received", "upstream", "doh", "qname", name) {
-			t.Errorf("query %d (%s): no answer from the DoH upstream in the log", i, name)
-		}
-		if logHas(log, "", "upstream", "blocked", "qname", name) {
-			tried++
-			if i >= down {
-				t.Errorf("query %d (%s), after the blocked upstream was marked down before query %d: an attempt at it", i, name, down)
-			}
+	// An attempt logged after its query's answer shows here.
+	w.update()
+	for i := n - settledQueries; i < n; i++ {
+		if attempted(w.entries, "blocked", burstName(i)) {
+			t.Errorf("query %d (%s), once settled on DoH: an attempt at the blocked upstream", i, burstName(i))
 		}
 	}
-	t.Logf("%d queries; the blocked upstream was marked down before query %d; %d queries tried it first", n, down, tried)
+	if tried > settleMax {
+		t.Errorf("%d queries tried the blocked upstream, want at most %d", tried, settleMax)
+	}
+	t.Logf("%d queries, all answered over DoH; %d of them tried the blocked upstream first", n, tried)
 
 	metrics := httpGet(t, "http://"+admin+"/metrics")
 	for _, c := range []struct {
@@ -139,7 +145,6 @@ func TestPort853Blocked(t *testing.T) {
 		{`dotproxy_upstream_answers_total{upstream="doh"}`, func(v float64) bool { return v >= float64(n) }, fmt.Sprintf("≥ %d", n)},
 		{`dotproxy_upstream_answers_total{upstream="blocked"}`, func(v float64) bool { return v == 0 }, "0"},
 		{`dotproxy_upstream_up{upstream="doh"}`, func(v float64) bool { return v == 1 }, "1"},
-		{`dotproxy_upstream_up{upstream="blocked"}`, func(v float64) bool { return v == 0 }, "0"},
 	} {
 		v, ok := metricValue(metrics, c.series)
 		if !ok || !c.ok(v) {
@@ -148,20 +153,11 @@ func TestPort853Blocked(t *testing.T) {
 	}
 }
 
-// logged reports whether d has logged a line matching msg and kv.
-func (d *dotproxy) logged(msg string, kv ...string) bool {
-	return logHas(d.log(), msg, kv...)
-}
-
-// logHas reports whether log holds a line with the message msg (any
-// message when "") and the given key, value pairs.
-func logHas(log []logEntry, msg string, kv ...string) bool {
-	for _, e := range log {
-		m := msg
-		if m == "" {
-			m = e.get("msg")
-		}
-		if e.is(m, kv...) {
+// attempted reports whether any of entries is about upstream and qname:
+// a query sent to it, a hedge or a failover away from it.
+func attempted(entries []logEntry, upstream, qname string) bool {
+	for _, e := range entries {
+		if e.get("upstream") == upstream && e.get("qname") == qname {
 			return true
 		}
 	}

@@ -148,7 +148,7 @@ func (p *dohPool) pickLocked() *dohConn {
 // least loaded, is busy (or at the server's stream limit) and the pool
 // is under its cap. best still takes the request at hand.
 func (p *dohPool) growLocked(best *dohConn) {
-	if p.dialing != nil || p.serving() >= p.max {
+	if p.dialing != nil || p.servingLocked() >= p.max {
 		return
 	}
 	if best.load >= busyThreshold || !best.conn.available() {
@@ -157,8 +157,8 @@ func (p *dohPool) growLocked(best *dohConn) {
 	}
 }
 
-// serving counts the connections that take requests.
-func (p *dohPool) serving() int {
+// servingLocked counts the connections that take requests.
+func (p *dohPool) servingLocked() int {
 	n := 0
 	for _, c := range p.conns {
 		if !c.retired {

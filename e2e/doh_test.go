@@ -71,7 +71,8 @@ func dohExchange(conf *tls.Config, url string, m *dns.Msg) (*dns.Msg, error) {
 
 // checkDigThrough checks that dig, over UDP and over TCP, gets name's A
 // record ip through d, and that the log shows the query going to the
-// upstream named upstream and its answer coming back from it.
+// upstream named upstream, over HTTP/2, and its answer coming back from
+// it.
 func checkDigThrough(t *testing.T, d *dotproxy, upstream, name, ip string) {
 	t.Helper()
 	for _, transport := range []string{"udp", "tcp"} {
@@ -85,7 +86,7 @@ func checkDigThrough(t *testing.T, d *dotproxy, upstream, name, ip string) {
 				t.Fatalf("dig %q: status %s, A %q; want NOERROR, [%s]\n%s", args, a.status, a.data("A"), ip, out)
 			}
 			i := d.waitLog(logWait, 0, "query received", "id", a.id, "transport", transport, "qname", name)
-			i = d.waitLog(logWait, i+1, "query sent", "upstream", upstream, "qname", name)
+			i = d.waitLog(logWait, i+1, "query sent", "upstream", upstream, "qname", name, "http", "HTTP/2")
 			i = d.waitLog(logWait, i+1, "answer received", "upstream", upstream, "qname", name, "rcode", "NOERROR")
 			d.waitLog(logWait, i+1, "answer returned", "id", a.id, "transport", transport, "rcode", "NOERROR")
 		})

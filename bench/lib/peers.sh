@@ -16,21 +16,23 @@
 # maxInFlight and setMaxTCPClientThreads(2) bring it to at most 2
 # pipelined connections per upstream.
 #
-# The same two responders also serve DNS over HTTPS (HTTP/2, TCP port
-# DOH_PORT) and DNS over QUIC (UDP, the DoT port number): dotproxy-doh and
-# dotproxy-doq are dotproxy's default configuration with those upstreams
-# instead, and dnsdist-doh is dnsdist's with DoH backends (dnsdist 1.7 has
-# no DoQ), for issue 13's cache-miss rows.
+# The same two responders also serve DNS over HTTPS (HTTP/2 on TCP port
+# DOH_PORT, HTTP/3 on that UDP port) and DNS over QUIC (UDP, the DoT port
+# number): dotproxy-doh, dotproxy-h3 and dotproxy-doq are dotproxy's
+# default configuration with those upstreams instead, and dnsdist-doh is
+# dnsdist's with DoH backends (dnsdist 1.7 has neither HTTP/3 nor DoQ),
+# for issue 13's cache-miss rows.
 
 UP1=127.0.80.1 UP2=127.0.80.2 UP_PORT=8853
 DOH_PORT=8443 DOH_PATH=/dns-query
 UP_SLOW=127.0.80.3 # the exploration scenario's third upstream, answering late
 CEILING=127.0.80.10 STATS_PORT=5399
 # dotproxy-nocache is dotproxy with its cache off, on the same address;
-# so are dotproxy-doh and dotproxy-doq, and dnsdist-doh on dnsdist's.
+# so are dotproxy-doh, dotproxy-h3 and dotproxy-doq, and dnsdist-doh on
+# dnsdist's.
 declare -A PEER_ADDR=([ceiling]=127.0.80.10 [dotproxy]=127.0.80.20 [dotproxy-nocache]=127.0.80.20
 	[unbound]=127.0.80.21 [dnsdist]=127.0.80.22
-	[dotproxy-doh]=127.0.80.20 [dotproxy-doq]=127.0.80.20 [dnsdist-doh]=127.0.80.22)
+	[dotproxy-doh]=127.0.80.20 [dotproxy-h3]=127.0.80.20 [dotproxy-doq]=127.0.80.20 [dnsdist-doh]=127.0.80.22)
 DNS_PORT=5300
 ADMIN_PORT=8053
 TLS_NAME=dns.bench
@@ -81,9 +83,11 @@ write_configs() {
 	done
 	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" >"$dir/dotproxy-default.yaml"
 	diff "$SHIPPED_CONFIG" "$dir/dotproxy-default.yaml" >"$dir/dotproxy-default.diff" || true
-	# The same over DoH and over DoQ.
+	# The same over DoH (HTTP/2, HTTP/3) and over DoQ.
 	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=https://$UP1:$DOH_PORT$DOH_PATH" \
 		"up2=https://$UP2:$DOH_PORT$DOH_PATH" >"$dir/dotproxy-doh-default.yaml"
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=h3://$UP1:$DOH_PORT$DOH_PATH" \
+		"up2=h3://$UP2:$DOH_PORT$DOH_PATH" >"$dir/dotproxy-h3-default.yaml"
 	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=quic://$UP1:$UP_PORT" "up2=quic://$UP2:$UP_PORT" \
 		>"$dir/dotproxy-doq-default.yaml"
 	# Exploration: the same with a third upstream that answers late.
@@ -151,15 +155,15 @@ write_configs() {
 }
 
 # start_peer PEER MODE LOGDIR: start one peer with its MODE configuration
-# (default, miss, hit; explore for dotproxy; default only for the DoH and
-# DoQ peers) and wait until it answers. dotproxy-nocache is dotproxy on
+# (default, miss, hit; explore for dotproxy; default only for the DoH,
+# HTTP/3 and DoQ peers) and wait until it answers. dotproxy-nocache is dotproxy on
 # its miss configuration, cache off.
 start_peer() {
 	local peer=$1 mode=$2 logs=$3
 	case $peer in
 	dotproxy) start_bg "$logs/dotproxy.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-$mode.yaml" ;;
 	dotproxy-nocache) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-miss.yaml" ;;
-	dotproxy-doh | dotproxy-doq) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/$peer-$mode.yaml" ;;
+	dotproxy-doh | dotproxy-h3 | dotproxy-doq) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/$peer-$mode.yaml" ;;
 	dnsdist-doh) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" dnsdist --supervised --disable-syslog -C "$CONF/$peer-$mode.conf" ;;
 	unbound) start_bg "$logs/unbound.log" "${SERVER_CPU[@]}" "$UNBOUND" -d -c "$CONF/unbound.conf" ;;
 	dnsdist) start_bg "$logs/dnsdist.log" "${SERVER_CPU[@]}" dnsdist --supervised --disable-syslog -C "$CONF/dnsdist-$mode.conf" ;;
@@ -197,14 +201,15 @@ responder_stats() {
 }
 
 # upstream_accepts: connections the responder has accepted so far, on
-# both upstream addresses together, over DoT, DoH and DoQ.
+# both upstream addresses together, over DoT, DoH (HTTP/2 and HTTP/3)
+# and DoQ.
 upstream_accepts() {
-	responder_stats | awk '$1 ~ /^(dot|doh|doq)$/ {sub("accepts=", "", $3); n += $3} END {print n + 0}'
+	responder_stats | awk '$1 ~ /^(dot|doh|h3|doq)$/ {sub("accepts=", "", $3); n += $3} END {print n + 0}'
 }
 
 # upstream_conns: the most connections established to one upstream now:
-# TCP ones (DoT, DoH) as ss sees them; QUIC ones (DoQ), which ss cannot
-# tell apart, as the responder counts them.
+# TCP ones (DoT, DoH) as ss sees them; QUIC ones (HTTP/3, DoQ), which ss
+# cannot tell apart, as the responder counts them.
 upstream_conns() {
 	local tcp quic
 	tcp=$(ss -Htn state established "( dport = :$UP_PORT or dport = :$DOH_PORT )" |
@@ -212,6 +217,6 @@ upstream_conns() {
 			BEGIN {split(ups, u, " "); for (i in u) want[u[i]] = 1}
 			$4 in want {n[$4]++}
 			END {m = 0; for (k in n) if (n[k] > m) m = n[k]; print m}')
-	quic=$(responder_stats | awk '$1 == "doq" {sub("open=", "", $4); if ($4 + 0 > m) m = $4 + 0} END {print m + 0}')
+	quic=$(responder_stats | awk '$1 == "doq" || $1 == "h3" {sub("open=", "", $4); if ($4 + 0 > m) m = $4 + 0} END {print m + 0}')
 	echo $((tcp > quic ? tcp : quic))
 }

@@ -10,12 +10,13 @@ import (
 
 var (
 	transports = []string{"udp", "tcp"}
-	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist", dotproxyDoH, dotproxyDoQ, dnsdistDoH}
+	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist", dotproxyDoH, dotproxyH3, dotproxyDoQ, dnsdistDoH}
 	rivals     = []string{"unbound", "dnsdist"}
 	titles     = map[string]string{
 		"miss": "cache miss, saturation (distinct names; dotproxy-nocache is dotproxy with its cache off, for\n" +
-			"information: the headline rows are every target on its default configuration; dotproxy-doh and\n" +
-			"dotproxy-doq are dotproxy with DoH and DoQ upstreams, dnsdist-doh dnsdist with DoH backends)",
+			"information: the headline rows are every target on its default configuration; dotproxy-doh,\n" +
+			"dotproxy-h3 and dotproxy-doq are dotproxy with DoH, DoH over HTTP/3 and DoQ upstreams,\n" +
+			"dnsdist-doh dnsdist with DoH backends)",
 		"hit": "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
 		"hitrate": "cache hit at a fixed rate (same -Q for every target): CPU µs/q is the target's own cost per hit,\n" +
 			"free of dnsperf's share of the CPU",

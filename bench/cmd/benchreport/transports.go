@@ -6,11 +6,12 @@ import (
 )
 
 // The peers whose upstreams are not DoT (issue 13): dotproxy on its
-// default configuration with DoH or DoQ upstreams, and dnsdist, packet
+// default configuration with DoH (HTTP/2 or HTTP/3) or DoQ upstreams, and dnsdist, packet
 // cache on as in its DoT row, with DoH backends. bench/run runs them in
 // the cache-miss saturation scenario only.
 const (
 	dotproxyDoH = "dotproxy-doh"
+	dotproxyH3  = "dotproxy-h3"
 	dotproxyDoQ = "dotproxy-doq"
 	dnsdistDoH  = "dnsdist-doh"
 )
@@ -26,6 +27,7 @@ const (
 var transportPairs = [][2]string{
 	{dotproxyDoH, dnsdistDoH},
 	{dotproxyDoH, "dotproxy"},
+	{dotproxyH3, "dotproxy"},
 	{dotproxyDoQ, "dotproxy"},
 	{dnsdistDoH, "dnsdist"},
 }
@@ -35,7 +37,7 @@ var transportPairs = [][2]string{
 func (res results) hasTransportRows() bool {
 	for k := range res {
 		switch k.peer {
-		case dotproxyDoH, dotproxyDoQ, dnsdistDoH:
+		case dotproxyDoH, dotproxyH3, dotproxyDoQ, dnsdistDoH:
 			return true
 		}
 	}
@@ -43,7 +45,7 @@ func (res results) hasTransportRows() bool {
 }
 
 // transportRatios prints, below the cache-miss table, the ratios of the
-// transport rows: what DoH and DoQ cost dotproxy against DoT, and
+// transport rows: what DoH, HTTP/3 and DoQ cost dotproxy against DoT, and
 // dotproxy's DoH against dnsdist's.
 func (res results) transportRatios(w io.Writer) {
 	if !res.hasTransportRows() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
 )
@@ -107,6 +108,40 @@ func TestDoH(t *testing.T) {
 	}
 	if c.queries.Load() != 1 || c.accepts.Load() != 1 || c.open.Load() != 1 {
 		t.Errorf("counters: %d queries, %d accepts, %d open; want 1, 1, 1", c.queries.Load(), c.accepts.Load(), c.open.Load())
+	}
+}
+
+func TestDoH3(t *testing.T) {
+	server, client := testTLS(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	c := &counters{name: "h3 test"}
+	go serveDoH3(pc, server, newAnswerer(netip.MustParseAddr("192.0.2.1"), 60), c)
+
+	tr := &http3.Transport{TLSClientConfig: client}
+	t.Cleanup(func() { tr.Close() })
+	hc := &http.Client{Transport: tr, Timeout: testTimeout}
+	const queries = 3
+	for range queries {
+		resp, err := hc.Post("https://"+pc.LocalAddr().String()+dohPath, dohMediaType, bytes.NewReader(testQuery(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 3 || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != dohMediaType {
+			t.Fatalf("%s %s, Content-Type %q; want HTTP/3, 200, %s", resp.Proto, resp.Status, resp.Header.Get("Content-Type"), dohMediaType)
+		}
+		checkAnswer(t, body)
+	}
+	if c.queries.Load() != queries || c.accepts.Load() != 1 || c.open.Load() != 1 {
+		t.Errorf("counters: %d queries, %d accepts, %d open; want %d, 1, 1", c.queries.Load(), c.accepts.Load(), c.open.Load(), queries)
 	}
 }
 

@@ -1,14 +1,15 @@
 // Command dotresponder is the benchmark's upstream: it answers every A
 // query with one fixed record, and every other type with NODATA, over
 // DNS-over-TLS (pipelined, for the proxies under test), DNS-over-HTTPS
-// (HTTP/2, POST to /dns-query), DNS-over-QUIC and over plain UDP and TCP
-// (the no-proxy ceiling), at as little CPU per query as it can. It is a
+// (HTTP/2 or HTTP/3, POST to /dns-query), DNS-over-QUIC and over plain UDP
+// and TCP (the no-proxy ceiling), at as little CPU per query as it can. It is a
 // benchmark tool, not a resolver.
 //
 //	dotresponder -gen DIR -name dns.bench       # write ca.pem, server.pem, server.key
 //	dotresponder -cert server.pem -key server.key \
 //	    -dot 127.0.80.1:8853,127.0.80.2:8853 -doh 127.0.80.1:8443,127.0.80.2:8443 \
-//	    -doq 127.0.80.1:8853,127.0.80.2:8853 -plain 127.0.80.10:5300 -stats 127.0.80.10:5399
+//	    -h3 127.0.80.1:8443,127.0.80.2:8443 -doq 127.0.80.1:8853,127.0.80.2:8853 \
+//	    -plain 127.0.80.10:5300 -stats 127.0.80.10:5399
 //	dotresponder -cert server.pem -key server.key -delay 50ms \
 //	    -dot 127.0.80.3:8853 -stats 127.0.80.3:5399  # a slow upstream
 package main
@@ -32,6 +33,7 @@ func main() {
 	keyFile := flag.String("key", "", "server key (PEM)")
 	dot := flag.String("dot", "", "comma-separated DNS-over-TLS listen addresses")
 	doh := flag.String("doh", "", "comma-separated DNS-over-HTTPS (HTTP/2) listen addresses")
+	h3 := flag.String("h3", "", "comma-separated DNS-over-HTTPS over HTTP/3 listen addresses (UDP)")
 	doq := flag.String("doq", "", "comma-separated DNS-over-QUIC listen addresses (UDP)")
 	plain := flag.String("plain", "", "plain DNS listen address, UDP and TCP (the ceiling)")
 	stats := flag.String("stats", "", "address that prints accept and query counts to whoever connects")
@@ -50,7 +52,7 @@ func main() {
 	}
 	a := newAnswerer(netip.MustParseAddr(*ip), uint32(*ttl))
 	var all []*counters
-	if *dot != "" || *doh != "" || *doq != "" {
+	if *dot != "" || *doh != "" || *h3 != "" || *doq != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
 			log.Fatal(err)
@@ -68,6 +70,11 @@ func main() {
 			all = append(all, c)
 			go serveDoH(listen("tcp", addr).(net.Listener), conf, a, c)
 		}
+		for _, addr := range addrs(*h3) {
+			c := &counters{name: "h3 " + addr}
+			all = append(all, c)
+			go serveDoH3(listen("udp", addr).(*net.UDPConn), conf, a, c)
+		}
 		for _, addr := range addrs(*doq) {
 			c := &counters{name: "doq " + addr}
 			all = append(all, c)
@@ -84,7 +91,7 @@ func main() {
 	if *stats != "" {
 		go serveStats(listen("tcp", *stats).(net.Listener), all)
 	}
-	log.Printf("serving: dot %q (delay %v) doh %q doq %q plain %q stats %q", *dot, *delay, *doh, *doq, *plain, *stats)
+	log.Printf("serving: dot %q (delay %v) doh %q h3 %q doq %q plain %q stats %q", *dot, *delay, *doh, *h3, *doq, *plain, *stats)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig

@@ -156,8 +156,8 @@ write_configs() {
 
 # start_peer PEER MODE LOGDIR: start one peer with its MODE configuration
 # (default, miss, hit; explore for dotproxy; default only for the DoH,
-# HTTP/3 and DoQ peers) and wait until it answers. dotproxy-nocache is dotproxy on
-# its miss configuration, cache off.
+# HTTP/3 and DoQ peers) and wait until it answers. dotproxy-nocache is
+# dotproxy on its miss configuration, cache off.
 start_peer() {
 	local peer=$1 mode=$2 logs=$3
 	case $peer in

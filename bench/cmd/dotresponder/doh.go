@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log"
@@ -33,8 +34,9 @@ var dohHeader = []string{dohMediaType}
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // serveDoH answers DNS over HTTPS on ln: HTTP/2 only, as the DoH clients
-// under test speak it, POST with an application/dns-message body (RFC
-// 8484 section 4.1), with the answer of a. It returns when ln is closed.
+// under test speak it, a POST with an application/dns-message body or a
+// GET with the query in its dns parameter (RFC 8484 section 4.1), with
+// the answer of a. It returns when ln is closed.
 func serveDoH(ln net.Listener, conf *tls.Config, a answerer, c *counters) {
 	tc := conf.Clone()
 	tc.NextProtos = nil // ServeTLS sets h2
@@ -71,14 +73,21 @@ func (h *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
 	qb, ab := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
 	defer bufPool.Put(qb)
 	defer bufPool.Put(ab)
-	q, err := readBody(r.Body, (*qb)[:0])
+	var q []byte
+	var err error
+	switch r.Method {
+	case http.MethodPost:
+		q, err = readBody(r.Body, (*qb)[:0])
+	case http.MethodGet:
+		// base64url without padding (RFC 8484 section 6).
+		q, err = base64.RawURLEncoding.AppendDecode((*qb)[:0], []byte(r.URL.Query().Get("dns")))
+	default:
+		http.Error(w, "GET or POST only", http.StatusMethodNotAllowed)
+		return
+	}
 	*qb = q[:0]
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"net"
@@ -75,7 +76,9 @@ func TestDoH(t *testing.T) {
 		status                    int
 	}{
 		{"POST", http.MethodPost, dohPath, dohMediaType, testQuery(t), http.StatusOK},
-		{"GET", http.MethodGet, dohPath, "", nil, http.StatusMethodNotAllowed},
+		{"GET", http.MethodGet, dohPath + "?dns=" + base64.RawURLEncoding.EncodeToString(testQuery(t)), "", nil, http.StatusOK},
+		{"GET without dns", http.MethodGet, dohPath, "", nil, http.StatusBadRequest},
+		{"PUT", http.MethodPut, dohPath, "", testQuery(t), http.StatusMethodNotAllowed},
 		{"other path", http.MethodPost, "/other", "", testQuery(t), http.StatusNotFound},
 		{"not DNS", http.MethodPost, dohPath, "", []byte("hello"), http.StatusBadRequest},
 	}
@@ -106,8 +109,8 @@ func TestDoH(t *testing.T) {
 			}
 		})
 	}
-	if c.queries.Load() != 1 || c.accepts.Load() != 1 || c.open.Load() != 1 {
-		t.Errorf("counters: %d queries, %d accepts, %d open; want 1, 1, 1", c.queries.Load(), c.accepts.Load(), c.open.Load())
+	if c.queries.Load() != 2 || c.accepts.Load() != 1 || c.open.Load() != 1 {
+		t.Errorf("counters: %d queries, %d accepts, %d open; want 2, 1, 1", c.queries.Load(), c.accepts.Load(), c.open.Load())
 	}
 }
 

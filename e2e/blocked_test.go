@@ -151,6 +151,12 @@ func TestPort853Blocked(t *testing.T) {
 			t.Errorf("/metrics: %s is %v (present %v), want %s", c.series, v, ok, c.want)
 		}
 	}
+	for name, transport := range map[string]string{"doh": "https", "blocked": "tls"} {
+		info := metricLine(metrics, "dotproxy_upstream_info{", `upstream="`+name+`"`)
+		if !strings.Contains(info, `transport="`+transport+`"`) {
+			t.Errorf("/metrics: upstream %s's info is %q, want transport=%q", name, info, transport)
+		}
+	}
 }
 
 // attempted reports whether any of entries is about upstream and qname:
@@ -167,11 +173,22 @@ func attempted(entries []logEntry, upstream, qname string) bool {
 // metricValue returns the value of one series, written as in the
 // Prometheus text format (`name{label="value"}`), from a /metrics page.
 func metricValue(page, series string) (float64, bool) {
+	rest, ok := strings.CutPrefix(metricLine(page, series+" ", ""), series+" ")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+	return v, err == nil
+}
+
+// metricLine returns the first line of a /metrics page that starts with
+// prefix and holds label (a series' labels come sorted by name), "" if
+// none does.
+func metricLine(page, prefix, label string) string {
 	for line := range strings.Lines(page) {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v, err == nil
+		if strings.HasPrefix(line, prefix) && strings.Contains(line, label) {
+			return strings.TrimSpace(line)
 		}
 	}
-	return 0, false
+	return ""
 }

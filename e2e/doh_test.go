@@ -94,14 +94,15 @@ func checkDigThrough(t *testing.T, d *dotproxy, upstream, name, ip string) {
 }
 
 // TestDoHUnbound: with Unbound's DNS-over-HTTPS server as its one
-// upstream, dotproxy answers dig over UDP and TCP, and a 2 KB answer
-// whole over TCP; the log shows each query sent to that upstream and
-// answered by it. Unbound serves nothing but DoH here, so no answer can
-// have come another way.
+// upstream, dotproxy logs the upstream's transport as https at start,
+// answers dig over UDP and TCP, and a 2 KB answer whole over TCP; the log
+// shows each query sent to that upstream and answered by it. Unbound
+// serves nothing but DoH here, so no answer can have come another way.
 func TestDoHUnbound(t *testing.T) {
 	tool(t, "dig", "dnsutils")
 	ub := startUnboundDoH(t, newPKI(t), "127.0.0.2")
 	d := startDotproxy(t, proxyConfig{upstreams: []upstreamConf{ub.upstream("unbound-doh")}})
+	d.waitLog(logWait, 0, "upstream", "upstream", "unbound-doh", "transport", "https", "path", dohPath)
 
 	checkDigThrough(t, d, "unbound-doh", "example.com.", exampleIP)
 

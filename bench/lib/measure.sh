@@ -22,7 +22,10 @@ sample() {
 # measure REPEAT SCENARIO TRANSPORT PEER PID FILE QPS_LIMIT RSS_IDLE_KB
 # ACCEPTS_BEFORE_START: one dnsperf run at ADDR of PEER, the server
 # process being PID (the responder's for the ceiling). QPS_LIMIT 0 is
-# saturation. It leaves the QPS dnsperf reported in $LAST_QPS.
+# saturation. It leaves the QPS dnsperf reported in $LAST_QPS. With
+# RESPONDER set (bench/run), the responder's CPU during the run is
+# recorded too: on the load core beside dnsperf, it may be what limits a
+# target's QPS.
 measure() {
 	local rep=$1 sc=$2 tr=$3 peer=$4 pid=$5 file=$6 limit=$7 rss_idle=$8 acc0=$9
 	local dir="$OUT/r$rep/$sc-$tr-$peer" addr=${PEER_ADDR[$peer]}
@@ -34,7 +37,10 @@ measure() {
 
 	sample "$pid" "$dir/samples.txt" &
 	local sampler=$!
-	local cpu0 cpu1 t0 t1 rusage
+	local cpu0 cpu1 t0 t1 rusage resp0=0 resp1=0
+	if [[ -n ${RESPONDER:-} ]]; then
+		resp0=$(cpu_ticks "$RESPONDER")
+	fi
 	cpu0=$(cpu_ticks "$pid")
 	t0=$(date +%s.%N)
 	# dnsperf's own CPU (user+system), from bash's time, shows whether
@@ -44,6 +50,9 @@ measure() {
 		>"$dir/dnsperf.txt" 2>&1; } 2>&1 )
 	t1=$(date +%s.%N)
 	cpu1=$(cpu_ticks "$pid")
+	if [[ -n ${RESPONDER:-} ]]; then
+		resp1=$(cpu_ticks "$RESPONDER")
+	fi
 	local rss_end rss_max
 	rss_end=$(rss_kb "$pid")
 	rss_max=$(rss_kb "$pid" VmHWM)
@@ -52,6 +61,7 @@ measure() {
 
 	{
 		echo "cpu_ticks=$((cpu1 - cpu0))"
+		echo "responder_cpu_ticks=$((resp1 - resp0))"
 		echo "clk_tck=$(getconf CLK_TCK)"
 		echo "qps_limit=$limit"
 		echo "rss_idle_kb=$rss_idle"

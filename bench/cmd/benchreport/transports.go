@@ -62,6 +62,27 @@ func (res results) transportRatios(w io.Writer) {
 				f2(res.ratioOf("miss", tr, p[0], p[1], p50)), f2(res.ratioOf("miss", tr, p[0], p[1], p99)))
 		}
 	}
+	// Pinned, the responder shares the load core with dnsperf: near 100%
+	// together, that core, not the target, bounded the row's QPS.
+	fmt.Fprintln(w, "the load core during each row, responder + dnsperf CPU% (pinned, near 100 together: it bounded the QPS):")
+	for _, tr := range transports {
+		fmt.Fprintf(w, "  %s:", tr)
+		for _, p := range peers {
+			if k := (key{"miss", tr, p}); p != "ceiling" && len(res[k]) > 0 {
+				fmt.Fprintf(w, " %s %s+%s", p, f0(res.median(k, responderCPU)), f0(res.median(k, dnsperfCPU)))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// responderCPU is the upstream responder's CPU use during the run, in
+// percent of one core; NaN when bench/run did not record it.
+func responderCPU(r *run) float64 {
+	if real := r.metric("dnsperf_real_s"); real > 0 {
+		return r.metric("responder_cpu_ticks") / r.metric("clk_tck") / real * 100
+	}
+	return nan
 }
 
 // transportTargets prints issue 13's targets for each client transport

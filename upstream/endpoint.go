@@ -68,6 +68,17 @@ func (e *endpoint) String() string {
 	return e.host + ":" + strconv.Itoa(int(e.port))
 }
 
+// known reports whether addr has an address to return at once: a fixed
+// one, or a host name's, looked up already (maybe due for a new lookup).
+func (e *endpoint) known() bool {
+	if e.fixed.IsValid() {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.addrs) > 0
+}
+
 // addr returns the address to dial now. A host name's addresses are
 // looked up at the first dial and again once their TTL ran out; a dial
 // does not wait for a lookup while there are old addresses to use.

@@ -149,7 +149,7 @@ func TestAPIStatus(t *testing.T) {
 	}{
 		{"status", raw.Top, []string{"cache", "filter", "forward", "queries", "started_at", "time", "upstreams", "version"}},
 		{"forward rule", raw.Forward[0], []string{"domains", "servers"}},
-		{"upstream with an error", raw.Upstreams[1], []string{"address", "errors", "healthy", "last_error", "last_error_at", "name", "open_conns", "queries", "srtt_ms", "tls_name"}},
+		{"upstream with an error", raw.Upstreams[1], []string{"address", "errors", "healthy", "last_error", "last_error_at", "name", "open_conns", "queries", "srtt_ms", "tls_name", "transport"}},
 		{"cache", raw.Cache, []string{"entries", "hits", "misses", "stale"}},
 		{"filter", raw.Filter, []string{"blocked", "rules"}},
 	}

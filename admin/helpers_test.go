@@ -116,12 +116,12 @@ func sampleStatus() Status {
 		Queries:   3600,
 		Upstreams: []UpstreamStatus{
 			{
-				Name: "cloudflare", Address: "1.1.1.1:853", TLSName: "cloudflare-dns.com",
+				Name: "cloudflare", Address: "1.1.1.1:853", Transport: "tls", TLSName: "cloudflare-dns.com",
 				Healthy: true, SRTT: 12345 * time.Microsecond,
 				Queries: 3000, Errors: 2, OpenConns: 2,
 			},
 			{
-				Name: "quad9", Address: "9.9.9.9:853", TLSName: "dns.quad9.net",
+				Name: "quad9", Address: "9.9.9.9:443", Transport: "https", TLSName: "dns.quad9.net",
 				Healthy: false, SRTT: 4560 * time.Microsecond,
 				Queries: 1000, Errors: 17, OpenConns: 0,
 				LastError:   "read tcp 192.0.2.1:40000->9.9.9.9:853: i/o timeout",

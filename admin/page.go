@@ -39,6 +39,7 @@ type pageView struct {
 type upstreamView struct {
 	Name          string
 	Address       string
+	Transport     string // tls, https, h3, quic or plain
 	State         string // "up" or "down": the text shown and the CSS class
 	SRTT          string
 	Share         string
@@ -110,6 +111,7 @@ func newUpstreamView(u UpstreamStatus, answered uint64, now time.Time) upstreamV
 	uv := upstreamView{
 		Name:       u.Name,
 		Address:    u.Address,
+		Transport:  transportText(u.Transport),
 		State:      "up",
 		SRTT:       formatRTT(u.SRTT),
 		Share:      formatPercent(u.Queries, answered),

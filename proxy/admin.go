@@ -73,6 +73,7 @@ func upstreamStatus(us upstream.UpstreamStats) admin.UpstreamStatus {
 	return admin.UpstreamStatus{
 		Name:        us.Name,
 		Address:     us.Address,
+		Transport:   us.Transport,
 		TLSName:     us.TLSName,
 		Healthy:     us.Healthy,
 		SRTT:        us.SRTT,

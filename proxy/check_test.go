@@ -50,6 +50,10 @@ func TestCheckJudgesStartup(t *testing.T) {
 			func(c *config.Config) {
 				c.LocalRecords = map[string][]netip.Addr{"nas.123": {netip.MustParseAddr("192.168.1.2")}}
 			}, "config.yaml:2: local_records[nas.123]"},
+		{"host name with no way to look it up", "upstreams:\n  - {name: a, address: 'tls://dns.test'}\n",
+			func(c *config.Config) {
+				c.Upstreams = []config.Upstream{{Name: "a", Host: "dns.test", Port: 853, TLSName: "dns.test"}}
+			}, "config.yaml:2: upstreams[0].address"},
 		{"query log in a missing directory", "query_log:\n  enabled: true\n  path: " + missingDir + "/q.log\n",
 			func(c *config.Config) { c.QueryLog.Enabled, c.QueryLog.Path = true, missingDir+"/q.log" },
 			"config.yaml:3: query_log.path"},

@@ -14,7 +14,10 @@ import (
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
-func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
+// newUpstream builds the upstream of uc under cfg; lookup finds its host
+// name's addresses, nil when it has an IP address or no way to look its
+// host name up (which upstream.New refuses).
+func newUpstream(uc config.Upstream, cfg *config.Config, lookup upstream.Lookup, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
 	var roots *x509.CertPool
 	if uc.CAFile != "" {
 		pem, err := os.ReadFile(uc.CAFile)
@@ -28,7 +31,12 @@ func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, 
 	}
 	return upstream.New(upstream.Options{
 		Name:        uc.Name,
+		Transport:   uc.Transport,
 		Addr:        uc.Address,
+		Host:        uc.Host,
+		Port:        uc.Port,
+		Lookup:      lookup,
+		Path:        uc.Path,
 		TLSName:     uc.TLSName,
 		RootCAs:     roots,
 		SPKIPins:    uc.SPKIPins,

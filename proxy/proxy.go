@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,8 +191,13 @@ func (p *Proxy) Start() error {
 
 func (p *Proxy) logConfig(cfg *config.Config) {
 	for _, u := range cfg.Upstreams {
-		p.log.Info("upstream", "upstream", u.Name, "addr", u.Address, "tls_name", u.TLSName,
-			"pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile)
+		addr := u.Address.String()
+		if u.Host != "" {
+			addr = net.JoinHostPort(u.Host, strconv.Itoa(int(u.Port)))
+		}
+		p.log.Info("upstream", "upstream", u.Name, "transport", u.Transport, "addr", addr, "path", u.Path,
+			"tls_name", u.TLSName, "pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile, "fallback", u.Fallback,
+			"bootstrap", u.Bootstrap)
 	}
 	logForwarding(p.log, cfg)
 	p.log.Info("selection", "policy", cfg.Policy, "timeout", cfg.Timeout, "query_timeout", cfg.QueryTimeout,

@@ -76,3 +76,24 @@ func TestCheckJudgesStartup(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultBuilds: the built-in configuration, its DNS-over-HTTPS
+// fallbacks included, builds (nothing dials before Start).
+func TestDefaultBuilds(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
+	cfg.Admin = netip.AddrPort{}
+	cfg.Filter.CacheDir = t.TempDir()
+	p, err := New(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	transports := map[string]int{}
+	for _, u := range p.gen.Load().ups {
+		transports[u.Transport().String()]++
+	}
+	if transports["tls"] != 6 || transports["https"] != 3 {
+		t.Errorf("transports %v, want 6 tls and 3 https", transports)
+	}
+}

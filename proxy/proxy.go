@@ -195,7 +195,8 @@ func (p *Proxy) logConfig(cfg *config.Config) {
 		if u.Host != "" {
 			addr = net.JoinHostPort(u.Host, strconv.Itoa(int(u.Port)))
 		}
-		p.log.Info("upstream", "upstream", u.Name, "transport", u.Transport, "addr", addr, "path", u.Path,
+		// upstream and addr first, where scripts reading the log find them.
+		p.log.Info("upstream", "upstream", u.Name, "addr", addr, "transport", u.Transport, "path", u.Path,
 			"tls_name", u.TLSName, "pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile, "fallback", u.Fallback,
 			"bootstrap", u.Bootstrap)
 	}

@@ -21,10 +21,11 @@ const bootstrapTTL = time.Minute
 // hostLookup finds the addresses of one upstream's host name without
 // plaintext DNS and never through the system resolver: it asks the
 // serving generation's other upstreams that can be dialed without a
-// lookup of their own, A and AAAA together, and uses the configured
-// bootstrap addresses when that fails. Leaving out the upstreams still
-// waiting on their own lookup keeps two host names from waiting on each
-// other, and an upstream from waiting on itself.
+// lookup of their own, A and AAAA together. When that fails, an upstream
+// with addresses keeps them (the endpoint does, on an error), and one
+// with none yet takes its bootstrap addresses. Leaving out the upstreams
+// still waiting on their own lookup keeps two host names from waiting on
+// each other, and an upstream from waiting on itself.
 type hostLookup struct {
 	self      *upstream.Upstream // the upstream looked up for; set once built, before its first dial
 	bootstrap []netip.Addr
@@ -38,7 +39,7 @@ func (l *hostLookup) lookup(ctx context.Context, host string) ([]netip.Addr, tim
 	if err == nil {
 		return addrs, ttl, nil
 	}
-	if len(l.bootstrap) == 0 {
+	if len(l.bootstrap) == 0 || l.self.Addressed() {
 		return nil, 0, err
 	}
 	l.log.Debug("using the bootstrap addresses", "upstream", l.self.Name(), "host", host, "err", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/dottest"
+	"github.com/dotproxy/dotproxy/upstream"
 )
 
 // startProxy builds and starts a proxy for cfg, listening on loopback,
@@ -121,6 +123,53 @@ func TestHostLookup(t *testing.T) {
 			}
 			if n := named.asked.Load(); n != 0 {
 				t.Errorf("the named upstream was asked its own address %d times", n)
+			}
+		})
+	}
+}
+
+// TestHostLookupFailed: when no other upstream can tell the host's
+// addresses, an upstream that has none yet takes its bootstrap list; one
+// that has addresses gets the error, and so keeps them.
+func TestHostLookupFailed(t *testing.T) {
+	bootstrap := []netip.Addr{netip.MustParseAddr("192.0.2.53")}
+	for _, tc := range []struct {
+		name      string
+		addressed bool // the upstream has addresses already
+		bootstrap []netip.Addr
+		want      []netip.Addr // nil: an error
+	}{
+		{"no addresses yet: bootstrap", false, bootstrap, bootstrap},
+		{"no addresses, no bootstrap: the error", false, nil, nil},
+		{"addresses already: kept, not the bootstrap", true, bootstrap, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &hostLookup{bootstrap: tc.bootstrap, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			opts := upstream.Options{Name: "self", TLSName: "dns.test", Host: "dns.test", Port: 853, Lookup: l.lookup}
+			if tc.addressed {
+				opts.Addr = netip.MustParseAddrPort("192.0.2.1:853")
+			}
+			self, err := upstream.New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(self.Close)
+			l.self = self
+			// The only upstream is the one looked up for: no other to ask.
+			sel, err := upstream.NewSelector(upstream.SelectorOptions{}, self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &generation{selector: sel}
+			l.gen = func() *generation { return g }
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			got, ttl, err := l.lookup(ctx, "dns.test")
+			switch {
+			case tc.want == nil && err == nil:
+				t.Fatalf("lookup gave %v, want an error", got)
+			case tc.want != nil && (err != nil || !slices.Equal(got, tc.want) || ttl != bootstrapTTL):
+				t.Fatalf("lookup: %v, %v, %v; want %v for %v", got, ttl, err, tc.want, bootstrapTTL)
 			}
 		})
 	}

@@ -1,9 +1,11 @@
 package clients
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dotproxy/dotproxy/resolver"
@@ -72,5 +74,38 @@ func TestTopBounded(t *testing.T) {
 		if !slices.Contains(busy, c.Addr) || c.Queries < 2500 {
 			t.Errorf("top 2 = %v, want the two busy clients with 2500 queries or more each", got)
 		}
+	}
+}
+
+// BenchmarkTopAdd is the cost Top adds to every query while the admin
+// listener is on: from one goroutine, then from every core at once, for
+// one client and for 256.
+func BenchmarkTopAdd(b *testing.B) {
+	for _, n := range []int{1, 256} {
+		addrs := make([]netip.Addr, n)
+		for i := range addrs {
+			addrs[i] = netip.AddrFrom4([4]byte{192, 168, 1, byte(i)})
+		}
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			top := NewTop(0)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				top.Add(addrs[i%n])
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("clients=%d/parallel", n), func(b *testing.B) {
+			top := NewTop(0)
+			b.ReportAllocs()
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(97)) // the goroutines' clients apart, as a house's are
+				for pb.Next() {
+					top.Add(addrs[i%n])
+					i++
+				}
+			})
+		})
 	}
 }

@@ -3,12 +3,12 @@
 //
 // It owns naming (a client's name from the hosts and lease files, else
 // from a PTR lookup of its address, cached, done in the background so
-// that no query waits on it), the form names are compared in, and the
-// top-clients tally of the status page, all in bounded memory. It does
-// not read hosts files (the filter loads them; Options.Hosts asks it),
-// decide where a PTR query goes (Options.Reverse does: the forward rules
-// of the house, never a public resolver), or decide what a name does
-// (filter groups, the query log and the status page read it).
+// that no query waits on it) and the top-clients tally of the status
+// page, both in bounded memory. It does not read hosts files (the filter
+// loads them; Options.Hosts asks it), decide where a PTR query goes
+// (Options.Reverse does: the forward rules of the house, never a public
+// resolver), or decide what a name does (filter groups match it, with
+// the house's domain; the query log and the status page show it).
 package clients
 
 import (

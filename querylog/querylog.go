@@ -1,7 +1,8 @@
 // Package querylog writes the query log: one JSON line per answered
-// client query (time, client and its name, transport, question, rcode, upstream,
-// duration, and whether the cache or the filter answered), to a file or
-// standard output, with the client's address optionally anonymised.
+// client query (time, client and its name, transport, question, rcode,
+// upstream, duration, and whether the cache or the filter answered), to a
+// file or standard output, with the client's address optionally
+// anonymised.
 //
 // It owns the line format, the anonymisation and the writing, which
 // never holds up a query: the listener hands each event over through a

@@ -27,6 +27,7 @@ func (f *fakeProxy) Status() Status {
 	defer f.mu.Unlock()
 	st := f.st
 	st.Upstreams = slices.Clone(f.st.Upstreams)
+	st.Clients = slices.Clone(f.st.Clients)
 	if f.st.Cache != nil {
 		c := *f.st.Cache
 		st.Cache = &c
@@ -135,5 +136,9 @@ func sampleStatus() Status {
 			Servers: []UpstreamStatus{{Name: "router", Address: "192.168.1.1:53", Healthy: true,
 				SRTT: 800 * time.Microsecond, Queries: 40}},
 		}},
+		Clients: []ClientStatus{
+			{Address: "192.168.1.23", Name: "kids-tablet", Queries: 1800},
+			{Address: "fd00::5", Queries: 36},
+		},
 	}
 }

@@ -33,6 +33,7 @@ type pageView struct {
 
 	Upstreams []upstreamView
 	Forward   []forwardView // one row per forwarding rule's server
+	Clients   []clientView  // the busiest clients
 }
 
 // upstreamView is one row of the upstream table.
@@ -102,6 +103,7 @@ func newPageView(st Status) pageView {
 		v.Upstreams = append(v.Upstreams, newUpstreamView(u, answered, st.Time))
 	}
 	v.Forward = newPageForward(st)
+	v.Clients = newPageClients(st)
 	return v
 }
 

@@ -23,6 +23,7 @@ import (
 //	cache       object   CacheStatus, or null when the cache is off
 //	filter      object   FilterStatus, or null when the filter is off
 //	forward     array    one ForwardStatus per forwarding rule, router:'s last; empty when none
+//	clients     array    one ClientStatus per busiest client, busiest first; empty when none
 type Status struct {
 	// Version is the program's version, as -version prints it.
 	Version string `json:"version"`
@@ -41,6 +42,9 @@ type Status struct {
 	Filter *FilterStatus `json:"filter"`
 	// Forward lists the forwarding rules and their servers.
 	Forward []ForwardStatus `json:"forward"`
+	// Clients lists the busiest clients, busiest first: the top few of
+	// counts kept in bounded memory (see clients.Top).
+	Clients []ClientStatus `json:"clients"`
 }
 
 // UpstreamStatus is one upstream resolver's state and counters.

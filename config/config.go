@@ -132,6 +132,7 @@ func (c *Config) clone() *Config {
 	d.Filter.Groups = slices.Clone(c.Filter.Groups)
 	for i, g := range d.Filter.Groups {
 		d.Filter.Groups[i].Clients = slices.Clone(g.Clients)
+		d.Filter.Groups[i].Names = slices.Clone(g.Names)
 		d.Filter.Groups[i].Blocklists = slices.Clone(g.Blocklists)
 		d.Filter.Groups[i].Allowlists = slices.Clone(g.Allowlists)
 	}

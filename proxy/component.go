@@ -50,11 +50,11 @@ func newUpstream(uc config.Upstream, cfg *config.Config, lookup upstream.Lookup,
 
 // newFilter builds the DNS firewall, taking over prev's loaded lists
 // (prev may be nil); its list downloads resolve their host names through
-// r.
-func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
+// r, and names names the clients of its groups.
+func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, names filter.Namer, log *slog.Logger) (*filter.Filter, error) {
 	groups := make([]filter.Group, len(cfg.Filter.Groups))
 	for i, g := range cfg.Filter.Groups {
-		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
+		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Names: g.Names, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
 	}
 	f, err := filter.New(filter.Options{
 		Blocklists:    cfg.Filter.Blocklists,
@@ -67,6 +67,7 @@ func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log
 		HostsFiles:    cfg.HostsFiles,
 		HostsDomain:   cfg.HostsDomain,
 		Groups:        groups,
+		Names:         names,
 		Required:      cfg.Filter.Required,
 		Previous:      prev,
 		HTTPClient:    listHTTPClient(r),

@@ -25,7 +25,8 @@ type generation struct {
 	cfg      *config.Config
 	ups      []*upstream.Upstream
 	selector *upstream.Selector
-	fwd      *forwarding // forward rules and router:, below the cache beside selector
+	fwd      *forwarding       // forward rules and router:, below the cache beside selector
+	reverse  resolver.Resolver // the forward rules alone, for the PTR lookups naming clients
 	checker  *health.Checker
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
@@ -46,8 +47,9 @@ type generation struct {
 // g stands in): filter list downloads and upstreams' host names are
 // resolved through its selector, so that a filter or an upstream kept
 // across reloads never uses upstreams since closed.
-// clock judges the new upstreams' certificates.
-func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, log *slog.Logger) (g *generation, err error) {
+// clock judges the new upstreams' certificates; names names the filter
+// groups' clients.
+func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, names filter.Namer, log *slog.Logger) (g *generation, err error) {
 	g = &generation{cfg: cfg, drained: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -96,7 +98,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
-	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), listResolver(serving), log); err != nil {
+	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), listResolver(serving), names, log); err != nil {
 		return g, err
 	}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Cache, cfg.Cache) {
@@ -109,6 +111,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 		mw = append(mw, g.cache.Middleware())
 	}
 	g.chain = resolver.Chain(g.counted(g.fwd.router(cfg, g.selector)), mw...)
+	g.reverse = g.counted(g.fwd.reverse())
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {

@@ -155,6 +155,51 @@
 		}
 		renderUpstreams(s, b, cur.t / 1000);
 		renderForward(s.forward || [], cur.t / 1000);
+		renderClients(s.clients || [], s.queries);
+	}
+
+	// renderClients rebuilds the top-clients table: each client's queries
+	// and share of all queries since start, as the server counts them.
+	function renderClients(clients, queries) {
+		const rows = clients.map((c) => {
+			const tr = document.createElement('tr');
+			const th = document.createElement('th');
+			th.scope = 'row';
+			const n = document.createElement('span');
+			n.className = 'name';
+			n.textContent = c.name || '\u2014';
+			const addr = document.createElement('span');
+			addr.className = 'addr';
+			addr.textContent = c.address;
+			th.append(n, ' ', addr);
+			tr.append(th);
+			const num = tr.insertCell();
+			num.dataset.label = 'Queries since start';
+			num.className = 'num';
+			num.textContent = count(c.queries);
+			const td = tr.insertCell();
+			td.dataset.label = 'Share of queries';
+			td.className = 'num';
+			const share = document.createElement('span');
+			share.className = 'share';
+			share.textContent = percent(c.queries, queries);
+			const meter = document.createElement('meter');
+			meter.setAttribute('aria-hidden', 'true');
+			meter.min = 0;
+			meter.max = 100;
+			meter.value = queries > 0 ? (100 * c.queries) / queries : 0;
+			td.append(share, ' ', meter);
+			return tr;
+		});
+		if (rows.length === 0) {
+			const tr = document.createElement('tr');
+			tr.className = 'empty';
+			const td = tr.insertCell();
+			td.colSpan = 3;
+			td.textContent = 'No queries yet.';
+			rows.push(tr);
+		}
+		byId('clients').replaceChildren(...rows);
 	}
 
 	// renderForward rebuilds the forwarding table: one row per rule's

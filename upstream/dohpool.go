@@ -200,6 +200,7 @@ func (p *dohPool) dialOne(done chan struct{}) {
 	} else {
 		var hc httpConn
 		if hc, err = p.dial(ctx, addr); err != nil {
+			p.ep.failed(addr)
 			err = fmt.Errorf("dialing %s: %w", addr, err)
 		} else {
 			c = &dohConn{conn: hc, addr: addr, idleSince: time.Now()}

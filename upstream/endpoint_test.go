@@ -84,18 +84,27 @@ func TestEndpointLookup(t *testing.T) {
 	if ep.String() != "dns.example:443" {
 		t.Errorf("String %q", ep.String())
 	}
-	seen := map[netip.AddrPort]bool{}
-	for range 4 {
-		a, err := ep.addr(context.Background())
-		if err != nil {
-			t.Fatal(err)
+	// Dials stay on the first address while it works, move on when a
+	// dial fails there, and the mapped address is unmapped.
+	first, second := netip.MustParseAddrPort("192.0.2.1:443"), netip.MustParseAddrPort("192.0.2.2:443")
+	for _, step := range []struct {
+		fail netip.AddrPort // reported before the dial, when valid
+		want netip.AddrPort
+	}{
+		{want: first},
+		{want: first},
+		{fail: second, want: first}, // not the one in use: no change
+		{fail: first, want: second},
+		{want: second},
+		{fail: second, want: first}, // round again
+	} {
+		if step.fail.IsValid() {
+			ep.failed(step.fail)
 		}
-		seen[a] = true
-	}
-	// Round robin over both, the mapped one unmapped.
-	want := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:443"), netip.MustParseAddrPort("192.0.2.2:443")}
-	if len(seen) != 2 || !seen[want[0]] || !seen[want[1]] {
-		t.Errorf("dialed %v, want %v", seen, want)
+		a, err := ep.addr(context.Background())
+		if err != nil || a != step.want {
+			t.Fatalf("after failing %v: dialed %v, %v; want %v", step.fail, a, err, step.want)
+		}
 	}
 	if n := f.calls.Load(); n != 1 {
 		t.Errorf("%d lookups within the TTL, want 1", n)
@@ -127,7 +136,7 @@ func TestEndpointRefreshKeepsOld(t *testing.T) {
 		t.Fatalf("addr %v, %v after a failed lookup: want the old address kept", a, err)
 	}
 
-	f.set([]netip.Addr{netip.MustParseAddr("192.0.2.9")}, time.Hour, nil)
+	f.set([]netip.Addr{netip.MustParseAddr("192.0.2.9")}, time.Hour, nil) // the old one gone
 	expire(ep)
 	ep.addr(context.Background())
 	waitFor(t, "the new address", func() bool {
@@ -176,4 +185,27 @@ func expire(ep *endpoint) {
 	ep.mu.Lock()
 	ep.refresh = time.Time{}
 	ep.mu.Unlock()
+}
+
+// A lookup that still holds the address in use keeps dials there.
+func TestEndpointRefreshKeepsChoice(t *testing.T) {
+	f := &fakeLookup{}
+	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	f.set([]netip.Addr{a1, a2}, time.Hour, nil)
+	ep, _ := newEndpoint(netip.AddrPort{}, "dns.example", 853, f.lookup)
+	ep.addr(context.Background())
+	ep.failed(netip.AddrPortFrom(a1, 853))
+	f.set([]netip.Addr{a1, a2}, time.Hour, nil)
+	expire(ep)
+	ep.addr(context.Background()) // starts the lookup
+	waitFor(t, "the lookup", func() bool { return f.calls.Load() == 2 && ep.known() && !resolving(ep) })
+	if a, _ := ep.addr(context.Background()); a != netip.AddrPortFrom(a2, 853) {
+		t.Fatalf("dialed %v after the lookup, want %v still", a, netip.AddrPortFrom(a2, 853))
+	}
+}
+
+func resolving(ep *endpoint) bool {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return ep.resolving != nil
 }

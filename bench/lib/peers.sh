@@ -172,6 +172,7 @@ start_peer() {
 	wait_ready "${PEER_ADDR[$peer]}" "$BG_PID" || {
 		echo "$peer did not answer; its log:" >&2
 		tail -n 20 "$logs/$peer.log" >&2
+		stop_pid "$BG_PID" # its address is the next peer's
 		return 1
 	}
 }

@@ -138,6 +138,10 @@ func TestDoQBadAnswers(t *testing.T) {
 			wantAccepts := int64(1)
 			if tt.wantClosed {
 				wantAccepts = 2
+				waitFor(t, "the server to see the close", func() bool { return len(srv.CloseErrors()) == 1 })
+				if code := closeCode(srv.CloseErrors()[0]); code != doqProtocolError {
+					t.Errorf("connection ended by %v, want the client's DOQ_PROTOCOL_ERROR", srv.CloseErrors()[0])
+				}
 			}
 			if got := srv.Accepts(); got != wantAccepts {
 				t.Errorf("server accepted %d connections, want %d", got, wantAccepts)

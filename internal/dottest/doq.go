@@ -44,6 +44,7 @@ type DoQServer struct {
 	ln       *quic.EarlyListener
 	conns    map[*quic.Conn]struct{}
 	received [][]byte
+	closes   []error
 	states   []quic.ConnectionState
 	wg       sync.WaitGroup
 }
@@ -145,6 +146,14 @@ func (s *DoQServer) States() []quic.ConnectionState {
 	return slices.Clone(s.states)
 }
 
+// CloseErrors returns why each connection that ended did, oldest first:
+// a client's CONNECTION_CLOSE comes as a remote *quic.ApplicationError.
+func (s *DoQServer) CloseErrors() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.closes)
+}
+
 // CloseConns closes every open connection with the application error
 // code but keeps listening, as a resolver does when it times a
 // connection out (code 0, DOQ_NO_ERROR) or sheds load.
@@ -215,8 +224,10 @@ func (s *DoQServer) record(c *quic.Conn) {
 func (s *DoQServer) serve(c *quic.Conn) {
 	defer s.wg.Done()
 	defer func() {
+		<-c.Context().Done()
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.closes = append(s.closes, context.Cause(c.Context()))
 		s.mu.Unlock()
 	}()
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -59,10 +60,8 @@ var _ carrier = (*doq)(nil)
 
 // newDoQ makes the carrier of a DNS-over-QUIC upstream: tlsConf's
 // verification, pins and clock, with ALPN "doq"; its session cache lets
-// later connections resume the session, a handshake without the
-// certificate's signature. They do not send 0-RTT data: quic-go v0.65
-// races when a stream opens while the handshake of a 0-RTT connection
-// completes (quic-go issue 4303), which is exactly when 0-RTT queries go.
+// later connections resume the session and send a replay-safe query in
+// 0-RTT data.
 func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
 	tc := tlsConf.Clone()
 	tc.NextProtos = []string{alpnDoQ}
@@ -89,12 +88,13 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 // connections, resent once on a fresh connection when a reused one turns
 // out to be closed.
 func (d *doq) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	early := replaySafe(wire)
 	var resent error // why the query had to be resent, once it was
 	for {
 		c, fresh, err := d.get(ctx)
 		if err == nil {
 			var r *dns.Msg
-			r, err = c.exchange(ctx, wire, q)
+			r, err = c.exchange(ctx, wire, q, early)
 			c.end()
 			if err == nil {
 				return r, nil
@@ -207,18 +207,37 @@ func (d *doq) dial(done chan struct{}) {
 	close(done)
 }
 
-// handshake dials one connection, resuming the last session when the
-// cache holds a ticket.
+// handshake dials one connection, on a UDP socket of its own. With a
+// ticket that allows 0-RTT data it resumes the session and returns before
+// the handshake completes, behind an earlyGate, so that a query can go in
+// 0-RTT; without one it returns once the handshake is done.
 func (d *doq) handshake(ctx context.Context) (*doqConn, error) {
 	addr, err := d.ep.addr(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("quic %s: dialing: %w", d.ep, &dialError{err})
 	}
-	qc, err := quic.DialAddr(ctx, addr.String(), d.tlsConf, d.quicConf)
+	udp, err := net.ListenUDP("udp", nil)
 	if err != nil {
 		return nil, fmt.Errorf("quic %s: dialing: %w", addr, &dialError{err})
 	}
-	return newDoQConn(qc, addr, d.idleTimeout, d.log), nil
+	var (
+		qc   *quic.Conn
+		gate *earlyGate
+	)
+	if d.earlyTicket() {
+		gate = newEarlyGate(udp)
+		qc, err = quic.DialEarly(ctx, gate, net.UDPAddrFromAddrPort(addr), d.tlsConf, d.quicConf)
+	} else {
+		qc, err = quic.Dial(ctx, udp, net.UDPAddrFromAddrPort(addr), d.tlsConf, d.quicConf)
+	}
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("quic %s: dialing: %w", addr, &dialError{err})
+	}
+	// quic-go closes only the sockets it made; the connection's
+	// CONNECTION_CLOSE is sent by the time its context ends.
+	context.AfterFunc(qc.Context(), func() { udp.Close() })
+	return newDoQConn(qc, gate, addr, d.idleTimeout, d.log), nil
 }
 
 // open counts the live connections.

@@ -14,7 +14,7 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// alpnDoQ is the ALPN protocol ID for DNS-over-QUIC (RFC 9250 §4.1.1).
+// alpnDoQ is the ALPN protocol ID for DNS-over-QUIC (RFC 9250 §4.1).
 const alpnDoQ = "doq"
 
 // DoQ error codes (RFC 9250 §4.3), for closing connections and
@@ -70,10 +70,13 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		ep:      ep,
 		tlsConf: tc,
 		quicConf: &quic.Config{
+			// A connection dialed for 0-RTT completes its handshake after
+			// the dial returned: this bounds it as the dial is bounded.
 			HandshakeIdleTimeout: opts.DialTimeout,
 			MaxIdleTimeout:       opts.IdleTimeout + idleGrace,
 			TokenStore:           quic.NewLRUTokenStore(1, tokensPerUpstream),
-			// The server opens no streams (RFC 9250 §4.2): allow none.
+			// Queries go on streams the client opens (RFC 9250 §4.2):
+			// the server may open none.
 			MaxIncomingStreams:    -1,
 			MaxIncomingUniStreams: -1,
 		},

@@ -42,8 +42,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		StartedAt: started,
 		Queries:   250,
 		Upstreams: []UpstreamStatus{
-			{Name: "cloudflare", Address: "1.1.1.1:853", Healthy: true, SRTT: 12300 * time.Microsecond, Queries: 100, OpenConns: 2},
-			{Name: "quad9", Address: "9.9.9.9:853", Healthy: true, SRTT: 4560 * time.Microsecond, Queries: 100, OpenConns: 1},
+			{Name: "cloudflare", Address: "1.1.1.1:853", Transport: "tls", Healthy: true, SRTT: 12300 * time.Microsecond, Queries: 100, OpenConns: 2},
+			{Name: "quad9", Address: "9.9.9.9:443", Transport: "https", Healthy: true, SRTT: 4560 * time.Microsecond, Queries: 100, OpenConns: 1},
 			{Name: hostileName, Address: hostileAddress, Healthy: true},
 		},
 		Cache:  &CacheStatus{Hits: 100, Misses: 100, Entries: 80},
@@ -66,6 +66,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	checkEqual(t, "title", first.Title, "dotproxy status")
 	checkSlice(t, "names", first.Names, []string{"cloudflare", "quad9", hostileName})
 	checkSlice(t, "states", first.States, []string{"up", "up", "up"})
+	checkSlice(t, "transports", first.Transports, []string{"tls", "https", "plain"})
 	checkSlice(t, "RTTs", first.RTTs, []string{"12 ms", "4.6 ms", "\u2014"})
 	checkSlice(t, "shares since start", first.Shares, []string{"50.0%", "50.0%", "0.0%"})
 	checkEqual(t, "window", first.Window, "average since start")
@@ -118,11 +119,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	// A reload adds an upstream: the script builds the rows anew, and
 	// a hostile name stays text on that path too.
 	fake.update(func(st *Status) {
-		st.Upstreams = append(st.Upstreams, UpstreamStatus{Name: hostileAddress, Address: hostileName, Healthy: true})
+		st.Upstreams = append(st.Upstreams, UpstreamStatus{Name: hostileAddress, Address: hostileName, Transport: "quic", Healthy: true})
 	})
 	added := waitFor(t, d, deadline, "the added upstream", func(p pageState) bool { return len(p.Names) == 4 })
 	checkSlice(t, "names after the reload", added.Names, []string{"cloudflare", "quad9", hostileName, hostileAddress})
 	checkSlice(t, "states after the reload", added.States, []string{"up", "down", "up", "up"})
+	checkSlice(t, "transports after the reload", added.Transports, []string{"tls", "https", "plain", "quic"})
 	if added.Injected != 0 || added.Title != "dotproxy status" {
 		t.Errorf("hostile upstream name took effect: %d elements injected, title %q", added.Injected, added.Title)
 	}
@@ -141,6 +143,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		return strings.HasSuffix(p.Updated, " UTC")
 	})
 	checkSlice(t, "states without JavaScript", static.States, []string{"up", "down", "up", "up"})
+	checkSlice(t, "transports without JavaScript", static.Transports, []string{"tls", "https", "plain", "quic"})
 	checkSlice(t, "last errors without JavaScript", static.Errors, []string{"none", timeout, "none", "none"})
 	checkEqual(t, "window without JavaScript", static.Window, "average since start")
 	if static.Names[2] != hostileName || static.Injected != 0 {

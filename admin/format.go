@@ -117,3 +117,12 @@ func formatAgo(d time.Duration) string {
 		return fmt.Sprintf("%d d ago", d/(24*time.Hour))
 	}
 }
+
+// transportText names a server's transport: plain DNS for a forward
+// rule's server without TLS, whose status has none.
+func transportText(t string) string {
+	if t == "" {
+		return "plain"
+	}
+	return t
+}

@@ -12,13 +12,15 @@ func TestPageForward(t *testing.T) {
 	st := sampleStatus()
 	st.Forward = append(st.Forward, ForwardStatus{
 		Domains: []string{"a.example", "b.example", "c.example", "d.example", "e.example", "f.example"},
-		Servers: []UpstreamStatus{{Name: "10.8.0.53:853", Address: "10.8.0.53:853", TLSName: "dns.corp.example"}},
+		Servers: []UpstreamStatus{{Name: "10.8.0.53:853", Address: "10.8.0.53:853", Transport: "tls", TLSName: "dns.corp.example"}},
 	})
 	_, base := startServer(t, Options{Status: (&fakeProxy{st: st}).Status})
 	_, body := fetch(t, "GET", base+"/")
 	for _, want := range []string{
-		`<span class="name">lan, 168.192.in-addr.arpa</span> <span class="addr">192.168.1.1:53</span>`,
-		`<span class="name">a.example, b.example, c.example, d.example, e.example, …</span> <span class="addr">10.8.0.53:853</span>`,
+		`<span class="name">lan, 168.192.in-addr.arpa</span> <span class="addr">192.168.1.1:53</span></th>
+<td data-label="Transport" class="transport">plain</td>`,
+		`<span class="name">a.example, b.example, c.example, d.example, e.example, …</span> <span class="addr">10.8.0.53:853</span></th>
+<td data-label="Transport" class="transport">tls</td>`,
 		`<span class="state down">down</span>`,
 	} {
 		if !strings.Contains(body, want) {

@@ -107,6 +107,9 @@ func (s *Server) snapshot() Status {
 	if st.Upstreams == nil {
 		st.Upstreams = []UpstreamStatus{}
 	}
+	if st.Clients == nil {
+		st.Clients = []ClientStatus{}
+	}
 	return st
 }
 

@@ -135,6 +135,7 @@ func TestAPIStatus(t *testing.T) {
 		Cache     map[string]json.RawMessage   `json:"cache"`
 		Filter    map[string]json.RawMessage   `json:"filter"`
 		Forward   []map[string]json.RawMessage `json:"forward"`
+		Clients   []map[string]json.RawMessage `json:"clients"`
 	}
 	if err := json.Unmarshal([]byte(body), &raw.Top); err != nil {
 		t.Fatal(err)
@@ -147,9 +148,11 @@ func TestAPIStatus(t *testing.T) {
 		obj  map[string]json.RawMessage
 		want []string
 	}{
-		{"status", raw.Top, []string{"cache", "filter", "forward", "queries", "started_at", "time", "upstreams", "version"}},
+		{"status", raw.Top, []string{"cache", "clients", "filter", "forward", "queries", "started_at", "time", "upstreams", "version"}},
+		{"named client", raw.Clients[0], []string{"address", "name", "queries"}},
+		{"unnamed client", raw.Clients[1], []string{"address", "queries"}},
 		{"forward rule", raw.Forward[0], []string{"domains", "servers"}},
-		{"upstream with an error", raw.Upstreams[1], []string{"address", "errors", "healthy", "last_error", "last_error_at", "name", "open_conns", "queries", "srtt_ms", "tls_name"}},
+		{"upstream with an error", raw.Upstreams[1], []string{"address", "errors", "healthy", "last_error", "last_error_at", "name", "open_conns", "queries", "srtt_ms", "tls_name", "transport"}},
 		{"cache", raw.Cache, []string{"entries", "hits", "misses", "stale"}},
 		{"filter", raw.Filter, []string{"blocked", "rules"}},
 	}
@@ -178,7 +181,7 @@ func TestAPIStatusEmpty(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]string{"cache": "null", "filter": "null", "upstreams": "[]"} {
+	for key, want := range map[string]string{"cache": "null", "filter": "null", "upstreams": "[]", "clients": "[]"} {
 		if got := string(raw[key]); got != want {
 			t.Errorf("%s = %s, want %s", key, got, want)
 		}

@@ -27,6 +27,7 @@ func (f *fakeProxy) Status() Status {
 	defer f.mu.Unlock()
 	st := f.st
 	st.Upstreams = slices.Clone(f.st.Upstreams)
+	st.Clients = slices.Clone(f.st.Clients)
 	if f.st.Cache != nil {
 		c := *f.st.Cache
 		st.Cache = &c
@@ -116,12 +117,12 @@ func sampleStatus() Status {
 		Queries:   3600,
 		Upstreams: []UpstreamStatus{
 			{
-				Name: "cloudflare", Address: "1.1.1.1:853", TLSName: "cloudflare-dns.com",
+				Name: "cloudflare", Address: "1.1.1.1:853", Transport: "tls", TLSName: "cloudflare-dns.com",
 				Healthy: true, SRTT: 12345 * time.Microsecond,
 				Queries: 3000, Errors: 2, OpenConns: 2,
 			},
 			{
-				Name: "quad9", Address: "9.9.9.9:853", TLSName: "dns.quad9.net",
+				Name: "quad9", Address: "9.9.9.9:443", Transport: "https", TLSName: "dns.quad9.net",
 				Healthy: false, SRTT: 4560 * time.Microsecond,
 				Queries: 1000, Errors: 17, OpenConns: 0,
 				LastError:   "read tcp 192.0.2.1:40000->9.9.9.9:853: i/o timeout",
@@ -135,5 +136,9 @@ func sampleStatus() Status {
 			Servers: []UpstreamStatus{{Name: "router", Address: "192.168.1.1:53", Healthy: true,
 				SRTT: 800 * time.Microsecond, Queries: 40}},
 		}},
+		Clients: []ClientStatus{
+			{Address: "192.168.1.23", Name: "kids-tablet", Queries: 1800},
+			{Address: "fd00::5", Queries: 36},
+		},
 	}
 }

@@ -33,12 +33,14 @@ type pageView struct {
 
 	Upstreams []upstreamView
 	Forward   []forwardView // one row per forwarding rule's server
+	Clients   []clientView  // the busiest clients
 }
 
 // upstreamView is one row of the upstream table.
 type upstreamView struct {
 	Name          string
 	Address       string
+	Transport     string // tls, https, h3, quic or plain
 	State         string // "up" or "down": the text shown and the CSS class
 	SRTT          string
 	Share         string
@@ -101,6 +103,7 @@ func newPageView(st Status) pageView {
 		v.Upstreams = append(v.Upstreams, newUpstreamView(u, answered, st.Time))
 	}
 	v.Forward = newPageForward(st)
+	v.Clients = newPageClients(st)
 	return v
 }
 
@@ -110,6 +113,7 @@ func newUpstreamView(u UpstreamStatus, answered uint64, now time.Time) upstreamV
 	uv := upstreamView{
 		Name:       u.Name,
 		Address:    u.Address,
+		Transport:  transportText(u.Transport),
 		State:      "up",
 		SRTT:       formatRTT(u.SRTT),
 		Share:      formatPercent(u.Queries, answered),

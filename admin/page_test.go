@@ -33,13 +33,17 @@ func TestPageFirstRender(t *testing.T) {
 		`36 blocked · 150,000 rules`,
 		`<span id="window">average since start</span>`,
 		// cloudflare
-		`<span class="name">cloudflare</span> <span class="addr">1.1.1.1:853</span>`,
+		`<th scope="col">Transport</th>`,
+		`<span class="name">cloudflare</span> <span class="addr">1.1.1.1:853</span></th>
+<td data-label="Transport" class="transport">tls</td>`,
 		`<span class="state up">up</span>`,
 		`<td data-label="Smoothed RTT" class="num">12 ms</td>`,
 		`<span class="share">75.0%</span>`,
 		`<span class="msg">none</span>`,
 		// quad9, down
 		`<tr data-name="quad9" class="is-down">`,
+		`<span class="addr">9.9.9.9:443</span></th>
+<td data-label="Transport" class="transport">https</td>`,
 		`<span class="state down">down</span>`,
 		`<td data-label="Smoothed RTT" class="num">4.6 ms</td>`,
 		`<span class="share">25.0%</span>`,

@@ -20,6 +20,7 @@ type pageState struct {
 	Blocked     string   `json:"blocked"`
 	Names       []string `json:"names"`
 	States      []string `json:"states"`
+	Transports  []string `json:"transports"`
 	RTTs        []string `json:"rtts"`
 	Shares      []string `json:"shares"`
 	Errors      []string `json:"errors"`
@@ -46,7 +47,8 @@ return {
 	blocked: document.getElementById('blocked-share').textContent,
 	names: texts('#upstreams .name'),
 	states: texts('#upstreams .state'),
-	rtts: rows.map((r) => r.cells[2].textContent),
+	transports: texts('#upstreams .transport'),
+	rtts: rows.map((r) => r.cells[3].textContent),
 	shares: texts('#upstreams .share'),
 	errors: texts('#upstreams .msg'),
 	downRows: rows.filter((r) => r.classList.contains('is-down')).map((r) => r.dataset.name),

@@ -23,6 +23,7 @@ import (
 //	cache       object   CacheStatus, or null when the cache is off
 //	filter      object   FilterStatus, or null when the filter is off
 //	forward     array    one ForwardStatus per forwarding rule, router:'s last; empty when none
+//	clients     array    one ClientStatus per busiest client, busiest first; empty when none
 type Status struct {
 	// Version is the program's version, as -version prints it.
 	Version string `json:"version"`
@@ -41,6 +42,9 @@ type Status struct {
 	Filter *FilterStatus `json:"filter"`
 	// Forward lists the forwarding rules and their servers.
 	Forward []ForwardStatus `json:"forward"`
+	// Clients lists the busiest clients, busiest first: the top few of
+	// counts kept in bounded memory (see clients.Top).
+	Clients []ClientStatus `json:"clients"`
 }
 
 // UpstreamStatus is one upstream resolver's state and counters.
@@ -48,7 +52,8 @@ type Status struct {
 // JSON fields:
 //
 //	name           string  the configured name
-//	address        string  IP and port
+//	address        string  IP and port, or host name and port
+//	transport      string  tls, https, h3 or quic; "" for a forward rule's plain DNS server
 //	tls_name       string  the name its certificate must be valid for (omitted when unknown)
 //	healthy        bool    false while the health checker has it marked down
 //	srtt_ms        number  smoothed round-trip time in milliseconds (fractional); 0 when not yet measured
@@ -60,8 +65,11 @@ type Status struct {
 type UpstreamStatus struct {
 	// Name is the upstream's configured name.
 	Name string
-	// Address is its IP address and port.
+	// Address is its IP address, or host name, and port.
 	Address string
+	// Transport is how it is spoken to: tls, https, h3 or quic; "" for
+	// plain DNS.
+	Transport string
 	// TLSName is the name its certificate must be valid for; optional.
 	TLSName string
 	// Healthy is false while the health checker has it marked down.
@@ -86,6 +94,7 @@ type UpstreamStatus struct {
 type upstreamJSON struct {
 	Name        string    `json:"name"`
 	Address     string    `json:"address"`
+	Transport   string    `json:"transport"`
 	TLSName     string    `json:"tls_name,omitempty"`
 	Healthy     bool      `json:"healthy"`
 	SRTTMillis  float64   `json:"srtt_ms"`
@@ -101,6 +110,7 @@ func (u UpstreamStatus) MarshalJSON() ([]byte, error) {
 	return json.Marshal(upstreamJSON{
 		Name:        u.Name,
 		Address:     u.Address,
+		Transport:   u.Transport,
 		TLSName:     u.TLSName,
 		Healthy:     u.Healthy,
 		SRTTMillis:  durationMillis(u.SRTT),
@@ -121,6 +131,7 @@ func (u *UpstreamStatus) UnmarshalJSON(b []byte) error {
 	*u = UpstreamStatus{
 		Name:        j.Name,
 		Address:     j.Address,
+		Transport:   j.Transport,
 		TLSName:     j.TLSName,
 		Healthy:     j.Healthy,
 		SRTT:        time.Duration(math.Round(j.SRTTMillis * float64(time.Millisecond))),

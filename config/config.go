@@ -52,15 +52,6 @@ type Config struct {
 	Log                  Log
 }
 
-// Upstream is one DNS-over-TLS resolver (RFC 7858).
-type Upstream struct {
-	Name     string         // unique, non-empty; names the upstream in logs
-	Address  netip.AddrPort // port 853 when the file gives none
-	TLSName  string         // the name the certificate must match (RFC 8310); no trailing dot
-	SPKIPins [][]byte       // SHA-256 digests of the SubjectPublicKeyInfo, 32 bytes each; may be empty
-	CAFile   string         // PEM bundle to trust instead of the system roots; "" for the system roots
-}
-
 // Connections configures the connections dotproxy keeps to each upstream.
 type Connections struct {
 	MaxPerUpstream int           // persistent connections per upstream
@@ -126,6 +117,7 @@ func (c *Config) clone() *Config {
 	d.RateLimit.Exempt = slices.Clone(c.RateLimit.Exempt)
 	d.Upstreams = slices.Clone(c.Upstreams)
 	for i, u := range d.Upstreams {
+		d.Upstreams[i].Bootstrap = slices.Clone(u.Bootstrap)
 		pins := make([][]byte, len(u.SPKIPins))
 		for j, p := range u.SPKIPins {
 			pins[j] = slices.Clone(p)
@@ -140,6 +132,7 @@ func (c *Config) clone() *Config {
 	d.Filter.Groups = slices.Clone(c.Filter.Groups)
 	for i, g := range d.Filter.Groups {
 		d.Filter.Groups[i].Clients = slices.Clone(g.Clients)
+		d.Filter.Groups[i].Names = slices.Clone(g.Names)
 		d.Filter.Groups[i].Blocklists = slices.Clone(g.Blocklists)
 		d.Filter.Groups[i].Allowlists = slices.Clone(g.Allowlists)
 	}

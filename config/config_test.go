@@ -10,6 +10,7 @@ import (
 
 	"github.com/dotproxy/dotproxy"
 	"github.com/dotproxy/dotproxy/ratelimit"
+	"github.com/dotproxy/dotproxy/upstream"
 	"github.com/miekg/dns"
 )
 
@@ -18,6 +19,10 @@ import (
 func want() *Config {
 	up := func(name, addr, tlsName string) Upstream {
 		return Upstream{Name: name, Address: netip.MustParseAddrPort(addr), TLSName: tlsName}
+	}
+	doh := func(name, ip, tlsName string) Upstream {
+		return Upstream{Name: name, Transport: upstream.HTTPS, Address: netip.AddrPortFrom(netip.MustParseAddr(ip), 443),
+			Path: "/dns-query", TLSName: tlsName, Fallback: true}
 	}
 	var allow []netip.Prefix
 	for _, s := range []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -33,6 +38,9 @@ func want() *Config {
 			up("google-2", "8.8.4.4:853", "dns.google"),
 			up("quad9", "9.9.9.9:853", "dns.quad9.net"),
 			up("quad9-2", "149.112.112.112:853", "dns.quad9.net"),
+			doh("cloudflare-doh", "1.1.1.1", "cloudflare-dns.com"),
+			doh("google-doh", "8.8.8.8", "dns.google"),
+			doh("quad9-doh", "9.9.9.9", "dns.quad9.net"),
 		},
 		Policy:       "fastest",
 		Timeout:      1500 * time.Millisecond,

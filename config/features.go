@@ -38,8 +38,11 @@ type Filter struct {
 
 // Group applies its own lists to a set of clients.
 type Group struct {
-	Name       string
-	Clients    []netip.Prefix
+	Name    string
+	Clients []netip.Prefix
+	// Names are the clients given by name: lower case, no trailing dot.
+	// A client is in the group while its address has one of them.
+	Names      []string
 	Blocklists []string
 	Allowlists []string
 }
@@ -103,21 +106,51 @@ func (d *decoder) groups(dst *[]Group) field {
 		out := make([]Group, len(n.Content))
 		if !d.list(n, p, "", func(i int, n *yaml.Node, p string) {
 			g := &out[i]
+			var clients []groupClient
 			d.mapping(n, p, map[string]field{
 				"name": value(d, &g.Name, "a name", parseName),
-				"clients": values(d, &g.Clients, "a CIDR prefix",
-					"empty list; a group applies to the clients it lists", parsePrefix),
+				"clients": values(d, &clients, "a CIDR prefix, an IP address or a client name",
+					"empty list; a group applies to the clients it lists", parseGroupClient),
 				"blocklists": values(d, &g.Blocklists, "a file path or URL", "", parseList),
 				"allowlists": values(d, &g.Allowlists, "a file path or URL", "", parseList),
 			})
-			if _, ok := d.lines[join(p, "clients")]; !ok {
-				d.addf(n.Line, join(p, "clients"), "required: the client prefixes the group applies to")
+			if _, ok := d.lines[join(p, "clients")]; !ok && n.Kind == yaml.MappingNode {
+				d.addf(n.Line, join(p, "clients"), "required: the client prefixes or names the group applies to")
+			}
+			for _, c := range clients {
+				if c.name != "" {
+					g.Names = append(g.Names, c.name)
+				} else if c.prefix.IsValid() {
+					g.Clients = append(g.Clients, c.prefix)
+				}
 			}
 		}) {
 			return
 		}
 		*dst = out
 	}
+}
+
+// groupClient is one entry of a group's clients: a prefix or a name.
+type groupClient struct {
+	prefix netip.Prefix
+	name   string
+}
+
+// parseGroupClient reads an entry of a group's clients: a CIDR prefix,
+// an IP address, or a client's name (kids-tablet, kids-tablet.lan). A
+// name may have underscores, which Windows puts in its DHCP names and
+// the lease file keeps; its last label may not be all digits, or a
+// mistyped address (192.168.1.300) would pass for a name.
+func parseGroupClient(s string) (groupClient, error) {
+	if p, err := parsePrefix(s); err == nil {
+		return groupClient{prefix: p}, nil
+	}
+	name := strings.ToLower(strings.TrimSuffix(s, "."))
+	if strings.Contains(s, "/") || !isLocalName(strings.ReplaceAll(name, "_", "x")) {
+		return groupClient{}, fmt.Errorf("%q is not a CIDR prefix, an IP address or a client name", s)
+	}
+	return groupClient{name: name}, nil
 }
 
 // localRecords is the field for local_records: a mapping of names to

@@ -25,7 +25,7 @@ filter:
   cache_dir: /tmp/lists
   groups:
     - name: kids
-      clients: ["192.168.1.128/25", "fd00:1::/64"]
+      clients: ["192.168.1.128/25", Kids-Tablet.lan., "fd00:1::/64", desktop_7]
       blocklists: [/etc/dotproxy/kids.txt]
 local_records:
   nas.home.arpa: ["192.168.1.10", "fd00::10"]
@@ -46,6 +46,7 @@ local_records:
 		CacheDir:      "/tmp/lists",
 		Groups: []Group{{Name: "kids",
 			Clients:    []netip.Prefix{netip.MustParsePrefix("192.168.1.128/25"), netip.MustParsePrefix("fd00:1::/64")},
+			Names:      []string{"kids-tablet.lan", "desktop_7"},
 			Blocklists: []string{"/etc/dotproxy/kids.txt"}}},
 	}
 	w.LocalRecords = map[string][]netip.Addr{
@@ -67,7 +68,9 @@ func TestParseFeatureErrors(t *testing.T) {
 		{"cache bad size", "cache:\n  max_memory: lots\n", []string{`config.yaml:2: cache.max_memory: "lots" is not a size`}},
 		{"block response", "filter:\n  block_response: drop\n", []string{`config.yaml:2: filter.block_response: "drop"`}},
 		{"group without clients", "filter:\n  groups:\n    - name: tv\n", []string{"config.yaml:3: filter.groups[0].clients: required"}},
-		{"group bad prefix", "filter:\n  groups:\n    - name: tv\n      clients: [nope]\n", []string{`config.yaml:4: filter.groups[0].clients[0]: "nope"`}},
+		{"group bad prefix", "filter:\n  groups:\n    - name: tv\n      clients: [192.168.1.0/33]\n", []string{`config.yaml:4: filter.groups[0].clients[0]: "192.168.1.0/33" is not a CIDR prefix, an IP address or a client name`}},
+		{"group bad address", "filter:\n  groups:\n    - name: tv\n      clients: [192.168.1.300]\n", []string{`config.yaml:4: filter.groups[0].clients[0]: "192.168.1.300" is not`}},
+		{"group bad name", "filter:\n  groups:\n    - name: tv\n      clients:\n        - tv\n        - \"kids tablet\"\n", []string{`config.yaml:6: filter.groups[0].clients[1]: "kids tablet" is not`}},
 		{"local record not a name", "local_records:\n  \"bad name\": [192.0.2.1]\n", []string{`config.yaml:2: local_records[bad name]: "bad name" is not a host name`}},
 		{"local record bad address", "local_records:\n  nas.home.arpa: [192.0.2.300]\n", []string{`config.yaml:2: local_records[nas.home.arpa][0]: "192.0.2.300"`}},
 		{"local record empty", "local_records:\n  nas.home.arpa: []\n", []string{"config.yaml:2: local_records[nas.home.arpa]: empty list"}},

@@ -219,8 +219,9 @@ func checkConfig(t *testing.T, c *Config) {
 			fail("upstreams[%d] name %q empty or repeated", i, u.Name)
 		}
 		names[u.Name] = true
-		if !u.Address.IsValid() || u.Address.Port() == 0 || u.Address.Addr().IsUnspecified() {
-			fail("upstreams[%d] address %v", i, u.Address)
+		if u.Host == "" && (!u.Address.IsValid() || u.Address.Port() == 0 || u.Address.Addr().IsUnspecified()) ||
+			u.Host != "" && (u.Address.IsValid() || u.Port == 0 || !isHostname(u.Host)) {
+			fail("upstreams[%d] address %v, host %q port %d", i, u.Address, u.Host, u.Port)
 		}
 		if !isHostname(u.TLSName) || strings.HasSuffix(u.TLSName, ".") {
 			fail("upstreams[%d] TLS name %q", i, u.TLSName)

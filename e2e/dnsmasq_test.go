@@ -28,21 +28,22 @@ type dnsmasq struct {
 // startDnsmasq starts dnsmasq on a free port of routerIP serving:
 // nas.lan and the single-label nas (192.168.1.10), printer.lan
 // (192.168.1.20) and their PTRs; lan and 168.192.in-addr.arpa are its
-// own, so that other names there are NXDOMAIN. It forwards nothing. It is
-// stopped when the test ends.
-func startDnsmasq(t *testing.T) *dnsmasq {
+// own, so that other names there are NXDOMAIN. It forwards nothing;
+// extra are more of its options. It is stopped when the test ends.
+func startDnsmasq(t *testing.T, extra ...string) *dnsmasq {
 	t.Helper()
 	bin := tool(t, "dnsmasq", "dnsmasq")
 	for attempt := 1; ; attempt++ {
 		d := &dnsmasq{addr: netip.AddrPortFrom(netip.MustParseAddr(routerIP), freePort(t, routerIP, true))}
-		d.proc = startProcess(t, nil, "", bin,
+		args := append([]string{
 			"--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--user=root",
-			"--listen-address="+routerIP, "--bind-interfaces", fmt.Sprint("--port=", d.addr.Port()),
+			"--listen-address=" + routerIP, "--bind-interfaces", fmt.Sprint("--port=", d.addr.Port()),
 			"--no-resolv", "--no-hosts", "--log-queries", "--log-facility=-",
 			"--local=/lan/", "--local=/168.192.in-addr.arpa/",
 			"--host-record=nas.lan,nas,192.168.1.10",
 			"--host-record=printer.lan,192.168.1.20",
-		)
+		}, extra...)
+		d.proc = startProcess(t, nil, "", bin, args...)
 		err := waitReady(d.proc, func() error {
 			c := &dns.Client{Net: "udp", Timeout: time.Second}
 			r, _, err := c.Exchange(new(dns.Msg).SetQuestion("nas.lan.", dns.TypeA), d.addr.String())
@@ -161,5 +162,39 @@ func TestLeaseFile(t *testing.T) {
 			t.Fatalf("the new lease is not answered after 15s:\n%s", out)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClientNamesFromRouter: the binary names its client by asking the
+// router (dnsmasq) for the PTR of its address, through the forward rule
+// for the reverse zone, and then filters it by the group that names it;
+// the first queries may go unnamed. dig asks from 127.0.0.1, whose
+// reverse zone stands in for the house's.
+func TestClientNamesFromRouter(t *testing.T) {
+	tool(t, "dig", "dnsutils")
+	router := startDnsmasq(t, "--host-record=laptop.lan,127.0.0.1")
+	games := filepath.Join(t.TempDir(), "games.txt")
+	if err := os.WriteFile(games, []byte("games.example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ub := startUnbound(t, newPKI(t), "127.0.0.2")
+	d := startDotproxy(t, proxyConfig{
+		upstreams: []upstreamConf{ub.upstream("unbound")},
+		extra: fmt.Sprintf("forward:\n  - domains: [127.in-addr.arpa]\n    servers: [%q]\nhosts_domain: lan\n"+
+			"filter:\n  groups:\n    - name: laptop\n      clients: [laptop]\n      blocklists: [%q]\n", router.addr, games),
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		a, out := d.dig(t, "games.example.com", "A")
+		if a.status == "NXDOMAIN" && a.ede == "15" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("games.example.com not blocked for the group named laptop after 15s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := router.proc.out.String(); !strings.Contains(out, "1.0.0.127.in-addr.arpa") {
+		t.Errorf("dnsmasq was not asked for the client's name:\n%s", out)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dotproxy/dotproxy/clients"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -145,19 +146,43 @@ func BenchmarkMatch(b *testing.B) {
 
 // BenchmarkResolve runs queries through the whole middleware: local
 // names, the client's group, the lists, then next or a block answer.
+// The groups cases have three groups by prefix, the client in none;
+// by-name adds names to them, the client named by a lease (as
+// clients.Names over the filter's hosts files does it) or unnamed.
 func BenchmarkResolve(b *testing.B) {
 	names, l := bench()
-	f := &Filter{log: slog.New(slog.DiscardHandler), global: ruleSet{l}, lists: []*list{l}}
-	f.local.Store(mustLocal(b))
 	canned := resolver.Response{Msg: new(dns.Msg)}
-	mw := f.Middleware()(resolver.Func(func(context.Context, *resolver.Request) (resolver.Response, error) { return canned, nil }))
+	next := resolver.Func(func(context.Context, *resolver.Request) (resolver.Response, error) { return canned, nil })
 	ctx := context.Background()
-	for _, tc := range []struct{ name, qname string }{
-		{"forwarded", "www.example-not-listed.com."},
-		{"blocked", "www." + names[42] + "."},
+	groups := []group{
+		{name: "kids", clients: []netip.Prefix{netip.MustParsePrefix("192.168.2.0/28"), netip.MustParsePrefix("fd00:1::/64")}, rules: ruleSet{l}},
+		{name: "tv", clients: []netip.Prefix{netip.MustParsePrefix("192.168.1.50/32")}, rules: ruleSet{l}},
+		{name: "guests", clients: []netip.Prefix{netip.MustParsePrefix("192.168.3.0/24")}, rules: ruleSet{l}},
+	}
+	for _, tc := range []struct {
+		name, qname, client string
+		groups, byName      bool
+	}{
+		{"forwarded", "www.example-not-listed.com.", "192.168.1.10", false, false},
+		{"blocked", "www." + names[42] + ".", "192.168.1.10", false, false},
+		{"forwarded/groups", "www.example-not-listed.com.", "192.168.1.10", true, false},
+		{"forwarded/groups-by-name/named", "www.example-not-listed.com.", "192.168.1.10", true, true},
+		{"forwarded/groups-by-name/unnamed", "www.example-not-listed.com.", "192.168.1.11", true, true},
 	} {
+		f := &Filter{log: slog.New(slog.DiscardHandler), global: ruleSet{l}, lists: []*list{l}}
+		ln := mustLocal(b)
+		ln.clients = map[netip.Addr]string{netip.MustParseAddr("192.168.1.10"): "laptop."}
+		f.local.Store(ln)
+		if tc.groups {
+			f.groups = groups
+		}
+		if tc.byName {
+			f.names = clients.New(clients.Options{Hosts: f.HostName})
+			f.byName = map[string]int{"kids-tablet": 0, "kids-tablet.lan": 0, "tv": 1, "tv.lan": 1}
+		}
+		mw := f.Middleware()(next)
 		req := resolver.NewRequest(new(dns.Msg).SetQuestion(tc.qname, dns.TypeA))
-		req.Client = netip.MustParseAddr("192.168.1.10")
+		req.Client = netip.MustParseAddr(tc.client)
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

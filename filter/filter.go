@@ -88,9 +88,13 @@ type Options struct {
 	HostsDomain   string
 	HostsInterval time.Duration
 	// Groups give sets of clients lists of their own. A client in a
-	// group (the first whose Clients hold its address) is filtered by
-	// the group's lists instead of the lists above.
+	// group (the first whose Clients hold its address, or whose Names
+	// its name) is filtered by the group's lists instead of the lists
+	// above.
 	Groups []Group
+	// Names names clients for the groups' Names; required when a group
+	// has names.
+	Names Namer
 	// HTTPClient downloads the lists; nil means a client with timeouts
 	// fit for large lists over slow lines.
 	HTTPClient *http.Client
@@ -110,18 +114,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Group is a set of clients with lists of their own: the kids' devices
-// with more lists, a TV whose apps break when filtered with none. Its
-// lists replace the global ones for its clients; to add to them, list
-// them again (a list named twice is loaded once). Local records and the
-// locally served zones apply to every client.
-type Group struct {
-	Name       string         // for logs
-	Clients    []netip.Prefix // the client addresses in the group
-	Blocklists []string
-	Allowlists []string
-}
-
 // Filter is the DNS firewall. Create it with New, put Middleware in the
 // resolver chain, and call Start to refresh the lists in the background
 // and Stop to end that.
@@ -136,6 +128,11 @@ type Filter struct {
 	lists    []*list // every list, each once
 	global   ruleSet
 	groups   []group
+	names    Namer
+	// byName maps the groups' client names to the first group naming
+	// each; nil when no group has names, and then no query asks for
+	// its client's name.
+	byName map[string]int
 
 	required bool
 	loads    chan struct{} // a token per list loading; cap maxLoads
@@ -148,12 +145,6 @@ type Filter struct {
 	wg        sync.WaitGroup
 }
 
-type group struct {
-	name    string
-	clients []netip.Prefix
-	rules   ruleSet
-}
-
 // New checks opts and gives each list what version it can without the
 // network: a file is read, a URL list is read from its on-disk copy or
 // taken over from opts.Previous. It fails only for what can never work
@@ -163,7 +154,7 @@ type group struct {
 // on the network.
 func New(opts Options) (*Filter, error) {
 	f := &Filter{log: opts.Logger, client: opts.HTTPClient, refresh: opts.Refresh,
-		required: opts.Required, loads: make(chan struct{}, maxLoads)}
+		required: opts.Required, loads: make(chan struct{}, maxLoads), names: opts.Names}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -197,25 +188,7 @@ func New(opts Options) (*Filter, error) {
 	}
 	b := listSet{cacheDir: opts.CacheDir, byKey: make(map[listKey]*list), prev: opts.Previous}
 	f.global = b.rules(opts.Blocklists, opts.Allowlists, "", &errs)
-	names := make(map[string]bool)
-	for i, g := range opts.Groups {
-		where := fmt.Sprintf("groups[%d]", i)
-		if g.Name == "" || names[g.Name] {
-			errs = append(errs, fmt.Errorf("%s: name %q: empty or used twice", where, g.Name))
-		}
-		names[g.Name] = true
-		if len(g.Clients) == 0 {
-			errs = append(errs, fmt.Errorf("%s (%s): no clients", where, g.Name))
-		}
-		clients := make([]netip.Prefix, len(g.Clients))
-		for j, p := range g.Clients {
-			if !p.IsValid() {
-				errs = append(errs, fmt.Errorf("%s (%s): clients[%d]: not a prefix", where, g.Name, j))
-			}
-			clients[j] = p.Masked()
-		}
-		f.groups = append(f.groups, group{g.Name, clients, b.rules(g.Blocklists, g.Allowlists, where+".", &errs)})
-	}
+	f.addGroups(opts, &b, &errs)
 	f.lists = b.lists
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -32,6 +32,7 @@ type localSource struct {
 // is logged and skipped.
 func (f *Filter) buildLocal(src *localSource) (*localNames, error) {
 	records := src.records
+	var clients map[netip.Addr]string
 	if src.files != nil {
 		entries, problems := src.files.Load(time.Now())
 		for _, p := range problems {
@@ -41,7 +42,11 @@ func (f *Filter) buildLocal(src *localSource) (*localNames, error) {
 		if records == nil {
 			records = make(map[string][]netip.Addr, len(entries))
 		}
+		clients = make(map[netip.Addr]string)
 		for _, e := range entries {
+			if _, ok := clients[e.Addr]; !ok {
+				clients[e.Addr] = e.Name // the lease's host name, a hosts line's first name
+			}
 			name, err := normalizeName(strings.TrimSuffix(e.Name, "."))
 			if err != nil {
 				f.log.Warn("hosts file: name skipped", "name", e.Name, "err", err)
@@ -55,7 +60,19 @@ func (f *Filter) buildLocal(src *localSource) (*localNames, error) {
 			}
 		}
 	}
-	return newLocalNames(records, src.forwarded)
+	ln, err := newLocalNames(records, src.forwarded)
+	if ln != nil {
+		ln.clients = clients
+	}
+	return ln, err
+}
+
+// HostName returns the name the hosts and lease files give the client at
+// addr, as they are now: the lease's host name, or the first name of
+// the first hosts line with addr; "" for none. Files earlier in
+// Options.HostsFiles win.
+func (f *Filter) HostName(addr netip.Addr) string {
+	return f.local.Load().clients[addr]
 }
 
 // hostsLoop reads the hosts files again whenever one changes, until ctx

@@ -54,6 +54,9 @@ type localNames struct {
 	// forwarded are the domains forward rules send elsewhere: in a
 	// locally served zone, a name at or under one is not answered here.
 	forwarded map[string]bool
+	// clients names the addresses of the hosts files: each the first
+	// name the files give it, an FQDN; nil without hosts files.
+	clients map[netip.Addr]string
 }
 
 func newLocalNames(records map[string][]netip.Addr, forwarded []string) (*localNames, error) {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -166,29 +165,4 @@ func (f *Filter) logMatch(ctx context.Context, msg string, req *resolver.Request
 		attrs = append(attrs, "cname", cname)
 	}
 	f.log.DebugContext(ctx, msg, attrs...)
-}
-
-// rulesFor returns the rule set for client (invalid for a query of
-// dotproxy's own), and the name of its group ("" for the global lists).
-func (f *Filter) rulesFor(client netip.Addr) (ruleSet, string) {
-	if i := f.groupOf(client); i >= 0 {
-		return f.groups[i].rules, f.groups[i].name
-	}
-	return f.global, ""
-}
-
-// groupOf returns the index in f.groups of client's group (the first
-// whose networks hold it), or -1 when the global lists apply.
-func (f *Filter) groupOf(client netip.Addr) int {
-	if !client.IsValid() {
-		return -1
-	}
-	for i, g := range f.groups {
-		for _, p := range g.clients {
-			if p.Contains(client) {
-				return i
-			}
-		}
-	}
-	return -1
 }

@@ -195,11 +195,12 @@ func TestGroups(t *testing.T) {
 func TestGroupsInvalid(t *testing.T) {
 	p := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	for name, g := range map[string][]Group{
-		"no name":      {{Clients: p}},
-		"same name":    {{Name: "a", Clients: p}, {Name: "a", Clients: p}},
-		"no clients":   {{Name: "a"}},
-		"bad prefix":   {{Name: "a", Clients: []netip.Prefix{{}}}},
-		"bad list URL": {{Name: "a", Clients: p, Blocklists: []string{"ftp://example.com/list"}}},
+		"no name":         {{Clients: p}},
+		"same name":       {{Name: "a", Clients: p}, {Name: "a", Clients: p}},
+		"no clients":      {{Name: "a"}},
+		"bad prefix":      {{Name: "a", Clients: []netip.Prefix{{}}}},
+		"bad list URL":    {{Name: "a", Clients: p, Blocklists: []string{"ftp://example.com/list"}}},
+		"names, no Namer": {{Name: "a", Names: []string{"kids-tablet"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := New(Options{Groups: g}); err == nil || !strings.Contains(err.Error(), "groups[") {

@@ -68,7 +68,7 @@ func TestUpstreamsFollowProvider(t *testing.T) {
 	var errs upstream.ErrorCounts
 	errs[upstream.ErrorTimeout], errs[upstream.ErrorTLS], errs[upstream.ErrorServFail] = 3, 1, 2
 	quad9 := upstream.UpstreamStats{
-		Name: "quad9", Address: "9.9.9.9:853", TLSName: "dns.quad9.net", Healthy: true,
+		Name: "quad9", Address: "9.9.9.9:853", TLSName: "dns.quad9.net", Transport: "tls", Healthy: true,
 		SRTT: 20 * time.Millisecond, OpenConns: 2, Queries: 10, Answers: 6, Errors: errs, Abandoned: 1, Failovers: 4,
 		RTT: upstream.RTTHistogram{
 			Bounds: []time.Duration{10 * time.Millisecond, 100 * time.Millisecond},
@@ -76,7 +76,7 @@ func TestUpstreamsFollowProvider(t *testing.T) {
 			Sum:    time.Second,
 		},
 	}
-	google := upstream.UpstreamStats{Name: "google", Address: "8.8.8.8:853", TLSName: "dns.google"}
+	google := upstream.UpstreamStats{Name: "google", Address: "8.8.8.8:443", TLSName: "dns.google", Transport: "https"}
 	var mu sync.Mutex
 	current := []upstream.UpstreamStats{quad9, google}
 	m := New(Options{Upstreams: func() []upstream.UpstreamStats {
@@ -87,26 +87,27 @@ func TestUpstreamsFollowProvider(t *testing.T) {
 
 	s := scrapeHandler(t, m.Handler())
 	want := map[string]float64{
-		key("dotproxy_upstream_queries_total", "upstream", "quad9"):                                               10,
-		key("dotproxy_upstream_answers_total", "upstream", "quad9"):                                               6,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "timeout"):                             3,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "tls"):                                 1,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "servfail"):                            2,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "connection"):                          0,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "bad_answer"):                          0,
-		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "refused"):                             0,
-		key("dotproxy_upstream_abandoned_total", "upstream", "quad9"):                                             1,
-		key("dotproxy_upstream_failovers_total", "upstream", "quad9"):                                             4,
-		key("dotproxy_upstream_srtt_seconds", "upstream", "quad9"):                                                0.02,
-		key("dotproxy_upstream_up", "upstream", "quad9"):                                                          1,
-		key("dotproxy_upstream_up", "upstream", "google"):                                                         0,
-		key("dotproxy_upstream_open_connections", "upstream", "quad9"):                                            2,
-		key("dotproxy_upstream_rtt_seconds_bucket", "upstream", "quad9", "le", "0.01"):                            1,
-		key("dotproxy_upstream_rtt_seconds_bucket", "upstream", "quad9", "le", "0.1"):                             5,
-		key("dotproxy_upstream_rtt_seconds_count", "upstream", "quad9"):                                           6,
-		key("dotproxy_upstream_rtt_seconds_sum", "upstream", "quad9"):                                             1,
-		key("dotproxy_upstream_rtt_seconds_count", "upstream", "google"):                                          0,
-		key("dotproxy_upstream_info", "upstream", "quad9", "address", "9.9.9.9:853", "tls_name", "dns.quad9.net"): 1,
+		key("dotproxy_upstream_queries_total", "upstream", "quad9"):                                                                   10,
+		key("dotproxy_upstream_answers_total", "upstream", "quad9"):                                                                   6,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "timeout"):                                                 3,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "tls"):                                                     1,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "servfail"):                                                2,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "connection"):                                              0,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "bad_answer"):                                              0,
+		key("dotproxy_upstream_errors_total", "upstream", "quad9", "kind", "refused"):                                                 0,
+		key("dotproxy_upstream_abandoned_total", "upstream", "quad9"):                                                                 1,
+		key("dotproxy_upstream_failovers_total", "upstream", "quad9"):                                                                 4,
+		key("dotproxy_upstream_srtt_seconds", "upstream", "quad9"):                                                                    0.02,
+		key("dotproxy_upstream_up", "upstream", "quad9"):                                                                              1,
+		key("dotproxy_upstream_up", "upstream", "google"):                                                                             0,
+		key("dotproxy_upstream_open_connections", "upstream", "quad9"):                                                                2,
+		key("dotproxy_upstream_rtt_seconds_bucket", "upstream", "quad9", "le", "0.01"):                                                1,
+		key("dotproxy_upstream_rtt_seconds_bucket", "upstream", "quad9", "le", "0.1"):                                                 5,
+		key("dotproxy_upstream_rtt_seconds_count", "upstream", "quad9"):                                                               6,
+		key("dotproxy_upstream_rtt_seconds_sum", "upstream", "quad9"):                                                                 1,
+		key("dotproxy_upstream_rtt_seconds_count", "upstream", "google"):                                                              0,
+		key("dotproxy_upstream_info", "upstream", "quad9", "address", "9.9.9.9:853", "tls_name", "dns.quad9.net", "transport", "tls"): 1,
+		key("dotproxy_upstream_info", "upstream", "google", "address", "8.8.8.8:443", "tls_name", "dns.google", "transport", "https"): 1,
 	}
 	for k, v := range want {
 		if got, ok := s.samples[k]; !ok || got != v {

@@ -33,7 +33,8 @@ var (
 	upConns = upstreamDesc("open_connections",
 		"TLS connections open to the upstream.")
 	upInfo = upstreamDesc("info",
-		"Always 1; the labels give the upstream's address and certificate name.", "address", "tls_name")
+		"Always 1; the labels give the upstream's address, certificate name and transport (tls, https, h3, quic).",
+		"address", "tls_name", "transport")
 )
 
 // upstreamCollector exports the upstreams the provider returns at each
@@ -73,7 +74,7 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(upSRTT, s.SRTT.Seconds())
 		gauge(upUp, boolValue(s.Healthy))
 		gauge(upConns, float64(s.OpenConns))
-		gauge(upInfo, 1, s.Address, s.TLSName)
+		gauge(upInfo, 1, s.Address, s.TLSName, s.Transport)
 	}
 }
 

@@ -50,7 +50,23 @@ func (p *Proxy) status() admin.Status {
 		}
 	}
 	st.Filter = &admin.FilterStatus{Blocked: fs.Blocked, Rules: rules, Pending: g.filter.Pending()}
+	st.Clients = p.topClients()
 	return st
+}
+
+// shownClients is how many of the busiest clients the status page shows.
+const shownClients = 10
+
+// topClients returns the busiest clients with their names.
+func (p *Proxy) topClients() []admin.ClientStatus {
+	out := []admin.ClientStatus{}
+	if p.top == nil {
+		return out
+	}
+	for _, c := range p.top.Top(shownClients) {
+		out = append(out, admin.ClientStatus{Address: c.Addr.String(), Name: p.names.ClientName(c.Addr), Queries: c.Queries})
+	}
+	return out
 }
 
 // newAdmin builds the admin listener for the configured address, or nil
@@ -73,6 +89,7 @@ func upstreamStatus(us upstream.UpstreamStats) admin.UpstreamStatus {
 	return admin.UpstreamStatus{
 		Name:        us.Name,
 		Address:     us.Address,
+		Transport:   us.Transport,
 		TLSName:     us.TLSName,
 		Healthy:     us.Healthy,
 		SRTT:        us.SRTT,

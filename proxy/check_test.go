@@ -50,6 +50,10 @@ func TestCheckJudgesStartup(t *testing.T) {
 			func(c *config.Config) {
 				c.LocalRecords = map[string][]netip.Addr{"nas.123": {netip.MustParseAddr("192.168.1.2")}}
 			}, "config.yaml:2: local_records[nas.123]"},
+		{"host name with no way to look it up", "upstreams:\n  - {name: a, address: 'tls://dns.test'}\n",
+			func(c *config.Config) {
+				c.Upstreams = []config.Upstream{{Name: "a", Host: "dns.test", Port: 853, TLSName: "dns.test"}}
+			}, "config.yaml:2: upstreams[0].address"},
 		{"query log in a missing directory", "query_log:\n  enabled: true\n  path: " + missingDir + "/q.log\n",
 			func(c *config.Config) { c.QueryLog.Enabled, c.QueryLog.Path = true, missingDir+"/q.log" },
 			"config.yaml:3: query_log.path"},
@@ -70,5 +74,26 @@ func TestCheckJudgesStartup(t *testing.T) {
 				t.Fatalf("Parse: %v; want a problem at %q (start-up says: %v)", err, tc.want, startErr)
 			}
 		})
+	}
+}
+
+// TestDefaultBuilds: the built-in configuration, its DNS-over-HTTPS
+// fallbacks included, builds (nothing dials before Start).
+func TestDefaultBuilds(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
+	cfg.Admin = netip.AddrPort{}
+	cfg.Filter.CacheDir = t.TempDir()
+	p, err := New(cfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	transports := map[string]int{}
+	for _, u := range p.gen.Load().ups {
+		transports[u.Transport().String()]++
+	}
+	if transports["tls"] != 6 || transports["https"] != 3 {
+		t.Errorf("transports %v, want 6 tls and 3 https", transports)
 	}
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/dotproxy/dotproxy/upstream"
 )
 
-func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
+// newUpstream builds the upstream of uc under cfg; lookup finds its host
+// name's addresses, nil when it has an IP address or no way to look its
+// host name up (which upstream.New refuses).
+func newUpstream(uc config.Upstream, cfg *config.Config, lookup upstream.Lookup, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
 	var roots *x509.CertPool
 	if uc.CAFile != "" {
 		pem, err := os.ReadFile(uc.CAFile)
@@ -28,7 +31,12 @@ func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, 
 	}
 	return upstream.New(upstream.Options{
 		Name:        uc.Name,
+		Transport:   uc.Transport,
 		Addr:        uc.Address,
+		Host:        uc.Host,
+		Port:        uc.Port,
+		Lookup:      lookup,
+		Path:        uc.Path,
 		TLSName:     uc.TLSName,
 		RootCAs:     roots,
 		SPKIPins:    uc.SPKIPins,
@@ -42,11 +50,11 @@ func newUpstream(uc config.Upstream, cfg *config.Config, clock *upstream.Clock, 
 
 // newFilter builds the DNS firewall, taking over prev's loaded lists
 // (prev may be nil); its list downloads resolve their host names through
-// r.
-func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log *slog.Logger) (*filter.Filter, error) {
+// r, and names names the clients of its groups.
+func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, names filter.Namer, log *slog.Logger) (*filter.Filter, error) {
 	groups := make([]filter.Group, len(cfg.Filter.Groups))
 	for i, g := range cfg.Filter.Groups {
-		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
+		groups[i] = filter.Group{Name: g.Name, Clients: g.Clients, Names: g.Names, Blocklists: g.Blocklists, Allowlists: g.Allowlists}
 	}
 	f, err := filter.New(filter.Options{
 		Blocklists:    cfg.Filter.Blocklists,
@@ -59,6 +67,7 @@ func newFilter(cfg *config.Config, prev *filter.Filter, r resolver.Resolver, log
 		HostsFiles:    cfg.HostsFiles,
 		HostsDomain:   cfg.HostsDomain,
 		Groups:        groups,
+		Names:         names,
 		Required:      cfg.Filter.Required,
 		Previous:      prev,
 		HTTPClient:    listHTTPClient(r),

@@ -91,7 +91,7 @@ func newForwardServer(fc config.Forward, addr netip.AddrPort, cfg *config.Config
 		return upstream.NewPlain(upstream.PlainOptions{Name: addr.String(), Addr: addr, Logger: log})
 	}
 	return newUpstream(config.Upstream{Name: addr.String(), Address: addr, TLSName: fc.TLSName,
-		SPKIPins: fc.SPKIPins, CAFile: fc.CAFile}, cfg, clock, log)
+		SPKIPins: fc.SPKIPins, CAFile: fc.CAFile}, cfg, nil, clock, log)
 }
 
 // router returns the chain's bottom: the forward rules, and public for

@@ -25,7 +25,8 @@ type generation struct {
 	cfg      *config.Config
 	ups      []*upstream.Upstream
 	selector *upstream.Selector
-	fwd      *forwarding // forward rules and router:, below the cache beside selector
+	fwd      *forwarding       // forward rules and router:, below the cache beside selector
+	reverse  resolver.Resolver // the forward rules alone, for the PTR lookups naming clients
 	checker  *health.Checker
 	filter   *filter.Filter
 	cache    *cache.Cache // nil when disabled
@@ -42,38 +43,49 @@ type generation struct {
 // connections, RTT and health, the filter its loaded lists, the cache its
 // entries. On error, what build made is closed and prev is untouched.
 //
-// current returns the generation serving now (nil before the first):
-// filter list downloads resolve their hosts through its selector, so
-// that a filter kept across reloads never uses upstreams since closed.
-// clock judges the new upstreams' certificates.
-func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, log *slog.Logger) (g *generation, err error) {
+// current returns the generation serving now (nil before the first, when
+// g stands in): filter list downloads and upstreams' host names are
+// resolved through its selector, so that a filter or an upstream kept
+// across reloads never uses upstreams since closed.
+// clock judges the new upstreams' certificates; names names the filter
+// groups' clients.
+func build(cfg *config.Config, prev *generation, current func() *generation, clock *upstream.Clock, names filter.Namer, log *slog.Logger) (g *generation, err error) {
 	g = &generation{cfg: cfg, drained: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			g.stopUnused(prev)
 		}
 	}()
-	for _, uc := range cfg.Upstreams {
+	serving := func() *generation {
+		if cur := current(); cur != nil {
+			return cur
+		}
+		return g
+	}
+	var members, fallbacks []upstream.Member
+	for i, uc := range cfg.Upstreams {
 		u := prev.upstream(uc, cfg)
 		if u == nil {
-			if u, err = newUpstream(uc, cfg, clock, log); err != nil {
+			if u, err = buildUpstream(cfg, i, serving, clock, log); err != nil {
 				return g, err
 			}
 		}
 		g.ups = append(g.ups, u)
+		if uc.Fallback {
+			fallbacks = append(fallbacks, u)
+		} else {
+			members = append(members, u)
+		}
 	}
 	policy, err := upstream.NewPolicy(cfg.Policy)
 	if err != nil {
 		return g, err
 	}
-	members := make([]upstream.Member, len(g.ups))
-	for i, u := range g.ups {
-		members[i] = u
-	}
 	g.selector, err = upstream.NewSelector(upstream.SelectorOptions{
 		Policy:         policy,
 		AttemptTimeout: cfg.Timeout,
 		HedgeDelay:     cfg.HedgeDelay,
+		Fallbacks:      fallbacks,
 		Logger:         log,
 	}, members...)
 	if err != nil {
@@ -86,7 +98,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	}
 	if prev != nil && sameFilter(prev.cfg, cfg) {
 		g.filter = prev.filter
-	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), g.listResolver(current), log); err != nil {
+	} else if g.filter, err = newFilter(cfg, prev.filterOrNil(), listResolver(serving), names, log); err != nil {
 		return g, err
 	}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Cache, cfg.Cache) {
@@ -99,6 +111,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 		mw = append(mw, g.cache.Middleware())
 	}
 	g.chain = resolver.Chain(g.counted(g.fwd.router(cfg, g.selector)), mw...)
+	g.reverse = g.counted(g.fwd.reverse())
 
 	targets := make([]health.Target, len(g.ups))
 	for i, u := range g.ups {
@@ -113,14 +126,25 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 	return g, nil
 }
 
-// listResolver resolves through the selector of the generation current
-// returns, or g's own before there is one.
-func (g *generation) listResolver(current func() *generation) resolver.Resolver {
+// buildUpstream builds cfg.Upstreams[i]; a host name is looked up
+// through the upstreams of the generation serving returns (see
+// hostLookup).
+func buildUpstream(cfg *config.Config, i int, serving func() *generation, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
+	uc := cfg.Upstreams[i]
+	if uc.Host == "" || !config.LookupPath(cfg.Upstreams, i) {
+		return newUpstream(uc, cfg, nil, clock, log)
+	}
+	l := &hostLookup{bootstrap: uc.Bootstrap, gen: serving, log: log}
+	u, err := newUpstream(uc, cfg, l.lookup, clock, log)
+	l.self = u
+	return u, err
+}
+
+// listResolver resolves through the selector of the generation serving
+// returns.
+func listResolver(serving func() *generation) resolver.Resolver {
 	return resolver.Func(func(ctx context.Context, req *resolver.Request) (resolver.Response, error) {
-		if cur := current(); cur != nil {
-			return cur.selector.Resolve(ctx, req)
-		}
-		return g.selector.Resolve(ctx, req)
+		return serving().selector.Resolve(ctx, req)
 	})
 }
 

@@ -16,7 +16,7 @@ import (
 // reloads, and the query log when it is on.
 func (p *Proxy) newObservers(cfg *config.Config) error {
 	if q := cfg.QueryLog; q.Enabled {
-		ql, err := querylog.New(querylog.Options{Path: q.Path, Anonymize: q.Anonymize, Logger: p.log})
+		ql, err := querylog.New(querylog.Options{Path: q.Path, Anonymize: q.Anonymize, Names: p.names, Logger: p.log})
 		if err != nil {
 			return fmt.Errorf("opening the query log: %w", err)
 		}

@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dotproxy/dotproxy/admin"
+	"github.com/dotproxy/dotproxy/clients"
 	"github.com/dotproxy/dotproxy/config"
 	"github.com/dotproxy/dotproxy/internal/buildtime"
 	"github.com/dotproxy/dotproxy/listener"
@@ -38,6 +41,12 @@ type Proxy struct {
 	admin    *admin.Server    // nil when off
 	metrics  *metrics.Metrics // lives across reloads
 	qlog     *querylog.Logger // nil when off
+	// names names clients for the filter's groups, the query log and
+	// the status page, following reloads (it asks the current
+	// generation); top counts their queries, nil without the admin
+	// listener, whose status page alone reads it.
+	names *clients.Names
+	top   *clients.Top
 
 	// reloadMu serialises reloads. Shutdown never takes it: a reload
 	// builds its generation without mu, so that SIGTERM during one is
@@ -82,7 +91,8 @@ func NewWith(cfg *config.Config, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	p := &Proxy{log: log, version: opts.Version, stopping: make(chan struct{}),
 		clock: upstream.NewClock(opts.Now, buildtime.Time(), log)}
-	g, err := build(cfg, nil, p.gen.Load, p.clock, log)
+	p.names = newNames(p.gen.Load, log)
+	g, err := build(cfg, nil, p.gen.Load, p.clock, p.names, log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,11 +108,15 @@ func NewWith(cfg *config.Config, opts Options) (*Proxy, error) {
 		p.closeQueryLog()
 		return nil, err
 	}
+	obs := []listener.Observer{p.metrics}
 	if p.qlog != nil {
-		lo.Observer = listener.Observers(p.metrics, p.qlog)
-	} else {
-		lo.Observer = p.metrics
+		obs = append(obs, p.qlog)
 	}
+	if cfg.Admin.IsValid() {
+		p.top = clients.NewTop(clients.DefaultTopCapacity)
+		obs = append(obs, p.top)
+	}
+	lo.Observer = listener.Observers(obs...)
 	p.listener, err = listener.New(lo)
 	if err != nil {
 		g.stopUnused(nil)
@@ -184,13 +198,20 @@ func (p *Proxy) Start() error {
 		}
 	}
 	g.start(nil)
+	p.names.Start()
 	return nil
 }
 
 func (p *Proxy) logConfig(cfg *config.Config) {
 	for _, u := range cfg.Upstreams {
-		p.log.Info("upstream", "upstream", u.Name, "addr", u.Address, "tls_name", u.TLSName,
-			"pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile)
+		addr := u.Address.String()
+		if u.Host != "" {
+			addr = net.JoinHostPort(u.Host, strconv.Itoa(int(u.Port)))
+		}
+		// upstream and addr first, where scripts reading the log find them.
+		p.log.Info("upstream", "upstream", u.Name, "addr", addr, "transport", u.Transport, "path", u.Path,
+			"tls_name", u.TLSName, "pinned", len(u.SPKIPins) > 0, "ca_file", u.CAFile, "fallback", u.Fallback,
+			"bootstrap", u.Bootstrap)
 	}
 	logForwarding(p.log, cfg)
 	p.log.Info("selection", "policy", cfg.Policy, "timeout", cfg.Timeout, "query_timeout", cfg.QueryTimeout,
@@ -222,6 +243,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.admin.Shutdown(ctx)
 	}
 	p.closeQueryLog()
+	p.names.Stop()
 	close(p.stopping) // no query is left for a retiring generation to wait on
 	g.checker.Stop()
 	g.retire(&p.parts, 0, p.stopping)

@@ -51,7 +51,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		c.QueryLog = old.cfg.QueryLog
 		cfg = &c
 	}
-	g, err := build(cfg, old, p.gen.Load, p.clock, p.log)
+	g, err := build(cfg, old, p.gen.Load, p.clock, p.names, p.log)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}

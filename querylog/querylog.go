@@ -1,7 +1,8 @@
 // Package querylog writes the query log: one JSON line per answered
-// client query (time, client, transport, question, rcode, upstream,
-// duration, and whether the cache or the filter answered), to a file or
-// standard output, with the client's address optionally anonymised.
+// client query (time, client and its name, transport, question, rcode,
+// upstream, duration, and whether the cache or the filter answered), to a
+// file or standard output, with the client's address optionally
+// anonymised.
 //
 // It owns the line format, the anonymisation and the writing, which
 // never holds up a query: the listener hands each event over through a
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -51,8 +53,12 @@ type Options struct {
 	// standard output. Required.
 	Path string
 	// Anonymize zeroes the host part of client addresses: IPv4 to its
-	// /24, IPv6 to its /56.
+	// /24, IPv6 to its /56. It also leaves out the client's name, which
+	// would tell the host the address no longer does.
 	Anonymize bool
+	// Names gives the client_name field, looked up by the writer, not
+	// on the query's path; nil, or with Anonymize, there is none.
+	Names Namer
 	// QueueSize is how many queries may wait for the writer before
 	// more are dropped.
 	QueueSize int
@@ -62,6 +68,13 @@ type Options struct {
 	ReportInterval time.Duration
 	// Logger receives the drop reports and write errors; nil discards.
 	Logger *slog.Logger
+}
+
+// Namer names clients.
+type Namer interface {
+	// ClientName returns the name of the client at addr, "" when it
+	// has none. It must not wait.
+	ClientName(addr netip.Addr) string
 }
 
 // Logger is the query log. It implements the listener's Observer; create it
@@ -164,7 +177,7 @@ func (l *Logger) write() {
 	for {
 		select {
 		case ev := <-l.queue:
-			l.encode(enc, newRecord(&ev, l.opts.Anonymize))
+			l.encode(enc, l.record(&ev))
 			if len(l.queue) == 0 {
 				flush()
 			}
@@ -174,7 +187,7 @@ func (l *Logger) write() {
 		case <-l.done:
 			for len(l.queue) > 0 {
 				ev := <-l.queue
-				l.encode(enc, newRecord(&ev, l.opts.Anonymize))
+				l.encode(enc, l.record(&ev))
 			}
 			l.reportDrops(enc)
 			flush()
@@ -182,6 +195,15 @@ func (l *Logger) write() {
 			return
 		}
 	}
+}
+
+// record is ev's line, named when the options say so.
+func (l *Logger) record(ev *resolver.QueryEvent) record {
+	r := newRecord(ev, l.opts.Anonymize)
+	if l.opts.Names != nil && !l.opts.Anonymize {
+		r.ClientName = l.opts.Names.ClientName(ev.Client.Addr().Unmap().WithZone(""))
+	}
+	return r
 }
 
 // reportDrops writes and logs the drops since the last report, if any.

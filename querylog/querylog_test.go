@@ -279,3 +279,41 @@ func BenchmarkLine(b *testing.B) {
 		}
 	}
 }
+
+// names is a Namer from a map.
+type names map[netip.Addr]string
+
+func (n names) ClientName(a netip.Addr) string { return n[a] }
+
+// TestClientName: a known client's name is its line's client_name, an
+// unknown client's line has none, and with Anonymize no line has one:
+// the name would give away the host the truncated address hides.
+func TestClientName(t *testing.T) {
+	n := names{netip.MustParseAddr("192.168.1.20"): "kids-tablet", netip.MustParseAddr("192.168.7.9"): "tv"}
+	for _, tc := range []struct {
+		anonymize bool
+		client    string
+		want      any // nil: no field
+	}{
+		{false, "192.168.1.20:40000", "kids-tablet"},
+		{false, "[::ffff:192.168.7.9]:53000", "tv"},
+		{false, "192.168.1.21:40000", nil},
+		{true, "192.168.1.20:40000", nil},
+	} {
+		t.Run(fmt.Sprint(tc.anonymize, tc.client), func(t *testing.T) {
+			var buf syncBuffer
+			l := start(&buf, Options{Anonymize: tc.anonymize, Names: n})
+			l.ObserveQuery(event(tc.client, "x.example."))
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := lines(t, buf.bytes())
+			if len(got) != 1 {
+				t.Fatalf("logged %v", got)
+			}
+			if name, ok := got[0]["client_name"]; name != tc.want || ok != (tc.want != nil) {
+				t.Errorf("client_name %v (present %v), want %v", name, ok, tc.want)
+			}
+		})
+	}
+}

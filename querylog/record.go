@@ -22,6 +22,7 @@ const (
 type record struct {
 	Time       string  `json:"time"` // RFC 3339, UTC, nanoseconds
 	Client     string  `json:"client"`
+	ClientName string  `json:"client_name,omitempty"` // "" when unknown, or anonymised
 	Transport  string  `json:"transport"`
 	QName      string  `json:"qname"`
 	QType      string  `json:"qtype"`

@@ -1,13 +1,204 @@
 package upstream
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
 )
 
-// newDoH makes the carrier of a DNS-over-HTTPS upstream. Interim: the
-// DoH carrier is being written (issue 13).
-func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
-	return nil, errors.New("DNS over HTTPS: not built yet")
+// dohMediaType is the media type of a DNS message in a DoH request or
+// response body (RFC 8484 §6).
+const dohMediaType = "application/dns-message"
+
+// Health check of an idle or silent DoH connection: one silent for
+// pingAfter is pinged (an HTTP/2 or a QUIC PING), and closed when nothing
+// comes back for pingTimeout more, so that a resolver gone without a FIN,
+// a reset or a CONNECTION_CLOSE does not keep taking queries that can
+// only time out.
+const (
+	pingAfter   = 2 * time.Second
+	pingTimeout = time.Second
+)
+
+// doh is the carrier of DNS over HTTPS (RFC 8484), on HTTP/2 or HTTP/3:
+// each query is a POST of its wire form on a stream of one of a few
+// persistent connections, the answer the response's body.
+type doh struct {
+	transport Transport // HTTPS or HTTP3, for errors
+	proto     string    // "HTTP/2" or "HTTP/3", for the log
+	url       string    // https://<TLS name>[:port]<path>
+	pool      *dohPool
+	log       *slog.Logger
 }
+
+var _ carrier = (*doh)(nil)
+
+// newDoH makes the carrier of a DNS-over-HTTPS upstream: HTTP/2 over TLS
+// for HTTPS, HTTP/3 over QUIC for HTTP3, dialing ep and verifying the
+// server with a clone of tlsConf.
+func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
+	u, err := dohURL(opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &doh{transport: opts.Transport, url: u, log: log}
+	var dial dialFunc
+	switch opts.Transport {
+	case HTTPS:
+		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf)
+	case HTTP3:
+		d.proto, dial = "HTTP/3", newH3Dialer(tlsConf)
+	default:
+		return nil, fmt.Errorf("DNS over HTTPS over %s: no such transport", opts.Transport)
+	}
+	d.pool = &dohPool{
+		ep:          ep,
+		dial:        dial,
+		max:         opts.MaxConns,
+		dialTimeout: opts.DialTimeout,
+		idleTimeout: opts.IdleTimeout,
+	}
+	return d, nil
+}
+
+// dohURL is the URL queries are posted to: the TLS name is the
+// authority (the name the certificate is checked for, whatever address
+// is dialed), with the port unless it is HTTPS's own.
+func dohURL(opts Options) (string, error) {
+	port := opts.Port
+	if opts.Addr.IsValid() {
+		port = opts.Addr.Port()
+	}
+	host := opts.TLSName
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + host + "]"
+	}
+	if port != 443 {
+		host = net.JoinHostPort(opts.TLSName, strconv.Itoa(int(port)))
+	}
+	if !strings.HasPrefix(opts.Path, "/") {
+		return "", fmt.Errorf("DoH path %q: must start with /", opts.Path)
+	}
+	u, err := url.Parse("https://" + host + opts.Path)
+	if err != nil {
+		return "", fmt.Errorf("DoH URL: %w", err)
+	}
+	return u.String(), nil
+}
+
+// exchange implements carrier: the query goes out on one of the pool's
+// connections, and once more on another when the one it took fails it
+// without an answer (the far end closed it, sent GOAWAY or reset it).
+func (d *doh) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	var resent error // why the query had to be resent, once it was
+	for {
+		c, fresh, err := d.pool.get(ctx)
+		if err == nil {
+			if d.log.Enabled(ctx, slog.LevelDebug) {
+				d.log.DebugContext(ctx, "query sent", "qname", q.Name,
+					"qtype", dns.TypeToString[q.Qtype], "http", d.proto, "size", len(wire))
+			}
+			var r *dns.Msg
+			r, err = d.post(ctx, c, wire, q)
+			if err == nil {
+				return r, nil
+			}
+			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
+				resent = err
+				continue
+			}
+		}
+		if resent != nil {
+			err = fmt.Errorf("%w; resending: %w", resent, err)
+		}
+		return nil, err
+	}
+}
+
+// post sends wire on c and returns the checked answer. The connection is
+// the caller's no longer: post gives it back to the pool.
+func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question) (*dns.Msg, error) {
+	broken := false
+	defer func() { d.pool.release(c, broken) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(wire))
+	if err != nil {
+		return nil, d.errorf(c, "building request: %w", err)
+	}
+	// Only what RFC 8484 needs. An empty User-Agent is the way to keep
+	// the HTTP libraries from sending their own: it would tell the
+	// resolver which software asks.
+	req.Header = http.Header{
+		"Content-Type": {dohMediaType},
+		"Accept":       {dohMediaType},
+		"User-Agent":   {""},
+	}
+	resp, err := c.conn.RoundTrip(req)
+	if err != nil {
+		broken = ctx.Err() == nil
+		return nil, d.transportError(ctx, c, "sending query", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, d.errorf(c, "%w: status %d", ErrBadAnswer, resp.StatusCode)
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != dohMediaType {
+		return nil, d.errorf(c, "%w: content type %q", ErrBadAnswer, resp.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
+	if err != nil {
+		broken = ctx.Err() == nil
+		return nil, d.transportError(ctx, c, "reading answer", err)
+	}
+	if len(body) > dns.MaxMsgSize {
+		return nil, d.errorf(c, "%w: answer longer than %d octets", ErrBadAnswer, dns.MaxMsgSize)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(body); err != nil {
+		return nil, d.errorf(c, "%w: %w", ErrBadAnswer, err)
+	}
+	if err := checkAnswer(r, q); err != nil {
+		return nil, d.errorf(c, "%w", err)
+	}
+	return r, nil
+}
+
+// transportError describes a request that failed without an HTTP
+// answer. When the context ended it is the context's error (abandoned or
+// timed out, as the counters tell them); otherwise the connection failed
+// it, and it is taken for closed: the HTTP libraries do not say in a
+// form one can test whether it was GOAWAY, a reset or the end of the
+// connection, and each of those is worth one more try elsewhere.
+func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err error) error {
+	if ctx.Err() != nil {
+		return d.errorf(c, "%s: %w", action, ctx.Err())
+	}
+	if isTimeout(err) {
+		return d.errorf(c, "%s: %w", action, err)
+	}
+	return d.errorf(c, "%w: %s: %w", ErrConnClosed, action, err)
+}
+
+// errorf formats an error about c as "https 192.0.2.1:443: ...".
+func (d *doh) errorf(c *dohConn, format string, args ...any) error {
+	return fmt.Errorf("%s %s: %w", d.transport, c.addr, fmt.Errorf(format, args...))
+}
+
+// open implements carrier.
+func (d *doh) open() int { return d.pool.open() }
+
+// closeAll implements carrier.
+func (d *doh) closeAll() { d.pool.closeAll() }

@@ -29,7 +29,7 @@ const (
 
 // endpoint is where an upstream's connections are dialed: a fixed
 // address, or a host name's addresses, looked up again as their TTL runs
-// out. When a lookup fails the addresses it had are kept; only an
+// out, one of them at a time until a dial to it fails. When a lookup fails the addresses it had are kept; only an
 // endpoint that never found any fails to dial.
 type endpoint struct {
 	fixed  netip.AddrPort // valid: the address is fixed, host is ""
@@ -39,7 +39,7 @@ type endpoint struct {
 
 	mu        sync.Mutex
 	addrs     []netip.AddrPort
-	next      int           // the address the next dial takes, round robin
+	cur       int           // the address dials take, until one fails there
 	refresh   time.Time     // when the addresses are looked up again
 	resolving chan struct{} // closed when the lookup under way ends; nil when none
 	err       error         // the last lookup's error
@@ -68,6 +68,17 @@ func (e *endpoint) String() string {
 	return e.host + ":" + strconv.Itoa(int(e.port))
 }
 
+// known reports whether addr has an address to return at once: a fixed
+// one, or a host name's, looked up already (maybe due for a new lookup).
+func (e *endpoint) known() bool {
+	if e.fixed.IsValid() {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.addrs) > 0
+}
+
 // addr returns the address to dial now. A host name's addresses are
 // looked up at the first dial and again once their TTL ran out; a dial
 // does not wait for a lookup while there are old addresses to use.
@@ -82,8 +93,7 @@ func (e *endpoint) addr(ctx context.Context) (netip.AddrPort, error) {
 			if now.After(e.refresh) && e.resolving == nil {
 				e.startLocked()
 			}
-			a := e.addrs[e.next%len(e.addrs)]
-			e.next++
+			a := e.addrs[e.cur]
 			e.mu.Unlock()
 			return a, nil
 		}
@@ -111,6 +121,22 @@ func (e *endpoint) addr(ctx context.Context) (netip.AddrPort, error) {
 	}
 }
 
+// failed tells that a dial to a failed: the next dial takes the next
+// address, so that a host with an address the network cannot reach (an
+// IPv6 one on a house without IPv6, say) is dialed at another. Dials
+// stay on an address while it works, which keeps the connections of an
+// upstream at one server.
+func (e *endpoint) failed(a netip.AddrPort) {
+	if e.fixed.IsValid() {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.addrs) > 0 && e.addrs[e.cur] == a {
+		e.cur = (e.cur + 1) % len(e.addrs)
+	}
+}
+
 // lookupTimeout bounds one lookup of the endpoint's host name.
 const lookupTimeout = 5 * time.Second
 
@@ -133,9 +159,20 @@ func (e *endpoint) startLocked() {
 			e.refresh = time.Now().Add(endpointRetry)
 		} else {
 			e.err = nil
-			e.addrs = e.addrs[:0]
+			var was netip.AddrPort
+			if len(e.addrs) > 0 {
+				was = e.addrs[e.cur]
+			}
+			// A new slice: the old one may be read by the lookup's
+			// caller no more, but the dials' choice is kept where the
+			// address is still there.
+			e.addrs, e.cur = make([]netip.AddrPort, 0, len(ips)), 0
 			for _, ip := range ips {
-				e.addrs = append(e.addrs, netip.AddrPortFrom(ip.Unmap(), e.port))
+				a := netip.AddrPortFrom(ip.Unmap(), e.port)
+				if a == was {
+					e.cur = len(e.addrs)
+				}
+				e.addrs = append(e.addrs, a)
 			}
 			e.refresh = time.Now().Add(min(max(ttl, minEndpointTTL), maxEndpointTTL))
 		}

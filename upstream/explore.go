@@ -34,11 +34,12 @@ type explorer struct {
 	// claims holds, per member, when it was last explored or sampled
 	// (Unix nanoseconds): one query at a time claims an exploration.
 	claims   map[Member]*atomic.Int64
-	interval time.Duration // exploreInterval; shorter in tests
+	fallback map[Member]bool // the selector's fallbacks; nil when none
+	interval time.Duration   // exploreInterval; shorter in tests
 }
 
-func newExplorer(ms []Member) *explorer {
-	e := &explorer{claims: make(map[Member]*atomic.Int64, len(ms)), interval: exploreInterval}
+func newExplorer(ms []Member, fallback map[Member]bool) *explorer {
+	e := &explorer{claims: make(map[Member]*atomic.Int64, len(ms)), fallback: fallback, interval: exploreInterval}
 	for _, m := range ms {
 		e.claims[m] = new(atomic.Int64)
 	}
@@ -48,14 +49,18 @@ func newExplorer(ms []Member) *explorer {
 // pick returns a member of cands[1:] to ask beside cands[0] at now, and
 // claims it; nil when none is due. A member is due when it is healthy
 // and has had no RTT sample, nor an exploration, for the interval (a
-// contender, for a tenth of it); one query at a time claims it.
+// contender, for a tenth of it); one query at a time claims it. A
+// fallback is due only when one leads: the selector puts a usable
+// member that is not a fallback first, and while there is one, no
+// fallback's provider is sent the house's queries.
 func (e *explorer) pick(cands []Member, now time.Time) Member {
 	ns := now.UnixNano()
 	short := int64(e.interval / closeFactor)
 	lead := time.Duration(-1) // cands[0]'s score, read when first needed
+	fallbackLeads := e.fallback[cands[0]]
 	for _, m := range cands[1:] {
 		c := e.claims[m]
-		if c == nil {
+		if c == nil || e.fallback[m] && !fallbackLeads {
 			continue
 		}
 		last := c.Load()

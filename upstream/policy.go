@@ -52,38 +52,83 @@ func (st Standing) tier() int {
 	return 0
 }
 
-// tier is m's tier now.
-func tier(m Member) int { return m.Standing(time.Now()).tier() }
+// healthTiers is how many values Standing.tier takes.
+const healthTiers = 3
 
-// byTier sorts a copy of ms stably by tier, keeping the given order
-// within each tier.
-func byTier(ms []Member) []Member {
-	type tiered struct {
-		m    Member
-		tier int
-	}
-	ts := make([]tiered, len(ms))
+// rankFunc places a member in a tier, lower first, from its standing.
+// The policies order the tiers and only within each tier apply their
+// own rule; Order ranks by health alone, a Selector with fallbacks by
+// its own tiers (Selector.rank).
+type rankFunc func(m Member, st Standing) int
+
+// byHealth is Order's rank: Standing.tier.
+func byHealth(_ Member, st Standing) int { return st.tier() }
+
+// ranker is what every policy of this package is besides a Policy: an
+// order under the caller's tiers. Taking the tiers as given, rather than
+// sorting a policy's order afterwards, keeps round_robin fair within a
+// tier that the selector's tiers split.
+type ranker interface {
+	orderBy(ms []Member, rank rankFunc) []Member
+}
+
+var (
+	_ ranker = ordered{}
+	_ ranker = random{}
+	_ ranker = (*roundRobin)(nil)
+	_ ranker = fastest{}
+)
+
+// ranked is a member with its tier for one ordering, and its score for
+// fastest.
+type ranked struct {
+	m     Member
+	tier  int
+	score time.Duration
+}
+
+// rankAll ranks a copy of ms, in ms's order, at one instant.
+func rankAll(ms []Member, rank rankFunc) []ranked {
+	now := time.Now()
+	rs := make([]ranked, len(ms))
 	for i, m := range ms {
-		ts[i] = tiered{m, tier(m)}
+		st := m.Standing(now)
+		rs[i] = ranked{m, rank(m, st), st.Score}
 	}
-	slices.SortStableFunc(ts, func(a, b tiered) int { return a.tier - b.tier })
-	out := make([]Member, len(ts))
-	for i, t := range ts {
-		out[i] = t.m
+	return rs
+}
+
+// membersOf is rs's members, in rs's order.
+func membersOf(rs []ranked) []Member {
+	out := make([]Member, len(rs))
+	for i, r := range rs {
+		out[i] = r.m
 	}
 	return out
 }
 
+// byTier sorts a copy of ms stably by tier, keeping the given order
+// within each tier.
+func byTier(ms []Member, rank rankFunc) []ranked {
+	rs := rankAll(ms, rank)
+	slices.SortStableFunc(rs, func(a, b ranked) int { return a.tier - b.tier })
+	return rs
+}
+
 type ordered struct{}
 
-func (ordered) Order(ms []Member) []Member { return byTier(ms) }
+func (p ordered) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
+
+func (ordered) orderBy(ms []Member, rank rankFunc) []Member { return membersOf(byTier(ms, rank)) }
 
 type random struct{}
 
-func (random) Order(ms []Member) []Member {
+func (p random) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
+
+func (random) orderBy(ms []Member, rank rankFunc) []Member {
 	out := slices.Clone(ms)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return byTier(out)
+	return membersOf(byTier(out, rank))
 }
 
 // roundRobin takes turns within each tier. Rotating before sorting by
@@ -91,20 +136,22 @@ func (random) Order(ms []Member) []Member {
 // would then carry twice the others' share.
 type roundRobin struct{ next atomic.Uint32 }
 
-func (r *roundRobin) Order(ms []Member) []Member {
+func (r *roundRobin) Order(ms []Member) []Member { return r.orderBy(ms, byHealth) }
+
+func (r *roundRobin) orderBy(ms []Member, rank rankFunc) []Member {
 	turn := int(r.next.Add(1) - 1)
-	out := byTier(ms)
-	for i := 0; i < len(out); {
+	rs := byTier(ms, rank)
+	for i := 0; i < len(rs); {
 		j := i + 1
-		for j < len(out) && tier(out[j]) == tier(out[i]) {
+		for j < len(rs) && rs[j].tier == rs[i].tier {
 			j++
 		}
-		group := out[i:j]
+		group := rs[i:j]
 		k := turn % len(group)
 		copy(group, append(slices.Clone(group[k:]), group[:k]...))
 		i = j
 	}
-	return out
+	return membersOf(rs)
 }
 
 // fastest orders by decayed smoothed RTT; a member never measured sorts
@@ -114,27 +161,15 @@ func (r *roundRobin) Order(ms []Member) []Member {
 // any time.
 type fastest struct{}
 
-func (fastest) Order(ms []Member) []Member {
-	type ranked struct {
-		m     Member
-		tier  int
-		score time.Duration
-	}
-	now := time.Now()
-	rs := make([]ranked, len(ms))
-	for i, m := range ms {
-		st := m.Standing(now)
-		rs[i] = ranked{m, st.tier(), st.Score}
-	}
+func (p fastest) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
+
+func (fastest) orderBy(ms []Member, rank rankFunc) []Member {
+	rs := rankAll(ms, rank)
 	slices.SortStableFunc(rs, func(a, b ranked) int {
 		if d := a.tier - b.tier; d != 0 {
 			return d
 		}
 		return cmp.Compare(a.score, b.score)
 	})
-	out := make([]Member, len(rs))
-	for i, r := range rs {
-		out[i] = r.m
-	}
-	return out
+	return membersOf(rs)
 }

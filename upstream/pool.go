@@ -149,6 +149,7 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tlsConf}
 	nc, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
+		p.ep.failed(addr)
 		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
 	}
 	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter), nil

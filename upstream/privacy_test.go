@@ -35,25 +35,41 @@ func (b *syncBuffer) String() string {
 }
 
 // TestFailoverLogsPrivateAndLimited: with an upstream that fails every
-// query, the Info log says so once, not once per query, and neither it
+// query, over DoT or DoH, the Info log says so once, not once per query, and neither it
 // nor the status page's last error names a query; at Debug every
 // failover is logged with its name.
 func TestFailoverLogsPrivateAndLimited(t *testing.T) {
 	const queries = 20
+	// dot and doh make the first upstream, of that transport, with opts.
+	dot := func(start func(*testing.T, *dottest.CA) *dottest.Server) func(*testing.T, *dottest.CA, Options) *Upstream {
+		return func(t *testing.T, ca *dottest.CA, opts Options) *Upstream {
+			return newUpstream(t, ca, start(t, ca), opts)
+		}
+	}
+	doh := func(tr Transport, h dottest.Handler, resp dottest.Response) func(*testing.T, *dottest.CA, Options) *Upstream {
+		return func(t *testing.T, ca *dottest.CA, opts Options) *Upstream {
+			srv := startDoH(t, ca, tr, h)
+			srv.SetResponse(resp)
+			return newDoHUpstream(t, ca, srv, opts)
+		}
+	}
 	tests := []struct {
 		name  string
-		first func(t *testing.T, ca *dottest.CA) *dottest.Server
+		first func(t *testing.T, ca *dottest.CA, opts Options) *Upstream
 		msg   string
 		// asked is how many queries reach the first upstream: one that
-		// fails to connect goes to the back of the order after the first.
+		// fails goes to the back of the order after the first.
 		asked int
 	}{
-		{"connection refused", func(t *testing.T, ca *dottest.CA) *dottest.Server {
+		{"connection refused", dot(func(t *testing.T, ca *dottest.CA) *dottest.Server {
 			srv := startServer(t, ca, nil)
 			srv.Kill()
 			return srv
-		}, "upstream attempt failed, failing over", 1},
-		{"SERVFAIL", handler(dottest.Rcode(dns.RcodeServerFailure)), "upstream answered SERVFAIL, failing over", queries},
+		}), "upstream attempt failed, failing over", 1},
+		{"SERVFAIL", dot(handler(dottest.Rcode(dns.RcodeServerFailure))), "upstream answered SERVFAIL, failing over", queries},
+		{"DoH status 502", doh(HTTPS, nil, dottest.Response{Status: 502}), "upstream attempt failed, failing over", 1},
+		{"DoH over HTTP/3 SERVFAIL", doh(HTTP3, dottest.Rcode(dns.RcodeServerFailure), dottest.Response{}),
+			"upstream answered SERVFAIL, failing over", queries},
 	}
 	for _, tt := range tests {
 		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
@@ -61,7 +77,7 @@ func TestFailoverLogsPrivateAndLimited(t *testing.T) {
 				var out syncBuffer
 				log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: level}))
 				ca := dottest.NewCA(t)
-				first := newUpstream(t, ca, tt.first(t, ca), Options{Name: "first", Logger: log})
+				first := tt.first(t, ca, Options{Name: "first", Logger: log})
 				second := newUpstream(t, ca, startServer(t, ca, dottest.Answer("192.0.2.2")), Options{Name: "second", Logger: log})
 				s := newSelector(t, SelectorOptions{Policy: ordered{}, AttemptTimeout: longAttempt, Logger: log}, first, second)
 				for i := range queries {

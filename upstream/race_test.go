@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/miekg/dns"
@@ -64,8 +65,8 @@ func TestSelectorUnderLoad(t *testing.T) {
 	if _, err := ups[0].Exchange(ctxFor(t, testTimeout), query("probe.test.", dns.TypeNS)); err != nil {
 		t.Errorf("probe after the restart: %v", err)
 	}
-	if tier(ups[0]) != 0 {
-		t.Errorf("restarted upstream still in tier %d after a good probe", tier(ups[0]))
+	if tr := ups[0].Standing(time.Now()).tier(); tr != 0 {
+		t.Errorf("restarted upstream still in tier %d after a good probe", tr)
 	}
 	wg.Wait()
 }

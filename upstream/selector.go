@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/dotproxy/dotproxy/internal/loglimit"
@@ -30,7 +31,14 @@ type SelectorOptions struct {
 	Policy         Policy        // nil: fastest
 	AttemptTimeout time.Duration // per upstream attempt, default 1.5s
 	HedgeDelay     time.Duration // floor of the hedge delay, default 50ms
-	Logger         *slog.Logger
+	// Fallbacks are members kept for when no other member is usable
+	// (healthy and not failing): they are asked after the usable ones,
+	// before those failing or marked down, and the explorer sends them
+	// no copies of queries while another member is usable, so that no
+	// extra provider sees the house's queries needlessly. They are not
+	// also given among NewSelector's members.
+	Fallbacks []Member
+	Logger    *slog.Logger
 }
 
 // Selector resolves queries through a set of upstreams: it orders them by
@@ -38,7 +46,8 @@ type SelectorOptions struct {
 // it is slow to answer (hedging), and returns the first valid answer.
 // Identical queries in flight together are sent once.
 type Selector struct {
-	members  []Member
+	members  []Member        // the fallbacks last
+	fallback map[Member]bool // nil when there are none
 	policy   Policy
 	opts     SelectorOptions
 	log      *slog.Logger
@@ -52,8 +61,10 @@ type Selector struct {
 
 var _ resolver.Resolver = (*Selector)(nil)
 
-// NewSelector builds a Selector over members, which it does not own.
+// NewSelector builds a Selector over members and opts.Fallbacks, which
+// it does not own.
 func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
+	members = append(slices.Clip(members), opts.Fallbacks...)
 	if len(members) == 0 {
 		return nil, errors.New("selector: no upstreams")
 	}
@@ -74,10 +85,49 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 	for _, m := range members {
 		s.failoverLog[m] = new(loglimit.Limiter)
 	}
+	if len(opts.Fallbacks) > 0 {
+		s.fallback = make(map[Member]bool, len(opts.Fallbacks))
+		for _, m := range opts.Fallbacks {
+			s.fallback[m] = true
+		}
+	}
 	if _, ok := opts.Policy.(fastest); ok {
-		s.explorer = newExplorer(members)
+		s.explorer = newExplorer(members, s.fallback)
 	}
 	return s, nil
+}
+
+// order is the members in the order one query tries them: the policy's,
+// under the selector's tiers (rank).
+func (s *Selector) order(ms []Member) []Member {
+	if s.fallback == nil {
+		return s.policy.Order(ms)
+	}
+	if p, ok := s.policy.(ranker); ok {
+		return p.orderBy(ms, s.rank)
+	}
+	// A Policy of another package: its order, within the tiers.
+	out := s.policy.Order(ms)
+	rs := rankAll(out, s.rank)
+	slices.SortStableFunc(rs, func(a, b ranked) int { return a.tier - b.tier })
+	return membersOf(rs)
+}
+
+// rank is m's tier in a selector with fallbacks, lower first: the
+// members usable now (healthy, not failing); then the fallbacks, ranked
+// among themselves by health; then the other members failing or marked
+// down. So once the usable members have failed a query, or none is left,
+// the fallbacks carry it, and an unusable member is still the last
+// resort.
+func (s *Selector) rank(m Member, st Standing) int {
+	t := st.tier()
+	switch {
+	case s.fallback[m]:
+		return 1 + t
+	case t == 0:
+		return 0
+	}
+	return healthTiers + t
 }
 
 // Resolve implements resolver.Resolver. It records in req.Info the
@@ -116,7 +166,12 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 // info the upstream whose answer it returns. It returns once every
 // attempt has let go of q, which the caller owns again then.
 func (s *Selector) resolve(ctx context.Context, q *dns.Msg, info *resolver.Info) (*dns.Msg, error) {
-	a := &attempts{s: s, ctx: ctx, q: q, cands: s.policy.Order(s.members)}
+	return s.resolveAmong(ctx, q, info, s.order(s.members))
+}
+
+// resolveAmong is resolve over the candidates cands, in that order.
+func (s *Selector) resolveAmong(ctx context.Context, q *dns.Msg, info *resolver.Info, cands []Member) (*dns.Msg, error) {
+	a := &attempts{s: s, ctx: ctx, q: q, cands: cands}
 	if s.explorer != nil && len(a.cands) > 1 {
 		a.explored = s.explorer.pick(a.cands, time.Now())
 	}
@@ -179,4 +234,26 @@ func (s *Selector) hedgeDelay(u Member) time.Duration {
 		return unmeasuredHedge * s.opts.HedgeDelay
 	}
 	return min(max(hedgeFactor*srtt, s.opts.HedgeDelay), s.opts.AttemptTimeout)
+}
+
+// ResolveAmong resolves q as Resolve does, through only the members for
+// which use reports true, and returns the answer, with q's ID and
+// question, or an error. It is for the lookup of an upstream's own host
+// name, which must not be asked of that upstream: so it never joins an
+// identical query in flight, which may be waiting on any member.
+func (s *Selector) ResolveAmong(ctx context.Context, q *dns.Msg, use func(Member) bool) (*dns.Msg, error) {
+	if len(q.Question) != 1 {
+		return nil, fmt.Errorf("selector: query has %d questions", len(q.Question))
+	}
+	var cands []Member
+	for _, m := range s.members {
+		if use(m) {
+			cands = append(cands, m)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: none may be asked", ErrNoUpstream)
+	}
+	var info resolver.Info
+	return s.resolveAmong(ctx, q, &info, s.order(cands))
 }

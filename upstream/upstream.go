@@ -137,6 +137,13 @@ func (u *Upstream) Name() string { return u.name }
 // name and port.
 func (u *Upstream) Addr() string { return u.ep.String() }
 
+// Addressed reports whether the upstream can be dialed without waiting
+// for a lookup of its host name: its address is an IP address, or its
+// host name's addresses are known (maybe due for a new lookup). Only such
+// an upstream can help look up another's host name without waiting on a
+// lookup of its own, maybe the very one it would help.
+func (u *Upstream) Addressed() bool { return u.ep.known() }
+
 // Transport is how the upstream is spoken to.
 func (u *Upstream) Transport() Transport { return u.transport }
 

@@ -59,6 +59,11 @@
 		if (sec < 86400) return Math.floor(sec / 3600) + ' h ago';
 		return Math.floor(sec / 86400) + ' d ago';
 	}
+	// transport names a server's transport: plain DNS for a forward
+	// rule's server without TLS, whose status has none.
+	function transport(t) {
+		return t || 'plain';
+	}
 	function clock(date) {
 		const two = (n) => String(n).padStart(2, '0');
 		return two(date.getHours()) + ':' + two(date.getMinutes()) + ':' + two(date.getSeconds());
@@ -150,6 +155,51 @@
 		}
 		renderUpstreams(s, b, cur.t / 1000);
 		renderForward(s.forward || [], cur.t / 1000);
+		renderClients(s.clients || [], s.queries);
+	}
+
+	// renderClients rebuilds the top-clients table: each client's queries
+	// and share of all queries since start, as the server counts them.
+	function renderClients(clients, queries) {
+		const rows = clients.map((c) => {
+			const tr = document.createElement('tr');
+			const th = document.createElement('th');
+			th.scope = 'row';
+			const n = document.createElement('span');
+			n.className = 'name';
+			n.textContent = c.name || '\u2014';
+			const addr = document.createElement('span');
+			addr.className = 'addr';
+			addr.textContent = c.address;
+			th.append(n, ' ', addr);
+			tr.append(th);
+			const num = tr.insertCell();
+			num.dataset.label = 'Queries since start';
+			num.className = 'num';
+			num.textContent = count(c.queries);
+			const td = tr.insertCell();
+			td.dataset.label = 'Share of queries';
+			td.className = 'num';
+			const share = document.createElement('span');
+			share.className = 'share';
+			share.textContent = percent(c.queries, queries);
+			const meter = document.createElement('meter');
+			meter.setAttribute('aria-hidden', 'true');
+			meter.min = 0;
+			meter.max = 100;
+			meter.value = queries > 0 ? (100 * c.queries) / queries : 0;
+			td.append(share, ' ', meter);
+			return tr;
+		});
+		if (rows.length === 0) {
+			const tr = document.createElement('tr');
+			tr.className = 'empty';
+			const td = tr.insertCell();
+			td.colSpan = 3;
+			td.textContent = 'No queries yet.';
+			rows.push(tr);
+		}
+		byId('clients').replaceChildren(...rows);
 	}
 
 	// renderForward rebuilds the forwarding table: one row per rule's
@@ -185,7 +235,7 @@
 				const tr = document.createElement('tr');
 				tr.className = 'empty';
 				const td = tr.insertCell();
-				td.colSpan = 6;
+				td.colSpan = 7;
 				td.textContent = 'No upstreams configured.';
 				rows = [tr];
 			}
@@ -200,13 +250,14 @@
 		const state = u.healthy ? 'up' : 'down';
 		r.classList.toggle('is-down', !u.healthy);
 		setText(r.querySelector('.addr'), u.address);
+		setText(r.querySelector('.transport'), transport(u.transport));
 		const st = r.querySelector('.state');
 		st.className = 'state ' + state;
 		setText(st, state);
-		setText(r.cells[2], rtt(u.srtt_ms));
+		setText(r.cells[3], rtt(u.srtt_ms));
 		setText(r.querySelector('.share'), percent(answered, total));
 		r.querySelector('meter').value = total > 0 ? (100 * answered) / total : 0;
-		setText(r.cells[4], count(u.errors));
+		setText(r.cells[5], count(u.errors));
 		setText(r.querySelector('.msg'), u.last_error || 'none');
 		const at = u.last_error_at ? Date.parse(u.last_error_at) / 1000 : 0;
 		setText(r.querySelector('.when'), u.last_error && at ? ago(nowSec - at) : '');
@@ -237,6 +288,7 @@
 			if (cls) e.className = cls;
 			return e;
 		};
+		cell('Transport', 'transport');
 		cell('State').append(el('span', 'state'));
 		cell('Smoothed RTT', 'num');
 		const meter = el('meter');

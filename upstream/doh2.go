@@ -1,0 +1,76 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+)
+
+// alpnH2 is the ALPN protocol ID of HTTP/2 over TLS (RFC 9113 §3.2).
+const alpnH2 = "h2"
+
+// newH2Dialer returns the dialer of HTTP/2 connections: TLS with a clone
+// of tlsConf offering only h2 (our verification, pins and clock apply),
+// then HTTP/2 on it, from net/http. There is no fallback: a server that
+// does not agree to h2 is not asked anything.
+func newH2Dialer(tlsConf *tls.Config) dialFunc {
+	conf := tlsConf.Clone()
+	conf.NextProtos = []string{alpnH2}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP2(true)
+	t := &http.Transport{
+		Protocols: protocols,
+		// Our own TLS dial: crypto/tls's and net/http's defaults would
+		// neither pin nor refuse HTTP/1.1. It dials the address
+		// NewClientConn is given, which the pool chose.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			tc := nc.(*tls.Conn)
+			if p := tc.ConnectionState().NegotiatedProtocol; p != alpnH2 {
+				tc.Close()
+				return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}
+			}
+			return tc, nil
+		},
+		// A request's headers are only what doh.post sets: no
+		// Accept-Encoding.
+		DisableCompression: true,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: pingAfter,
+			PingTimeout:     pingTimeout,
+			// A peer that stopped reading: as a DoT write (conn.go).
+			WriteByteTimeout: writeTimeout,
+		},
+	}
+	return func(ctx context.Context, addr netip.AddrPort) (httpConn, error) {
+		cc, err := t.NewClientConn(ctx, "https", addr.String())
+		if err != nil {
+			return nil, asDialError(err)
+		}
+		return h2Conn{cc}, nil
+	}
+}
+
+// asDialError marks err as a failure to connect, unless it is one
+// already.
+func asDialError(err error) error {
+	var de *dialError
+	if errors.As(err, &de) {
+		return err
+	}
+	return &dialError{err}
+}
+
+// h2Conn is an HTTP/2 connection.
+type h2Conn struct{ *http.ClientConn }
+
+func (c h2Conn) alive() bool     { return c.Err() == nil }
+func (c h2Conn) available() bool { return c.Available() > 0 }

@@ -235,6 +235,7 @@ func (d *doq) handshake(ctx context.Context) (*doqConn, error) {
 	}
 	if err != nil {
 		udp.Close()
+		d.ep.failed(addr)
 		return nil, fmt.Errorf("quic %s: dialing: %w", addr, &dialError{err})
 	}
 	// quic-go closes only the sockets it made; the connection's

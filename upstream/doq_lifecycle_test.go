@@ -1,8 +1,11 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +102,36 @@ func TestDoQDialTimeout(t *testing.T) {
 	}
 	if s := u.Stats(); s.Errors[ErrorTimeout] != 1 {
 		t.Errorf("errors %v, want one timeout", s.Errors)
+	}
+}
+
+// TestDoQDialMovesOn: an upstream named by a host whose first address
+// does not answer fails that dial, and the next dial takes the next
+// address, where the server is.
+func TestDoQDialMovesOn(t *testing.T) {
+	ca := dottest.NewCA(t)
+	srv := startDoQ(t, ca, nil)
+	// Nothing listens on 127.0.0.2 at the server's port.
+	dead := netip.MustParseAddr("127.0.0.2")
+	lookup := func(context.Context, string) ([]netip.Addr, time.Duration, error) {
+		return []netip.Addr{dead, srv.Addr().Addr()}, time.Hour, nil
+	}
+	u, err := New(Options{Name: "host", Transport: QUIC, Host: testTLSName, Port: srv.Addr().Port(), Lookup: lookup,
+		TLSName: testTLSName, RootCAs: ca.Pool, DialTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+
+	if _, err := u.Exchange(ctxFor(t, testTimeout), query("first.test.", dns.TypeA)); err == nil {
+		t.Fatal("answered through an address where nothing listens")
+	} else if !strings.Contains(err.Error(), dead.String()) {
+		t.Errorf("error %v does not name the address dialed, %v", err, dead)
+	}
+	if _, err := u.Exchange(ctxFor(t, testTimeout), query("second.test.", dns.TypeA)); err != nil {
+		t.Fatalf("the next dial did not move on to the server's address: %v", err)
+	}
+	if srv.Accepts() != 1 {
+		t.Errorf("server accepted %d connections, want 1", srv.Accepts())
 	}
 }

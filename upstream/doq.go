@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -60,8 +59,10 @@ var _ carrier = (*doq)(nil)
 
 // newDoQ makes the carrier of a DNS-over-QUIC upstream: tlsConf's
 // verification, pins and clock, with ALPN "doq"; its session cache lets
-// later connections resume the session and send a replay-safe query in
-// 0-RTT data.
+// later connections resume the session, a handshake without the
+// certificate's signature. They do not send 0-RTT data: quic-go v0.65
+// races when a stream opens while the handshake of a 0-RTT connection
+// completes (quic-go issue 4303), which is exactly when 0-RTT queries go.
 func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
 	tc := tlsConf.Clone()
 	tc.NextProtos = []string{alpnDoQ}
@@ -70,8 +71,7 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		ep:      ep,
 		tlsConf: tc,
 		quicConf: &quic.Config{
-			// A connection dialed for 0-RTT completes its handshake after
-			// the dial returned: this bounds it as the dial is bounded.
+			// The handshake is bounded as a DoT dial is.
 			HandshakeIdleTimeout: opts.DialTimeout,
 			MaxIdleTimeout:       opts.IdleTimeout + idleGrace,
 			TokenStore:           quic.NewLRUTokenStore(1, tokensPerUpstream),
@@ -91,13 +91,12 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 // connections, resent once on a fresh connection when a reused one turns
 // out to be closed.
 func (d *doq) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
-	early := replaySafe(wire)
 	var resent error // why the query had to be resent, once it was
 	for {
 		c, fresh, err := d.get(ctx)
 		if err == nil {
 			var r *dns.Msg
-			r, err = c.exchange(ctx, wire, q, early)
+			r, err = c.exchange(ctx, wire, q)
 			c.end()
 			if err == nil {
 				return r, nil
@@ -210,38 +209,20 @@ func (d *doq) dial(done chan struct{}) {
 	close(done)
 }
 
-// handshake dials one connection, on a UDP socket of its own. With a
-// ticket that allows 0-RTT data it resumes the session and returns before
-// the handshake completes, behind an earlyGate, so that a query can go in
-// 0-RTT; without one it returns once the handshake is done.
+// handshake dials one connection, resuming the last session when the
+// cache holds a ticket.
 func (d *doq) handshake(ctx context.Context) (*doqConn, error) {
 	addr, err := d.ep.addr(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("quic %s: dialing: %w", d.ep, &dialError{err})
 	}
-	udp, err := net.ListenUDP("udp", nil)
+	// DialAddr's socket is its own, closed with the connection.
+	qc, err := quic.DialAddr(ctx, addr.String(), d.tlsConf, d.quicConf)
 	if err != nil {
-		return nil, fmt.Errorf("quic %s: dialing: %w", addr, &dialError{err})
-	}
-	var (
-		qc   *quic.Conn
-		gate *earlyGate
-	)
-	if d.earlyTicket() {
-		gate = newEarlyGate(udp)
-		qc, err = quic.DialEarly(ctx, gate, net.UDPAddrFromAddrPort(addr), d.tlsConf, d.quicConf)
-	} else {
-		qc, err = quic.Dial(ctx, udp, net.UDPAddrFromAddrPort(addr), d.tlsConf, d.quicConf)
-	}
-	if err != nil {
-		udp.Close()
 		d.ep.failed(addr)
 		return nil, fmt.Errorf("quic %s: dialing: %w", addr, &dialError{err})
 	}
-	// quic-go closes only the sockets it made; the connection's
-	// CONNECTION_CLOSE is sent by the time its context ends.
-	context.AfterFunc(qc.Context(), func() { udp.Close() })
-	return newDoQConn(qc, gate, addr, d.idleTimeout, d.log), nil
+	return newDoQConn(qc, addr, d.idleTimeout, d.log), nil
 }
 
 // open counts the live connections.

@@ -27,7 +27,6 @@ var errDoQProtocol = fmt.Errorf("%w: DoQ protocol error", ErrBadAnswer)
 // nothing was asked on it for idleTimeout.
 type doqConn struct {
 	qc          *quic.Conn
-	gate        *earlyGate // nil when dialed without 0-RTT
 	addr        netip.AddrPort
 	idleTimeout time.Duration
 	log         *slog.Logger
@@ -39,61 +38,22 @@ type doqConn struct {
 	idle     *time.Timer // runs closeIfIdle
 }
 
-func newDoQConn(qc *quic.Conn, gate *earlyGate, addr netip.AddrPort, idleTimeout time.Duration, log *slog.Logger) *doqConn {
-	c := &doqConn{qc: qc, gate: gate, addr: addr, idleTimeout: idleTimeout, log: log, lastDone: time.Now()}
+func newDoQConn(qc *quic.Conn, addr netip.AddrPort, idleTimeout time.Duration, log *slog.Logger) *doqConn {
+	c := &doqConn{qc: qc, addr: addr, idleTimeout: idleTimeout, log: log, lastDone: time.Now()}
 	c.mu.Lock()
 	c.idle = time.AfterFunc(idleTimeout, c.closeIfIdle)
 	c.mu.Unlock()
 	return c
 }
 
-// exchange sends the packed query wire (ID 0) and returns the answer.
-// The query was counted on the connection by begin; the caller ends it.
-// On a connection dialed for 0-RTT the first replay-safe query goes in
-// 0-RTT data; any other waits for the handshake (RFC 9250 §4.5). A query
-// the server refused as 0-RTT data is sent again once the handshake is
-// done.
-func (c *doqConn) exchange(ctx context.Context, wire []byte, q dns.Question, replaySafe bool) (*dns.Msg, error) {
-	early := c.gate != nil && replaySafe && c.gate.claim()
-	if !early {
-		if c.gate != nil && c.gate.claim() {
-			c.gate.open() // this query may not go early: let the handshake on
-		}
-		select {
-		case <-c.qc.HandshakeComplete():
-		case <-ctx.Done():
-			return nil, c.fail(ctx, "waiting for the handshake", ctx.Err())
-		}
-	}
-	r, err := c.roundTrip(ctx, wire, q, early)
-	if errors.Is(err, quic.Err0RTTRejected) {
-		// The query never reached the server: 0-RTT data is discarded
-		// whole. NextConnection waits for the handshake and makes the
-		// connection take streams again.
-		if _, err := c.qc.NextConnection(ctx); err != nil {
-			return nil, c.fail(ctx, "resuming after 0-RTT was rejected", err)
-		}
-		r, err = c.roundTrip(ctx, wire, q, false)
-	}
-	return r, err
-}
-
-// roundTrip carries one query on a stream of its own: the query, with
-// its 2-octet length, then the end of the stream (STREAM FIN); then the
-// answer, with its own length. The query's context ending cancels the
-// stream both ways with DOQ_REQUEST_CANCELLED (RFC 9250 §4.3). early is
-// the 0-RTT query of a connection behind an earlyGate, which it opens.
-func (c *doqConn) roundTrip(ctx context.Context, wire []byte, q dns.Question, early bool) (*dns.Msg, error) {
+// exchange carries the packed query wire (ID 0) on a stream of its own:
+// the query, with its 2-octet length, then the end of the stream (STREAM
+// FIN); then the answer, with its own length. The query's context ending
+// cancels the stream both ways with DOQ_REQUEST_CANCELLED (RFC 9250
+// §4.3). The query was counted on the connection by begin; the caller
+// ends it.
+func (c *doqConn) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
 	s, err := c.qc.OpenStreamSync(ctx)
-	if early {
-		// Opened (or failed to) before any of the server's handshake
-		// was read: the handshake may go on once the query is out.
-		if err == nil {
-			c.gate.sent()
-		} else {
-			c.gate.open()
-		}
-	}
 	if err != nil {
 		return nil, c.fail(ctx, "opening a stream", err)
 	}
@@ -107,12 +67,13 @@ func (c *doqConn) roundTrip(ctx context.Context, wire []byte, q dns.Question, ea
 		err = s.Close()
 	}
 	if err != nil {
-		abandon(s, err)
+		cancelStream(s, doqRequestCancelled)
 		return nil, c.fail(ctx, "sending the query", err)
 	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
+		st := c.qc.ConnectionState()
 		c.log.DebugContext(ctx, "query sent", "qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
-			"quic", c.qc.ConnectionState().Version.String(), "0rtt", early, "size", len(wire))
+			"quic", st.Version.String(), "resumed", st.TLS.DidResume, "size", len(wire))
 	}
 
 	r, err := readAnswer(s, q)
@@ -125,7 +86,7 @@ func (c *doqConn) roundTrip(ctx context.Context, wire []byte, q dns.Question, ea
 	case errors.Is(err, errDoQProtocol) && ctx.Err() == nil:
 		c.close(doqProtocolError, "")
 	default:
-		abandon(s, err)
+		cancelStream(s, doqRequestCancelled)
 	}
 	return nil, c.fail(ctx, "reading the answer", err)
 }
@@ -164,15 +125,6 @@ func framingErr(err error) error {
 	return err
 }
 
-// abandon cancels the stream of a failed query, unless 0-RTT was
-// rejected: that stream is gone with the 0-RTT data, and the next stream
-// opened takes its ID.
-func abandon(s *quic.Stream, err error) {
-	if !errors.Is(err, quic.Err0RTTRejected) {
-		cancelStream(s, doqRequestCancelled)
-	}
-}
-
 func cancelStream(s *quic.Stream, code quic.StreamErrorCode) {
 	s.CancelWrite(code)
 	s.CancelRead(code)
@@ -182,24 +134,18 @@ func cancelStream(s *quic.Stream, code quic.StreamErrorCode) {
 // Whatever the stream said, the context's end is why it failed when it
 // ended. A connection closed under the query is ErrConnClosed, so that
 // the query is resent, and no longer handed out: a stream learns of the
-// close before the connection's context does. One closed by a TLS
-// alert failed to connect: a connection taken early, for 0-RTT, completes
-// its handshake under the queries.
+// close before the connection's context does.
 func (c *doqConn) fail(ctx context.Context, action string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		err = ctx.Err()
-	case errors.Is(err, ErrBadAnswer), errors.Is(err, quic.Err0RTTRejected):
-	case connClosed(err) || c.qc.Context().Err() != nil:
+	case errors.Is(err, ErrBadAnswer):
+	case connClosed(err):
 		c.retire()
-		if !connClosed(err) {
-			err = context.Cause(c.qc.Context())
-		}
-		var te *quic.TransportError
-		if errors.As(err, &te) && te.ErrorCode.IsCryptoError() {
-			return fmt.Errorf("quic %s: dialing: %w", c.addr, &dialError{err})
-		}
 		err = fmt.Errorf("%w: %w", ErrConnClosed, err)
+	case c.qc.Context().Err() != nil:
+		c.retire()
+		err = fmt.Errorf("%w: %w", ErrConnClosed, context.Cause(c.qc.Context()))
 	}
 	return fmt.Errorf("quic %s: %s: %w", c.addr, action, err)
 }

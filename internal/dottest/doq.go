@@ -27,19 +27,18 @@ type DoQOptions struct {
 
 // DoQServer is an in-process DNS-over-QUIC server (RFC 9250) on a UDP
 // port of 127.0.0.1. It records every query as it arrived on the wire. It
-// issues session tickets that allow 0-RTT data, takes it unless told to
-// refuse it, and counts what arrives that way.
+// issues session tickets that allow 0-RTT data, and counts what arrives
+// that way, so that a test can tell whether a client sent any.
 type DoQServer struct {
 	tb       testing.TB
 	tlsConf  *tls.Config
 	quicConf *quic.Config
 	addr     netip.AddrPort
 
-	handler    atomic.Pointer[Handler]
-	stream     atomic.Pointer[StreamHandler]
-	accepts    atomic.Int64
-	reject0RTT atomic.Bool
-	early      atomic.Int64 // STREAM frames read from 0-RTT packets
+	handler atomic.Pointer[Handler]
+	stream  atomic.Pointer[StreamHandler]
+	accepts atomic.Int64
+	early   atomic.Int64 // STREAM frames read from 0-RTT packets
 
 	mu       sync.Mutex
 	ln       *quic.EarlyListener
@@ -68,12 +67,6 @@ func StartDoQ(tb testing.TB, opts DoQOptions) *DoQServer {
 		Tracer: func(context.Context, bool, quic.ConnectionID) qlogwriter.Trace {
 			return earlyTrace{&s.early}
 		},
-	}
-	s.quicConf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
-		conf := s.quicConf.Clone()
-		conf.GetConfigForClient = nil
-		conf.Allow0RTT = !s.reject0RTT.Load()
-		return conf, nil
 	}
 	h := opts.Handler
 	if h == nil {
@@ -115,11 +108,6 @@ func (s *DoQServer) SetStreamHandler(h StreamHandler) {
 	}
 	s.stream.Store(&h)
 }
-
-// Reject0RTT makes the server refuse 0-RTT data on the connections it
-// accepts from now on, though it still resumes their sessions, as a
-// server that lost the keys of its early data would.
-func (s *DoQServer) Reject0RTT(reject bool) { s.reject0RTT.Store(reject) }
 
 // Queries counts the queries read so far.
 func (s *DoQServer) Queries() int64 {

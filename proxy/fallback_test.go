@@ -63,16 +63,24 @@ func TestPort853Blocked(t *testing.T) {
 		firstFew  = 8
 		dialLimit = 500 * time.Millisecond
 	)
-	for _, transport := range []upstream.Transport{upstream.HTTPS, upstream.HTTP3} {
+	for _, transport := range []upstream.Transport{upstream.HTTPS, upstream.HTTP3, upstream.QUIC} {
 		t.Run(transport.String(), func(t *testing.T) {
 			ca := dottest.NewCA(t)
 			caFile, _, _ := ca.WriteFiles(t, t.TempDir(), nil)
-			doh := dottest.StartDoH(t, dottest.DoHOptions{Cert: ca.Leaf(t, "dns.test"), HTTP3: transport == upstream.HTTP3})
+			fallback := config.Upstream{Name: "fallback", Transport: transport,
+				TLSName: "dns.test", CAFile: caFile, Fallback: true}
+			var answered func() int64
+			if transport == upstream.QUIC {
+				doq := dottest.StartDoQ(t, dottest.DoQOptions{Cert: ca.Leaf(t, "dns.test")})
+				fallback.Address, answered = doq.Addr(), doq.Queries
+			} else {
+				doh := dottest.StartDoH(t, dottest.DoHOptions{Cert: ca.Leaf(t, "dns.test"), HTTP3: transport == upstream.HTTP3})
+				fallback.Address, fallback.Path, answered = doh.Addr(), dottest.DoHPath, doh.Queries
+			}
 			cfg := config.Default()
 			cfg.Upstreams = []config.Upstream{
 				{Name: "blocked", Address: startBlackhole(t), TLSName: "dns.test", CAFile: caFile},
-				{Name: "fallback", Transport: transport, Address: doh.Addr(), Path: dottest.DoHPath,
-					TLSName: "dns.test", CAFile: caFile, Fallback: true},
+				fallback,
 			}
 			cfg.Connections.DialTimeout = dialLimit
 			cfg.Health.Timeout = dialLimit
@@ -101,7 +109,7 @@ func TestPort853Blocked(t *testing.T) {
 			if lastMovedOn >= firstFew {
 				t.Errorf("the blocked upstream still led query %d of %d; want the fallback leading within %d", lastMovedOn, queries, firstFew)
 			}
-			if got := doh.Queries(); got < queries {
+			if got := answered(); got < queries {
 				t.Errorf("the fallback answered %d queries of %d", got, queries)
 			}
 		})

@@ -6,9 +6,9 @@ import (
 )
 
 // The peers whose upstreams are not DoT (issue 13): dotproxy on its
-// default configuration with DoH (HTTP/2 or HTTP/3) or DoQ upstreams, and dnsdist, packet
-// cache on as in its DoT row, with DoH backends. bench/run runs them in
-// the cache-miss saturation scenario only.
+// default configuration with DoH (HTTP/2 or HTTP/3) or DoQ upstreams, and
+// dnsdist, packet cache on as in its DoT row, with DoH backends. bench/run
+// runs them in the cache-miss saturation scenario only.
 const (
 	dotproxyDoH = "dotproxy-doh"
 	dotproxyH3  = "dotproxy-h3"

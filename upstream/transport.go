@@ -38,6 +38,10 @@ func (t Transport) String() string {
 	return fmt.Sprintf("transport(%d)", uint8(t))
 }
 
+// MarshalText gives the transport's name, so that a JSON log or API
+// says "https", not a number.
+func (t Transport) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // DefaultPort is the port of the transport's address when none is
 // given.
 func (t Transport) DefaultPort() uint16 {

@@ -91,7 +91,7 @@ func TestGroupsBySingleLabel(t *testing.T) {
 		netip.MustParseAddr("192.168.1.25"): "laptop.lan",
 	}}
 	f, _ := newFilter(t, Options{
-		Names: names,
+		Names:  names,
 		Groups: []Group{{Name: "kids", Names: []string{"kids-tablet", "laptop.lan"}, Blocklists: []string{games}}},
 	})
 	up := &upstream{}

@@ -1,14 +1,11 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -40,7 +37,7 @@ const (
 type doh struct {
 	transport Transport // HTTPS or HTTP3, for errors
 	proto     string    // "HTTP/2" or "HTTP/3", for the log
-	url       string    // https://<TLS name>[:port]<path>
+	url       *url.URL  // https://<TLS name>[:port]<path>, parsed once
 	pool      *dohPool
 	log       *slog.Logger
 }
@@ -75,10 +72,10 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 	return d, nil
 }
 
-// dohURL is the URL queries are posted to: the TLS name is the
+// dohURL is the URL queries are sent to: the TLS name is the
 // authority (the name the certificate is checked for, whatever address
 // is dialed), with the port unless it is HTTPS's own.
-func dohURL(opts Options) (string, error) {
+func dohURL(opts Options) (*url.URL, error) {
 	port := opts.Port
 	if opts.Addr.IsValid() {
 		port = opts.Addr.Port()
@@ -91,13 +88,13 @@ func dohURL(opts Options) (string, error) {
 		host = net.JoinHostPort(opts.TLSName, strconv.Itoa(int(port)))
 	}
 	if !strings.HasPrefix(opts.Path, "/") {
-		return "", fmt.Errorf("DoH path %q: must start with /", opts.Path)
+		return nil, fmt.Errorf("DoH path %q: must start with /", opts.Path)
 	}
 	u, err := url.Parse("https://" + host + opts.Path)
 	if err != nil {
-		return "", fmt.Errorf("DoH URL: %w", err)
+		return nil, fmt.Errorf("DoH URL: %w", err)
 	}
-	return u.String(), nil
+	return u, nil
 }
 
 // exchange implements carrier: the query goes out on one of the pool's
@@ -134,18 +131,7 @@ func (d *doh) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.M
 func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question) (*dns.Msg, error) {
 	broken := false
 	defer func() { d.pool.release(c, broken) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(wire))
-	if err != nil {
-		return nil, d.errorf(c, "building request: %w", err)
-	}
-	// Only what RFC 8484 needs. An empty User-Agent is the way to keep
-	// the HTTP libraries from sending their own: it would tell the
-	// resolver which software asks.
-	req.Header = http.Header{
-		"Content-Type": {dohMediaType},
-		"Accept":       {dohMediaType},
-		"User-Agent":   {""},
-	}
+	req := d.newRequest(ctx, wire)
 	resp, err := c.conn.RoundTrip(req)
 	if err != nil {
 		broken = ctx.Err() == nil
@@ -155,10 +141,10 @@ func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question)
 	if resp.StatusCode != http.StatusOK {
 		return nil, d.errorf(c, "%w: status %d", ErrBadAnswer, resp.StatusCode)
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != dohMediaType {
-		return nil, d.errorf(c, "%w: content type %q", ErrBadAnswer, resp.Header.Get("Content-Type"))
+	if ct := resp.Header.Get("Content-Type"); !isDNSMessage(ct) {
+		return nil, d.errorf(c, "%w: content type %q", ErrBadAnswer, ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
+	body, err := readBody(resp)
 	if err != nil {
 		broken = ctx.Err() == nil
 		return nil, d.transportError(ctx, c, "reading answer", err)

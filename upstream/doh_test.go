@@ -264,8 +264,8 @@ func TestDoHURL(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			if err != nil || got.String() != tt.want {
+				t.Errorf("got %v, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

@@ -28,12 +28,17 @@ func newH2Dialer(tlsConf *tls.Config) dialFunc {
 		// neither pin nor refuse HTTP/1.1. It dials the address
 		// NewClientConn is given, which the pool chose.
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}
-			nc, err := d.DialContext(ctx, network, addr)
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, &dialError{err}
 			}
-			tc := nc.(*tls.Conn)
+			// TLS over a batchConn: the records of many requests go
+			// out in one write(2).
+			tc := tls.Client(newBatchConn(nc), conf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				tc.Close()
+				return nil, &dialError{err}
+			}
 			if p := tc.ConnectionState().NegotiatedProtocol; p != alpnH2 {
 				tc.Close()
 				return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}
@@ -43,11 +48,12 @@ func newH2Dialer(tlsConf *tls.Config) dialFunc {
 		// A request's headers are only what doh.post sets: no
 		// Accept-Encoding.
 		DisableCompression: true,
+		// No WriteByteTimeout: writes only queue, and the batchConn's
+		// writer gives up on a peer that stopped reading, as a DoT
+		// write does (conn.go).
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: pingAfter,
 			PingTimeout:     pingTimeout,
-			// A peer that stopped reading: as a DoT write (conn.go).
-			WriteByteTimeout: writeTimeout,
 		},
 	}
 	return func(ctx context.Context, addr netip.AddrPort) (httpConn, error) {

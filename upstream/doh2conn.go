@@ -1,0 +1,137 @@
+package upstream
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// maxWriteQueue bounds what a batchConn holds for a peer that stopped
+// reading: past it the connection fails, as a blocked write would after
+// writeTimeout.
+const maxWriteQueue = 1 << 20
+
+// errWriteQueueFull is why a batchConn failed when maxWriteQueue was
+// reached.
+var errWriteQueueFull = errors.New("write queue full: the peer stopped reading")
+
+// batchConn is the TCP connection under an HTTP/2 connection's TLS: its
+// writes are queued and a writer of its own sends, each time it runs,
+// everything queued in one write(2). net/http's HTTP/2 client flushes
+// every frame on its own (a query's HEADERS, then its DATA, a
+// WINDOW_UPDATE), each one TLS record and one system call; under load
+// the records of many queries now share one. Reads go straight to the
+// socket.
+//
+// A write error, or a write blocked for writeTimeout, closes the socket,
+// which fails every request on the connection at once, as on DoT; later
+// writes get that error.
+type batchConn struct {
+	net.Conn
+
+	mu    sync.Mutex
+	queue []byte // what Write took and the writer has not sent
+	spare []byte // the buffer the writer sent last, for reuse
+	err   error  // why writing failed, for good
+
+	wake      chan struct{} // buffered: something is queued
+	done      chan struct{} // closed by Close
+	exited    chan struct{} // closed when the writer returns
+	closeOnce sync.Once
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	b := &batchConn{
+		Conn:   c,
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+	go b.writeLoop()
+	return b
+}
+
+// Write queues p for the writer. It fails only when an earlier write
+// failed or the connection is closed.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.err == nil && len(b.queue)+len(p) > maxWriteQueue {
+		b.err = errWriteQueueFull
+		b.Conn.Close()
+	}
+	if b.err != nil {
+		err := b.err
+		b.mu.Unlock()
+		return 0, err
+	}
+	b.queue = append(b.queue, p...)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default: // the writer has been told already
+	}
+	return len(p), nil
+}
+
+// writeLoop sends what is queued each time it is told, until the
+// connection closes; what is queued when Close is called still goes
+// out (a TLS close_notify among it).
+func (b *batchConn) writeLoop() {
+	defer close(b.exited)
+	for {
+		closing := false
+		select {
+		case <-b.wake:
+			// Let the requests already runnable queue theirs first, as
+			// the DoT writer does (connwrite.go).
+			runtime.Gosched()
+		case <-b.done:
+			closing = true
+		}
+		b.mu.Lock()
+		buf := b.queue
+		b.queue, b.spare = b.spare[:0], nil
+		b.mu.Unlock()
+		if len(buf) > 0 {
+			b.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_, err := b.Conn.Write(buf)
+			b.mu.Lock()
+			b.spare = buf[:0]
+			if err != nil && b.err == nil {
+				b.err = err
+			}
+			b.mu.Unlock()
+			if err != nil {
+				b.Conn.Close()
+				return
+			}
+		}
+		if closing {
+			return
+		}
+	}
+}
+
+// SetWriteDeadline does nothing: writes do not block, and the writer
+// keeps its own deadline.
+func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the read deadline only; see SetWriteDeadline.
+func (b *batchConn) SetDeadline(t time.Time) error { return b.Conn.SetReadDeadline(t) }
+
+// Close sends what is queued, within writeTimeout, and closes the
+// socket.
+func (b *batchConn) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = net.ErrClosed
+		}
+		b.mu.Unlock()
+		close(b.done)
+	})
+	<-b.exited
+	return b.Conn.Close()
+}

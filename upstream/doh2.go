@@ -20,30 +20,31 @@ const alpnH2 = "h2"
 func newH2Dialer(tlsConf *tls.Config) dialFunc {
 	conf := tlsConf.Clone()
 	conf.NextProtos = []string{alpnH2}
+	// HTTP/2 with prior knowledge on the connection DialTLSContext
+	// returns: a batchConn over our TLS, which net/http does not see as
+	// TLS, hence "unencrypted" to it. The TLS handshake and the h2
+	// ALPN check are done before, in the dial.
 	protocols := new(http.Protocols)
-	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	t := &http.Transport{
 		Protocols: protocols,
 		// Our own TLS dial: crypto/tls's and net/http's defaults would
 		// neither pin nor refuse HTTP/1.1. It dials the address
 		// NewClientConn is given, which the pool chose.
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}
+			nc, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, &dialError{err}
 			}
-			// TLS over a batchConn: the records of many requests go
-			// out in one write(2).
-			tc := tls.Client(newBatchConn(nc), conf)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				tc.Close()
-				return nil, &dialError{err}
-			}
+			tc := nc.(*tls.Conn)
 			if p := tc.ConnectionState().NegotiatedProtocol; p != alpnH2 {
 				tc.Close()
 				return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}
 			}
-			return tc, nil
+			// The frames of many requests are encrypted as one TLS
+			// record and go out in one write(2).
+			return newBatchConn(tc), nil
 		},
 		// A request's headers are only what doh.post sets: no
 		// Accept-Encoding.

@@ -17,17 +17,18 @@ const maxWriteQueue = 1 << 20
 // reached.
 var errWriteQueueFull = errors.New("write queue full: the peer stopped reading")
 
-// batchConn is the TCP connection under an HTTP/2 connection's TLS: its
-// writes are queued and a writer of its own sends, each time it runs,
-// everything queued in one write(2). net/http's HTTP/2 client flushes
-// every frame on its own (a query's HEADERS, then its DATA, a
-// WINDOW_UPDATE), each one TLS record and one system call; under load
-// the records of many queries now share one. Reads go straight to the
-// socket.
+// batchConn is an HTTP/2 connection's TLS connection, as net/http sees
+// it: its writes are queued, and a writer of its own sends everything
+// queued, each time it runs, as one TLS record in one write(2).
+// net/http's HTTP/2 client flushes every frame on its own (a query's
+// HEADERS, then its DATA, a WINDOW_UPDATE): each one would be a TLS
+// record, sealed on the request's goroutine (whose stack grows for it),
+// and a system call. Under load the frames of many requests now share
+// one. Reads go straight to the TLS connection.
 //
-// A write error, or a write blocked for writeTimeout, closes the socket,
-// which fails every request on the connection at once, as on DoT; later
-// writes get that error.
+// A write error, a write blocked for writeTimeout or more than
+// maxWriteQueue queued closes the connection, which fails every request
+// on it at once, as on DoT; later writes get that error.
 type batchConn struct {
 	net.Conn
 

@@ -133,6 +133,12 @@ type Filter struct {
 	// each; nil when no group has names, and then no query asks for
 	// its client's name.
 	byName map[string]int
+	// byLabel maps the groups' single-label client names (kids-tablet)
+	// to the first group naming each: one matches a client named with
+	// that first label in any domain (kids-tablet.lan from OpenWrt,
+	// kids-tablet.fritz.box from a Fritz!Box), as a router's PTR answers
+	// name its DHCP clients.
+	byLabel map[string]int
 
 	required bool
 	loads    chan struct{} // a token per list loading; cap maxLoads

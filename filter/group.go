@@ -82,6 +82,14 @@ func (f *Filter) addGroups(opts Options, b *listSet, errs *[]error) {
 					f.byName[k] = i
 				}
 			}
+			if label := strings.ToLower(strings.TrimSuffix(n, ".")); !strings.Contains(label, ".") {
+				if f.byLabel == nil {
+					f.byLabel = make(map[string]int)
+				}
+				if _, ok := f.byLabel[label]; !ok {
+					f.byLabel[label] = i
+				}
+			}
 		}
 		clients := make([]netip.Prefix, len(g.Clients))
 		for j, p := range g.Clients {
@@ -111,8 +119,13 @@ func (f *Filter) groupOf(client netip.Addr) int {
 	}
 	named := -1
 	if f.byName != nil {
-		if i, ok := f.byName[f.names.ClientName(client)]; ok {
+		name := f.names.ClientName(client)
+		if i, ok := f.byName[name]; ok {
 			named = i
+		} else if label, _, cut := strings.Cut(name, "."); cut {
+			if i, ok := f.byLabel[label]; ok {
+				named = i
+			}
 		}
 	}
 	for i, g := range f.groups {

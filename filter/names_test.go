@@ -75,6 +75,45 @@ func TestGroupsByName(t *testing.T) {
 	}
 }
 
+// TestGroupsBySingleLabel: a single-label name in clients matches the
+// device of that name in any domain, as routers name DHCP clients in
+// their PTR answers, with no hosts_domain set; a name with a domain
+// matches only that domain.
+func TestGroupsBySingleLabel(t *testing.T) {
+	dir := t.TempDir()
+	games := writeFile(t, dir, "games.txt", "games.example.com\n")
+	names := &namer{names: map[netip.Addr]string{
+		netip.MustParseAddr("192.168.1.20"): "kids-tablet.lan",       // OpenWrt's PTR
+		netip.MustParseAddr("192.168.1.21"): "kids-tablet.fritz.box", // a Fritz!Box's PTR
+		netip.MustParseAddr("192.168.1.22"): "kids-tablet",           // a lease
+		netip.MustParseAddr("192.168.1.23"): "kids-tablet2.lan",
+		netip.MustParseAddr("192.168.1.24"): "laptop.fritz.box",
+		netip.MustParseAddr("192.168.1.25"): "laptop.lan",
+	}}
+	f, _ := newFilter(t, Options{
+		Names:  names,
+		Groups: []Group{{Name: "kids", Names: []string{"kids-tablet", "laptop.lan"}, Blocklists: []string{games}}},
+	})
+	up := &upstream{}
+	for _, tc := range []struct {
+		client  string
+		blocked bool
+	}{
+		{"192.168.1.20", true},
+		{"192.168.1.21", true},
+		{"192.168.1.22", true},
+		{"192.168.1.23", false}, // another device
+		{"192.168.1.24", false}, // laptop.lan names one domain only
+		{"192.168.1.25", true},
+	} {
+		t.Run(tc.client, func(t *testing.T) {
+			if m := ask(t, f, up, netip.MustParseAddr(tc.client), "games.example.com", dns.TypeA); isBlocked(m) != tc.blocked {
+				t.Fatalf("%s blocked %v, want %v", names.names[netip.MustParseAddr(tc.client)], isBlocked(m), tc.blocked)
+			}
+		})
+	}
+}
+
 // TestGroupFollowsLease: with the names of clients.Names over the
 // filter's own lease file, as dotproxy wires them, a group given by name
 // follows the device when its lease moves to another address, within

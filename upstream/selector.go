@@ -52,7 +52,10 @@ type Selector struct {
 	opts     SelectorOptions
 	log      *slog.Logger
 	flight   flight
-	explorer *explorer // fastest only: the others spread queries anyway
+	// explorer: fastest's RTT exploration (the other policies spread
+	// queries anyway), and with fallbacks, under any policy, the copies
+	// that bring a failing primary back; nil when neither applies.
+	explorer *explorer
 	// failoverLog limits the Info lines of failovers away from each
 	// member: a dead upstream must not log once per query.
 	failoverLog map[Member]*loglimit.Limiter
@@ -91,8 +94,8 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 			s.fallback[m] = true
 		}
 	}
-	if _, ok := opts.Policy.(fastest); ok {
-		s.explorer = newExplorer(members, s.fallback)
+	if _, ok := opts.Policy.(fastest); ok || s.fallback != nil {
+		s.explorer = newExplorer(members, s.fallback, ok)
 	}
 	return s, nil
 }

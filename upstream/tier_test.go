@@ -178,7 +178,7 @@ func TestExplorerSparesFallbacks(t *testing.T) {
 		{"a fallback leads: members and fallbacks", []Member{f2, other, f1}, []string{"other", "f1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newExplorer(tc.cands, fallback)
+			e := newExplorer(tc.cands, fallback, true)
 			var got []string
 			for range len(tc.cands) {
 				m := e.pick(tc.cands, now)
@@ -197,7 +197,8 @@ func TestExplorerSparesFallbacks(t *testing.T) {
 // TestFallbackQueries: through a selector, a fallback answers only what
 // the usable members cannot: never asked while one answers (fastest,
 // exploring all the time), asked first once none is usable, and asked
-// as the last resort when the usable ones fail the query.
+// as the last resort when the usable ones fail the query. A primary
+// failing behind it is sent copies (see TestExplorerRecovers).
 func TestFallbackQueries(t *testing.T) {
 	failed := errors.New("connection refused")
 	for _, tc := range []struct {
@@ -208,7 +209,8 @@ func TestFallbackQueries(t *testing.T) {
 		wantFallback int32
 	}{
 		{"usable primary answers", usableSt, nil, 10, 0},
-		{"primary failing: the fallback leads", failingSt, nil, 0, 10},
+		// Healthy but failing: it gets copies (each due here), to come back.
+		{"primary failing: the fallback leads", failingSt, nil, 10, 10},
 		{"primary down: the fallback leads", downSt, nil, 0, 10},
 		{"usable primary fails: the fallback answers", usableSt, failed, 10, 10},
 	} {

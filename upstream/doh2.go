@@ -74,7 +74,7 @@ func asDialError(err error) error {
 // h2Conn is an HTTP/2 connection.
 type h2Conn struct{ *http.ClientConn }
 
-func (c h2Conn) alive() bool     { return c.Err() == nil }
+func (c h2Conn) alive() bool { return c.Err() == nil }
 
 // h2Lost are the texts of net/http's HTTP/2 errors that end a request
 // because of its connection (GOAWAY, closed, lost to an unanswered

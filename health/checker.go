@@ -171,7 +171,8 @@ func (c *Checker) run(ctx context.Context, t Target) {
 		if ctx.Err() != nil {
 			return
 		}
-		// A failed probe signals Failed like any query: not news.
+		// A real query that failed while the probe ran is not news:
+		// the probe has just judged the target.
 		select {
 		case <-t.Failed():
 		default:

@@ -106,7 +106,9 @@ func TestFailingPrimaryComesBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := newSelector(t, SelectorOptions{Policy: p, AttemptTimeout: time.Second, HedgeDelay: noHedge,
+			// No attempt times out or hedges: a loaded machine's slow
+			// handshake must not send a query to the fallback.
+			s := newSelector(t, SelectorOptions{Policy: p, AttemptTimeout: longAttempt, HedgeDelay: noHedge,
 				Fallbacks: []Member{fb}}, primary)
 			i := 0
 			ask := func() string {
@@ -133,8 +135,8 @@ func TestFailingPrimaryComesBack(t *testing.T) {
 			}
 			lost := time.Now()
 			// Bounded in time and count: the copy is due one interval
-			// after the loss.
-			const within = 3 * exploreInterval
+			// after the loss, far sooner than the next probe (10 s).
+			const within = 4 * exploreInterval
 			for n := 0; ask() != "primary"; n++ {
 				if time.Since(lost) > within || n > 10_000 {
 					t.Fatalf("no answer from the primary %v after the loss (%d queries)", time.Since(lost), n)

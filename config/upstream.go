@@ -59,7 +59,8 @@ type upstreamAddr struct {
 // an optional port, as always (DNS over TLS), or a URL whose scheme is
 // the transport: tls://, https://, h3:// or quic://, with an IP address
 // or a host name, an optional port (the transport's own by default) and,
-// for https and h3 only, a path (/dns-query by default).
+// for https and h3 only, a path (/dns-query when none is given, or only
+// "/").
 func parseUpstreamAddress(s string) (upstreamAddr, error) {
 	scheme, _, isURL := strings.Cut(s, "://")
 	if !isURL {
@@ -106,7 +107,10 @@ func parseUpstreamAddress(s string) (upstreamAddr, error) {
 	}
 	if t == upstream.HTTPS || t == upstream.HTTP3 {
 		a.path = u.EscapedPath()
-		if a.path == "" {
+		if a.path == "" || a.path == "/" {
+			// "https://dns.example/" is how a URL with no path is
+			// often written; posting to / would get a 404 from
+			// almost every resolver.
 			a.path = defaultDoHPath
 		}
 		if u.RawQuery != "" {

@@ -149,14 +149,21 @@ func TestFailingPrimaryComesBack(t *testing.T) {
 			if primary.Standing(time.Now()).Failing {
 				t.Error("primary still Failing after it answered")
 			}
-			before := fbSrv.Queries()
+			// The fallback's own attempt of the query the primary won
+			// may still reach it: what counts is that none of the
+			// queries asked from now on does.
+			after := make(map[string]bool)
 			for range 10 {
+				after[dns.Fqdn(indexName(i))] = true
 				if from := ask(); from != "primary" {
 					t.Fatalf("answered by %s after the primary came back", from)
 				}
 			}
-			if n := fbSrv.Queries() - before; n != 0 {
-				t.Errorf("fallback asked %d queries after the primary came back", n)
+			for _, r := range fbSrv.Requests() {
+				var m dns.Msg
+				if m.Unpack(r.Body) == nil && len(m.Question) == 1 && after[m.Question[0].Name] {
+					t.Errorf("fallback asked %s after the primary came back", m.Question[0].Name)
+				}
 			}
 		})
 	}

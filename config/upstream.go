@@ -25,7 +25,7 @@ type Upstream struct {
 	SPKIPins  [][]byte           // SHA-256 digests of the SubjectPublicKeyInfo, 32 bytes each; may be empty
 	CAFile    string             // PEM bundle to trust instead of the system roots; "" for the system roots
 	Fallback  bool               // asked only when no upstream that is not a fallback is usable
-	Bootstrap []netip.Addr       // Host's addresses while it cannot be looked up through the other upstreams
+	Bootstrap []netip.Addr       // Host's addresses from the start, until a lookup finds them, and while none can
 }
 
 // Anchored reports whether u can be reached without looking up its host
@@ -59,7 +59,8 @@ type upstreamAddr struct {
 // an optional port, as always (DNS over TLS), or a URL whose scheme is
 // the transport: tls://, https://, h3:// or quic://, with an IP address
 // or a host name, an optional port (the transport's own by default) and,
-// for https and h3 only, a path (/dns-query by default).
+// for https and h3 only, a path (/dns-query when none is given, or only
+// "/").
 func parseUpstreamAddress(s string) (upstreamAddr, error) {
 	scheme, _, isURL := strings.Cut(s, "://")
 	if !isURL {
@@ -106,7 +107,10 @@ func parseUpstreamAddress(s string) (upstreamAddr, error) {
 	}
 	if t == upstream.HTTPS || t == upstream.HTTP3 {
 		a.path = u.EscapedPath()
-		if a.path == "" {
+		if a.path == "" || a.path == "/" {
+			// "https://dns.example/" is how a URL with no path is
+			// often written; posting to / would get a 404 from
+			// almost every resolver.
 			a.path = defaultDoHPath
 		}
 		if u.RawQuery != "" {
@@ -204,34 +208,4 @@ func (d *decoder) upstream(n *yaml.Node, p string) Upstream {
 		d.addf(line, join(p, "bootstrap"), "only with a host name in address: an IP address needs no lookup")
 	}
 	return u
-}
-
-// LookupPath reports whether ups[i] can find its address: it has an IP
-// address or a bootstrap list, or another upstream is anchored to look
-// its host name up through.
-func LookupPath(ups []Upstream, i int) bool {
-	if ups[i].Anchored() {
-		return true
-	}
-	for j, u := range ups {
-		if j != i && u.Anchored() {
-			return true
-		}
-	}
-	return false
-}
-
-// hostLookups reports each upstream named by a host that would have no
-// way to find its address: no bootstrap list and no other upstream with
-// an IP address or a bootstrap list to look it up through (the system
-// resolver is never asked: it would ask in plaintext).
-func (d *decoder) hostLookups(ups []Upstream) {
-	for i, u := range ups {
-		if u.Host == "" || LookupPath(ups, i) {
-			continue
-		}
-		p := fmt.Sprintf("upstreams[%d].address", i)
-		d.addf(d.lines[p], p, "%s is a host name, and there is no way to find its address without plaintext DNS: "+
-			"give its IP addresses in bootstrap, or list an upstream with an IP address to look it up through", u.Host)
-	}
 }

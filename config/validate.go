@@ -10,7 +10,7 @@ import (
 func (d *decoder) validate(c *Config) {
 	d.timeouts(c)
 	d.uniqueUpstreamNames(c.Upstreams)
-	d.hostLookups(c.Upstreams)
+	d.hostLookups(c)
 	d.uniqueListen(c)
 	d.startup(c)
 	d.uniqueForwardDomains(c.Forward)

@@ -13,15 +13,19 @@ import (
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
-// localZones returns the zones answered here and never sent upstream,
-// so that names meant for the LAN do not leak to a public resolver:
-// home.arpa (RFC 8375), local (mDNS, RFC 6762), localhost, invalid
-// (RFC 6761), onion (RFC 7686), and the reverse zones of private,
-// loopback, link-local, shared and documentation addresses (RFC 6303,
-// RFC 7793).
-func localZones() []string {
+// LoopbackZone is the locally served zone whose every name answers the
+// loopback addresses (RFC 6761 §6.3).
+const LoopbackZone = "localhost."
+
+// LocalZones returns the zones answered here and never sent upstream, so
+// that names meant for the LAN do not leak to a public resolver, each in
+// lower case with its trailing dot: home.arpa (RFC 8375), local (mDNS,
+// RFC 6762), localhost, invalid (RFC 6761), onion (RFC 7686), and the
+// reverse zones of private, loopback, link-local, shared and
+// documentation addresses (RFC 6303, RFC 7793).
+func LocalZones() []string {
 	zones := []string{
-		"home.arpa.", "local.", "localhost.", "invalid.", "onion.",
+		"home.arpa.", "local.", LoopbackZone, "invalid.", "onion.",
 		"10.in-addr.arpa.", "168.192.in-addr.arpa.", "254.169.in-addr.arpa.",
 		"0.in-addr.arpa.", "127.in-addr.arpa.", "255.255.255.255.in-addr.arpa.",
 		"2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.", "113.0.203.in-addr.arpa.",
@@ -73,7 +77,7 @@ func newLocalNames(records map[string][]netip.Addr, forwarded []string) (*localN
 		}
 		ln.forwarded[strings.ToLower(strings.TrimSuffix(d, "."))+"."] = true
 	}
-	for _, z := range localZones() {
+	for _, z := range LocalZones() {
 		ln.zones[z] = true
 		ln.tlds[z[strings.LastIndexByte(z[:len(z)-1], '.')+1:]] = true
 	}
@@ -182,7 +186,7 @@ func (ln *localNames) answer(q *resolver.Request, qname string) *dns.Msg {
 	switch {
 	case !ok || ln.isForwarded(qname):
 		return nil
-	case zone == "localhost.":
+	case zone == LoopbackZone:
 		// RFC 6761 §6.3: localhost and every name under it is loopback.
 		return withNoData(addressReply(q, loopback), zone)
 	case qname == zone || ln.exists[qname]:

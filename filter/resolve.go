@@ -23,6 +23,16 @@ func (f *Filter) Middleware() resolver.Middleware {
 	}
 }
 
+// Local answers req from the local names alone, as the middleware would:
+// local records, the hosts files' names and the locally served zones
+// that no forward rule takes; nil when req's name is none of these. No
+// list is consulted: it is for dotproxy's own lookups (an upstream's host
+// name), which must not leave the house when the name is the house's,
+// and which a list that blocks DNS-over-HTTPS resolvers must not cut off.
+func (f *Filter) Local(req *resolver.Request) *dns.Msg {
+	return f.local.Load().answer(req, lowerASCII(req.Name))
+}
+
 // filtering is the filter in front of next.
 type filtering struct {
 	f    *Filter

@@ -19,8 +19,10 @@ import (
 // Target is what the checker needs of an upstream.
 type Target interface {
 	Name() string
-	// Exchange sends one query and returns the answer.
-	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+	// Probe sends one probe query and returns the answer. Unlike a real
+	// query's, its failure is the checker's to judge (Fall): the target
+	// must not act on it alone.
+	Probe(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
 	// SetHealthy receives the checker's verdict.
 	SetHealthy(up bool)
 	// Healthy is the verdict the target holds now: a checker that takes
@@ -169,7 +171,8 @@ func (c *Checker) run(ctx context.Context, t Target) {
 		if ctx.Err() != nil {
 			return
 		}
-		// A failed probe signals Failed like any query: not news.
+		// A real query that failed while the probe ran is not news:
+		// the probe has just judged the target.
 		select {
 		case <-t.Failed():
 		default:
@@ -197,7 +200,7 @@ func (c *Checker) probe(ctx context.Context, t Target) bool {
 	q.SetEdns0(dns.DefaultMsgSize, false)
 	pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	start := time.Now()
-	r, err := t.Exchange(pctx, q)
+	r, err := t.Probe(pctx, q)
 	cancel()
 	rtt := time.Since(start)
 	if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {

@@ -45,7 +45,7 @@ func (f *fakeTarget) SetHealthy(up bool) {
 	f.changed <- up
 }
 
-func (f *fakeTarget) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (f *fakeTarget) Probe(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	n := f.inflight.Add(1)
 	defer f.inflight.Add(-1)
 	for {
@@ -144,7 +144,7 @@ type rcodeTarget struct {
 	rcode int
 }
 
-func (r *rcodeTarget) Exchange(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (r *rcodeTarget) Probe(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetRcode(q, r.rcode)
 	return m, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/upstream"
 )
 
 // TestCheckJudgesStartup: every configuration that start-up (New)
@@ -53,6 +54,20 @@ func TestCheckJudgesStartup(t *testing.T) {
 		{"host name with no way to look it up", "upstreams:\n  - {name: a, address: 'tls://dns.test'}\n",
 			func(c *config.Config) {
 				c.Upstreams = []config.Upstream{{Name: "a", Host: "dns.test", Port: 853, TLSName: "dns.test"}}
+			}, "config.yaml:2: upstreams[0].address"},
+		{"single-label host name without router:", "upstreams:\n  - {name: a, address: 'https://pihole/dns-query'}\n  - {name: b, address: 192.0.2.53, tls_name: dns.test}\n",
+			func(c *config.Config) {
+				c.Upstreams = []config.Upstream{
+					{Name: "a", Transport: upstream.HTTPS, Host: "pihole", Port: 443, Path: "/dns-query", TLSName: "pihole"},
+					{Name: "b", Address: netip.MustParseAddrPort("192.0.2.53:853"), TLSName: "dns.test"},
+				}
+			}, "config.yaml:2: upstreams[0].address"},
+		{"home.arpa host name without a forward rule", "upstreams:\n  - {name: a, address: 'tls://dns.home.arpa'}\n  - {name: b, address: 192.0.2.53, tls_name: dns.test}\n",
+			func(c *config.Config) {
+				c.Upstreams = []config.Upstream{
+					{Name: "a", Host: "dns.home.arpa", Port: 853, TLSName: "dns.home.arpa"},
+					{Name: "b", Address: netip.MustParseAddrPort("192.0.2.53:853"), TLSName: "dns.test"},
+				}
 			}, "config.yaml:2: upstreams[0].address"},
 		{"query log in a missing directory", "query_log:\n  enabled: true\n  path: " + missingDir + "/q.log\n",
 			func(c *config.Config) { c.QueryLog.Enabled, c.QueryLog.Path = true, missingDir+"/q.log" },

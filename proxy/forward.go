@@ -100,6 +100,12 @@ func (fw *forwarding) router(cfg *config.Config, public resolver.Resolver) resol
 	if cfg.Rebind.Enabled {
 		public = rebind.New(public, rebind.Options{Allow: cfg.Rebind.Allow})
 	}
+	return fw.route(public)
+}
+
+// route returns the forward rules, with router:'s taking single-label
+// names, over public for every other name.
+func (fw *forwarding) route(public resolver.Resolver) *forward.Router {
 	opts := forward.Options{Public: public}
 	for _, rule := range fw.rules {
 		opts.Rules = append(opts.Rules, forward.Rule{Domains: rule.domains, Resolver: rule.selector})

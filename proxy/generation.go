@@ -131,7 +131,7 @@ func build(cfg *config.Config, prev *generation, current func() *generation, clo
 // hostLookup).
 func buildUpstream(cfg *config.Config, i int, serving func() *generation, clock *upstream.Clock, log *slog.Logger) (*upstream.Upstream, error) {
 	uc := cfg.Upstreams[i]
-	if uc.Host == "" || !config.LookupPath(cfg.Upstreams, i) {
+	if uc.Host == "" || !config.LookupPath(cfg, i) {
 		return newUpstream(uc, cfg, nil, clock, log)
 	}
 	l := &hostLookup{bootstrap: uc.Bootstrap, gen: serving, log: log}

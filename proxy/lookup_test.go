@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/filter"
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/upstream"
 )
@@ -71,8 +72,8 @@ func (l *lookups) handle(q *dns.Msg, reply func(*dns.Msg)) {
 }
 
 // TestHostLookup: an upstream named by a host finds its address through
-// the other upstreams (never itself), or from its bootstrap list when
-// that fails or no other upstream can be asked, and then answers.
+// the other upstreams (never itself), or dials its bootstrap list at
+// once, and then answers.
 func TestHostLookup(t *testing.T) {
 	loopback := netip.MustParseAddr("127.0.0.1")
 	for _, tc := range []struct {
@@ -83,7 +84,7 @@ func TestHostLookup(t *testing.T) {
 		wantLookup bool // the other upstream is asked the host's address
 	}{
 		{"through the other upstream", loopback, nil, true, true},
-		{"bootstrap when the lookup fails", netip.Addr{}, []netip.Addr{loopback}, true, true},
+		{"bootstrap at once, before any lookup", netip.Addr{}, []netip.Addr{loopback}, true, false},
 		{"bootstrap alone, not itself", netip.Addr{}, []netip.Addr{loopback}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,9 +129,9 @@ func TestHostLookup(t *testing.T) {
 	}
 }
 
-// TestHostLookupFailed: when no other upstream can tell the host's
-// addresses, an upstream that has none yet takes its bootstrap list; one
-// that has addresses gets the error, and so keeps them.
+// TestHostLookupFailed: when no other upstream can be asked, an upstream
+// that has no addresses yet takes its bootstrap list; one that has
+// addresses gets the error, said once, and so keeps them.
 func TestHostLookupFailed(t *testing.T) {
 	bootstrap := []netip.Addr{netip.MustParseAddr("192.0.2.53")}
 	for _, tc := range []struct {
@@ -160,7 +161,13 @@ func TestHostLookupFailed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := &generation{selector: sel}
+			f, err := filter.New(filter.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := config.Default()
+			cfg.Upstreams = []config.Upstream{{Name: "self", Host: "dns.test", Port: 853, TLSName: "dns.test", Bootstrap: tc.bootstrap}}
+			g := &generation{cfg: cfg, ups: []*upstream.Upstream{self}, selector: sel, fwd: &forwarding{}, filter: f}
 			l.gen = func() *generation { return g }
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -168,6 +175,8 @@ func TestHostLookupFailed(t *testing.T) {
 			switch {
 			case tc.want == nil && err == nil:
 				t.Fatalf("lookup gave %v, want an error", got)
+			case tc.want == nil && err.Error() != errNoneToAsk.Error():
+				t.Fatalf("lookup: %q, want %q once", err, errNoneToAsk)
 			case tc.want != nil && (err != nil || !slices.Equal(got, tc.want) || ttl != bootstrapTTL):
 				t.Fatalf("lookup: %v, %v, %v; want %v for %v", got, ttl, err, tc.want, bootstrapTTL)
 			}

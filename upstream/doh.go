@@ -134,8 +134,8 @@ func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question)
 	req := d.newRequest(ctx, wire)
 	resp, err := c.conn.RoundTrip(req)
 	if err != nil {
-		broken = ctx.Err() == nil
-		return nil, d.transportError(ctx, c, "sending query", err)
+		broken, err = d.transportError(ctx, c, "sending query", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -146,8 +146,8 @@ func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question)
 	}
 	body, err := readBody(resp)
 	if err != nil {
-		broken = ctx.Err() == nil
-		return nil, d.transportError(ctx, c, "reading answer", err)
+		broken, err = d.transportError(ctx, c, "reading answer", err)
+		return nil, err
 	}
 	if len(body) > dns.MaxMsgSize {
 		return nil, d.errorf(c, "%w: answer longer than %d octets", ErrBadAnswer, dns.MaxMsgSize)
@@ -163,19 +163,28 @@ func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question)
 }
 
 // transportError describes a request that failed without an HTTP
-// answer. When the context ended it is the context's error (abandoned or
-// timed out, as the counters tell them); otherwise the connection failed
-// it, and it is taken for closed: the HTTP libraries do not say in a
-// form one can test whether it was GOAWAY, a reset or the end of the
-// connection, and each of those is worth one more try elsewhere.
-func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err error) error {
-	if ctx.Err() != nil {
-		return d.errorf(c, "%s: %w", action, ctx.Err())
+// answer, and reports whether the connection is broken: it takes no new
+// request then, and the query is worth one more try on another
+// (ErrConnClosed). When the context ended it is the context's error
+// (abandoned or timed out, as the counters tell them), and the
+// connection is not to blame. When the connection is closed or going
+// (GOAWAY, a reset or the end of the connection: c.conn.lost), it is
+// broken. Otherwise only this query's stream failed, as when the server
+// resets it (RST_STREAM, an HTTP/3 stream error): the query has no
+// answer (ErrStreamReset), and the connection keeps serving the others;
+// retiring it and resending would cost a handshake for the server's
+// refusal of one query.
+func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err error) (broken bool, _ error) {
+	switch {
+	case ctx.Err() != nil:
+		return false, d.errorf(c, "%s: %w", action, ctx.Err())
+	case !c.conn.alive() || c.conn.lost(err):
+		if isTimeout(err) {
+			return true, d.errorf(c, "%s: %w", action, err)
+		}
+		return true, d.errorf(c, "%w: %s: %w", ErrConnClosed, action, err)
 	}
-	if isTimeout(err) {
-		return d.errorf(c, "%s: %w", action, err)
-	}
-	return d.errorf(c, "%w: %s: %w", ErrConnClosed, action, err)
+	return false, d.errorf(c, "%w: %s: %w", ErrStreamReset, action, err)
 }
 
 // errorf formats an error about c as "https 192.0.2.1:443: ...".

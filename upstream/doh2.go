@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 )
 
 // alpnH2 is the ALPN protocol ID of HTTP/2 over TLS (RFC 9113 §3.2).
@@ -79,5 +81,39 @@ func asDialError(err error) error {
 // h2Conn is an HTTP/2 connection.
 type h2Conn struct{ *http.ClientConn }
 
-func (c h2Conn) alive() bool     { return c.Err() == nil }
+func (c h2Conn) alive() bool { return c.Err() == nil }
+
+// h2Lost are the texts of net/http's HTTP/2 errors that end a request
+// because of its connection (GOAWAY, closed, lost to an unanswered
+// PING): the library does not export them as values to test with.
+var h2Lost = []string{
+	"GOAWAY",
+	"http2: client conn not usable",
+	"http2: client conn is closed",
+	"http2: client connection force closed",
+	"http2: client connection lost",
+}
+
+// lost implements httpConn: a GOAWAY refuses new streams on a connection
+// that Err still calls open.
+func (c h2Conn) lost(err error) bool {
+	if netLost(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range h2Lost {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// netLost reports whether err is the end of the socket or its stream of
+// octets under a request.
+func netLost(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.As(err, &op)
+}
 func (c h2Conn) available() bool { return c.Available() > 0 }

@@ -58,6 +58,10 @@ type h3Conn struct {
 
 func (c h3Conn) alive() bool { return c.qc.Context().Err() == nil }
 
+// lost implements httpConn: a stream learns of the connection's close
+// before the connection's context ends (as in DoQ).
+func (c h3Conn) lost(err error) bool { return connClosed(err) || netLost(err) }
+
 // available is always true: QUIC does not tell how many streams the
 // server still allows, and a request beyond them waits for one.
 func (c h3Conn) available() bool { return true }

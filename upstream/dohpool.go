@@ -17,6 +17,10 @@ type httpConn interface {
 	// alive reports whether the connection is still open; a closed one
 	// is dropped.
 	alive() bool
+	// lost reports whether err, a request's failure, says the whole
+	// connection is gone or going, though alive may not tell yet: the
+	// libraries fail the requests on it before they mark it closed.
+	lost(err error) bool
 	// available reports whether it may take another request without
 	// waiting for one in flight to end (the server's stream limit).
 	available() bool

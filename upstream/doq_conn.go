@@ -146,6 +146,10 @@ func (c *doqConn) fail(ctx context.Context, action string, err error) error {
 	case c.qc.Context().Err() != nil:
 		c.retire()
 		err = fmt.Errorf("%w: %w", ErrConnClosed, context.Cause(c.qc.Context()))
+	case isStreamError(err):
+		// The server gave up on this query alone (as DoH's reset
+		// stream): no answer, and the connection serves on.
+		err = fmt.Errorf("%w: %w", ErrStreamReset, err)
 	}
 	return fmt.Errorf("quic %s: %s: %w", c.addr, action, err)
 }
@@ -162,6 +166,13 @@ func connClosed(err error) bool {
 	)
 	return errors.As(err, &app) || errors.As(err, &trans) || errors.As(err, &idle) ||
 		errors.As(err, &hs) || errors.As(err, &reset)
+}
+
+// isStreamError reports whether err is the query's stream reset or
+// stopped by the server.
+func isStreamError(err error) bool {
+	var se *quic.StreamError
+	return errors.As(err, &se) && se.Remote
 }
 
 // begin counts a query in flight, unless the connection is closing.

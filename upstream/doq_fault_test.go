@@ -111,7 +111,7 @@ func TestDoQBadAnswers(t *testing.T) {
 			q.Question[0].Name = "other.test."
 			answerOnce(q, st, c)
 		}, ErrorBadAnswer, false},
-		{"stream reset", dottest.ResetStream(doqRequestCancelled), ErrorConnection, false},
+		{"stream reset", dottest.ResetStream(doqRequestCancelled), ErrorBadAnswer, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

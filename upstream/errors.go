@@ -14,6 +14,11 @@ var (
 	ErrNoUpstream = errors.New("no upstream answered")
 	// ErrBadAnswer: an answer was not a valid response to the query.
 	ErrBadAnswer = errors.New("invalid answer")
+	// ErrStreamReset: the query's own stream failed (reset by the
+	// server, as a per-request timeout does) on a connection that is
+	// fine otherwise: this query has no answer, and the connection keeps
+	// serving the others.
+	ErrStreamReset = errors.New("the query's stream was reset")
 )
 
 // errPanicked ends a shared query whose resolving panicked: the joiners

@@ -30,16 +30,26 @@ const (
 // costs no client anything: whichever answers first answers the client,
 // and the duplicate runs to its end on its own, so that its RTT is
 // measured even when the fastest answered long before.
+//
+// With fallbacks it also brings a primary back, under every policy:
+// while a fallback leads, a member that is not one, which the health
+// checker calls healthy but whose real queries are failing, is sent a
+// copy once per interval. Nothing else would ask it (the failing rank
+// behind the fallbacks), so one lost query would hand the house to
+// the fallbacks' providers until the next probe; one answer to the copy
+// ends its streak and puts it back in front.
 type explorer struct {
 	// claims holds, per member, when it was last explored or sampled
 	// (Unix nanoseconds): one query at a time claims an exploration.
 	claims   map[Member]*atomic.Int64
 	fallback map[Member]bool // the selector's fallbacks; nil when none
+	measure  bool            // fastest: explore for RTTs, not only to recover
 	interval time.Duration   // exploreInterval; shorter in tests
 }
 
-func newExplorer(ms []Member, fallback map[Member]bool) *explorer {
-	e := &explorer{claims: make(map[Member]*atomic.Int64, len(ms)), fallback: fallback, interval: exploreInterval}
+func newExplorer(ms []Member, fallback map[Member]bool, measure bool) *explorer {
+	e := &explorer{claims: make(map[Member]*atomic.Int64, len(ms)), fallback: fallback,
+		measure: measure, interval: exploreInterval}
 	for _, m := range ms {
 		e.claims[m] = new(atomic.Int64)
 	}
@@ -47,9 +57,11 @@ func newExplorer(ms []Member, fallback map[Member]bool) *explorer {
 }
 
 // pick returns a member of cands[1:] to ask beside cands[0] at now, and
-// claims it; nil when none is due. A member is due when it is healthy
-// and has had no RTT sample, nor an exploration, for the interval (a
-// contender, for a tenth of it); one query at a time claims it. A
+// claims it; nil when none is due. For fastest, a member is due when it
+// is healthy and has had no RTT sample, nor an exploration, for the
+// interval (a contender, for a tenth of it). While a fallback leads, a
+// member that is not one and is healthy but failing is due once per
+// interval, under any policy. One query at a time claims a member. A
 // fallback is due only when one leads: the selector puts a usable
 // member that is not a fallback first, and while there is one, no
 // fallback's provider is sent the house's queries.
@@ -68,15 +80,19 @@ func (e *explorer) pick(cands []Member, now time.Time) Member {
 			continue // the common case: one atomic load per member
 		}
 		st := m.Standing(now)
-		if st.tier() != 0 {
-			continue
-		}
-		if lead < 0 {
-			lead = cands[0].Standing(now).Score
-		}
 		due := int64(e.interval)
-		if st.Score <= closeScore*lead {
-			due = short
+		switch {
+		case fallbackLeads && !e.fallback[m] && st.Healthy && st.Failing:
+			// A primary to bring back: once per interval.
+		case !e.measure || st.tier() != 0:
+			continue
+		default:
+			if lead < 0 {
+				lead = cands[0].Standing(now).Score
+			}
+			if st.Score <= closeScore*lead {
+				due = short
+			}
 		}
 		since := last
 		if !st.Sampled.IsZero() {

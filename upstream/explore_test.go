@@ -44,7 +44,7 @@ func TestExplorerPick(t *testing.T) {
 	down := &fakeMember{name: "down", st: Standing{Score: 100 * ms, Sampled: now.Add(-time.Minute)}}
 	failing := &fakeMember{name: "failing", st: Standing{Healthy: true, Failing: true, Score: 100 * ms, Sampled: now.Add(-time.Minute)}}
 	cands := []Member{best, fresh, stale, failing, down}
-	e := newExplorer(cands, nil)
+	e := newExplorer(cands, nil, true)
 
 	var picked sync.Map
 	var n atomic.Int32
@@ -80,7 +80,7 @@ func TestExplorerPick(t *testing.T) {
 	// A contender is due after a tenth of the interval.
 	contender := &fakeMember{name: "contender", st: Standing{Healthy: true, Score: 15 * ms, Sampled: now}}
 	cands = []Member{best, contender}
-	e = newExplorer(cands, nil)
+	e = newExplorer(cands, nil, true)
 	if m := e.pick(cands, now.Add(exploreInterval/closeFactor/2)); m != nil {
 		t.Fatalf("picked %s before its short interval", m.Name())
 	}

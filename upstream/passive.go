@@ -17,7 +17,7 @@ type passive struct {
 	// faster member, as lower bounds: it orders members for fastest.
 	rtt      rtt
 	rank     rtt
-	streak   atomic.Int32 // real queries failed in a row
+	streak   atomic.Int32 // real queries failed in a row (not probes)
 	last     atomic.Pointer[lastError]
 	counters counters
 }
@@ -49,6 +49,20 @@ func (h *passive) fail(start time.Time, err error) (failed bool) {
 	h.streak.Add(1)
 	h.last.Store(&lastError{msg: err.Error(), at: time.Now()})
 	return true
+}
+
+// probeFailed accounts for a failed health probe, and returns err: an
+// error in the counters and the last error, but neither a failure in the
+// streak nor a penalty in the rank (see Upstream.Probe). One cancelled
+// (the checker stopping) is counted as abandoned.
+func (h *passive) probeFailed(err error) error {
+	if errors.Is(err, context.Canceled) {
+		h.counters.abandoned.Add(1)
+		return err
+	}
+	h.counters.errors[classify(err)].Add(1)
+	h.last.Store(&lastError{msg: err.Error(), at: time.Now()})
+	return err
 }
 
 // standing is the member's Standing at now, healthy being the health

@@ -52,7 +52,10 @@ type Selector struct {
 	opts     SelectorOptions
 	log      *slog.Logger
 	flight   flight
-	explorer *explorer // fastest only: the others spread queries anyway
+	// explorer: fastest's RTT exploration (the other policies spread
+	// queries anyway), and with fallbacks, under any policy, the copies
+	// that bring a failing primary back; nil when neither applies.
+	explorer *explorer
 	// failoverLog limits the Info lines of failovers away from each
 	// member: a dead upstream must not log once per query.
 	failoverLog map[Member]*loglimit.Limiter
@@ -91,8 +94,8 @@ func NewSelector(opts SelectorOptions, members ...Member) (*Selector, error) {
 			s.fallback[m] = true
 		}
 	}
-	if _, ok := opts.Policy.(fastest); ok {
-		s.explorer = newExplorer(members, s.fallback)
+	if _, ok := opts.Policy.(fastest); ok || s.fallback != nil {
+		s.explorer = newExplorer(members, s.fallback, ok)
 	}
 	return s, nil
 }
@@ -203,20 +206,13 @@ func usable(r *dns.Msg) bool {
 
 // giveUp ends a query no upstream answered usably: with an upstream's own
 // SERVFAIL or REFUSED when there was one (it may carry the resolver's
-// Extended DNS Error), else with an error saying why (RFC 8914 EDE 23
-// when connections failed, 22 when nothing answered in time).
+// Extended DNS Error), else with an error saying why (see giveUpEDE).
 func (s *Selector) giveUp(q *dns.Msg, fallback *dns.Msg, errs []error) (*dns.Msg, error) {
 	if fallback != nil {
 		return fallback, nil
 	}
 	err := errors.Join(errs...)
-	code, text := dns.ExtendedErrorCodeNoReachableAuthority, "no upstream answered in time"
-	for _, e := range errs {
-		if !errors.Is(e, context.DeadlineExceeded) && !errors.Is(e, context.Canceled) {
-			code, text = dns.ExtendedErrorCodeNetworkError, "upstreams unreachable"
-			break
-		}
-	}
+	code, text := giveUpEDE(errs)
 	// The name only at Debug (issue 16): Warn is for the user to act on,
 	// once per interval however many queries fail.
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -225,6 +221,35 @@ func (s *Selector) giveUp(q *dns.Msg, fallback *dns.Msg, errs []error) (*dns.Msg
 		s.giveUpLog.Warn(s.log, "query failed on every upstream", "err", err)
 	}
 	return nil, &resolver.Error{Code: code, Text: text, Err: fmt.Errorf("%w: %w", ErrNoUpstream, err)}
+}
+
+// giveUpEDE is the RFC 8914 Extended DNS Error for a query that failed
+// with errs: 22 (No Reachable Authority) when nothing answered in time,
+// 23 (Network Error) when the upstreams could not be reached, and 0
+// (Other), saying so, when some answered but not validly (an HTTP error
+// status such as a wrong URL path's 404, an answer that does not check,
+// a reset stream): they were reached, and "unreachable" would send the
+// user looking for a network fault.
+func giveUpEDE(errs []error) (uint16, string) {
+	var network, invalid bool
+	for _, e := range errs {
+		switch {
+		case errors.Is(e, context.DeadlineExceeded) || errors.Is(e, context.Canceled):
+		case errors.Is(e, ErrBadAnswer) || errors.Is(e, ErrStreamReset):
+			invalid = true
+		default:
+			network = true
+		}
+	}
+	switch {
+	case invalid && network:
+		return dns.ExtendedErrorCodeOther, "upstreams unreachable or answering invalidly"
+	case invalid:
+		return dns.ExtendedErrorCodeOther, "upstreams answered invalidly"
+	case network:
+		return dns.ExtendedErrorCodeNetworkError, "upstreams unreachable"
+	}
+	return dns.ExtendedErrorCodeNoReachableAuthority, "no upstream answered in time"
 }
 
 // hedgeDelay is how long an attempt on u runs alone.

@@ -23,7 +23,7 @@ const (
 	ErrorTimeout    ErrorKind = iota // no answer in time, or the connection stalled
 	ErrorConnection                  // refused, reset or closed: TCP-level trouble
 	ErrorTLS                         // handshake, certificate, name or pin check failed
-	ErrorBadAnswer                   // an answer that does not parse
+	ErrorBadAnswer                   // an answer that does not parse or check, or a stream the server reset
 	ErrorServFail                    // answered SERVFAIL
 	ErrorRefused                     // answered REFUSED
 	numErrorKinds
@@ -172,7 +172,7 @@ func classify(err error) ErrorKind {
 	switch {
 	case isTimeout(err) || errors.Is(err, ErrStalled):
 		return ErrorTimeout
-	case errors.Is(err, ErrBadAnswer):
+	case errors.Is(err, ErrBadAnswer), errors.Is(err, ErrStreamReset):
 		return ErrorBadAnswer
 	case errors.As(err, &de):
 		return classifyDial(de.err)

@@ -152,6 +152,21 @@ func (u *Upstream) Transport() Transport { return u.transport }
 // that meets a reused connection the far end has just closed is resent
 // once on a fresh one.
 func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return u.exchange(ctx, q, false)
+}
+
+// Probe is the health checker's Exchange. Its answer counts as any
+// answer (an RTT sample, and the end of a streak of failures), but its
+// failure only as an error in Stats: whether the upstream is down is for
+// the checker to judge, with its fall and rise, and one lost probe must
+// not make it Failing, which would hand every query to the others (the
+// fallbacks' providers, maybe) until the next probe.
+func (u *Upstream) Probe(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	return u.exchange(ctx, q, true)
+}
+
+// exchange is Exchange, or Probe when probe is set.
+func (u *Upstream) exchange(ctx context.Context, q *dns.Msg, probe bool) (*dns.Msg, error) {
 	if len(q.Question) != 1 {
 		return nil, fmt.Errorf("%w: query has %d questions", ErrBadAnswer, len(q.Question))
 	}
@@ -163,6 +178,9 @@ func (u *Upstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	u.counters.queries.Add(1)
 	r, err := u.carrier.exchange(ctx, wire, q.Question[0])
 	if err != nil {
+		if probe {
+			return nil, u.probeFailed(u.exchangeError(err))
+		}
 		return nil, u.fail(start, u.exchangeError(err))
 	}
 	dur := time.Since(start)

@@ -62,6 +62,7 @@ type DoHServer struct {
 	handler atomic.Pointer[Handler]
 	resp    atomic.Pointer[Response]
 	drop    atomic.Int64 // requests still to be answered by closing their connection
+	reset   atomic.Int64 // requests still to be answered by resetting their stream
 	queries atomic.Int64
 	padded  atomic.Int64
 	accepts atomic.Int64
@@ -189,6 +190,12 @@ func (s *DoHServer) SetResponse(r Response) { s.resp.Store(&r) }
 // under a query does.
 func (s *DoHServer) DropNext(n int) { s.drop.Store(int64(n)) }
 
+// ResetNext makes the server reset the stream of each of the next n
+// requests instead of answering it (RST_STREAM in HTTP/2, a stream error
+// in HTTP/3), as a server's per-request timeout does, leaving the
+// connection open.
+func (s *DoHServer) ResetNext(n int) { s.reset.Store(int64(n)) }
+
 // DropConns closes every open connection, as a server timing them out
 // does.
 func (s *DoHServer) DropConns() {
@@ -230,7 +237,12 @@ func (s *DoHServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if s.takeDrop() {
+	if take(&s.reset) {
+		// Both servers reset the request's stream for this panic, and
+		// only that stream.
+		panic(http.ErrAbortHandler)
+	}
+	if take(&s.drop) {
 		if closeConn, ok := r.Context().Value(connKey{}).(func()); ok {
 			closeConn()
 		}
@@ -273,14 +285,15 @@ func (s *DoHServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, m)
 }
 
-// takeDrop reports whether this request is one DropNext asked to drop.
-func (s *DoHServer) takeDrop() bool {
+// take reports whether n, a count of requests still to be treated so,
+// was positive, and counts this one down.
+func take(n *atomic.Int64) bool {
 	for {
-		n := s.drop.Load()
-		if n <= 0 {
+		v := n.Load()
+		if v <= 0 {
 			return false
 		}
-		if s.drop.CompareAndSwap(n, n-1) {
+		if n.CompareAndSwap(v, v-1) {
 			return true
 		}
 	}

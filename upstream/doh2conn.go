@@ -19,7 +19,8 @@ var errWriteQueueFull = errors.New("write queue full: the peer stopped reading")
 
 // batchConn is an HTTP/2 connection's TLS connection, as net/http sees
 // it: its writes are queued, and a writer of its own sends everything
-// queued, each time it runs, as one TLS record in one write(2).
+// queued, each time it runs, in one write(2), as one TLS record per 16
+// KiB.
 // net/http's HTTP/2 client flushes every frame on its own (a query's
 // HEADERS, then its DATA, a WINDOW_UPDATE): each one would be a TLS
 // record, sealed on the request's goroutine (whose stack grows for it),

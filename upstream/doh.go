@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -101,29 +100,13 @@ func dohURL(opts Options) (*url.URL, error) {
 // connections, and once more on another when the one it took fails it
 // without an answer (the far end closed it, sent GOAWAY or reset it).
 func (d *doh) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
-	var resent error // why the query had to be resent, once it was
-	for {
-		c, fresh, err := d.pool.get(ctx)
-		if err == nil {
-			if d.log.Enabled(ctx, slog.LevelDebug) {
-				d.log.DebugContext(ctx, "query sent", "qname", q.Name,
-					"qtype", dns.TypeToString[q.Qtype], "http", d.proto, "size", len(wire))
-			}
-			var r *dns.Msg
-			r, err = d.post(ctx, c, wire, q)
-			if err == nil {
-				return r, nil
-			}
-			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
-				resent = err
-				continue
-			}
+	return resendOnce(ctx, d.pool.get, func(c *dohConn) (*dns.Msg, error) {
+		if d.log.Enabled(ctx, slog.LevelDebug) {
+			d.log.DebugContext(ctx, "query sent", "qname", q.Name,
+				"qtype", dns.TypeToString[q.Qtype], "http", d.proto, "size", len(wire))
 		}
-		if resent != nil {
-			err = fmt.Errorf("%w; resending: %w", resent, err)
-		}
-		return nil, err
-	}
+		return d.post(ctx, c, wire, q)
+	})
 }
 
 // post sends wire on c and returns the checked answer. The connection is

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -91,28 +90,10 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 // connections, resent once on a fresh connection when a reused one turns
 // out to be closed.
 func (d *doq) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
-	var resent error // why the query had to be resent, once it was
-	for {
-		c, fresh, err := d.get(ctx)
-		if err == nil {
-			var r *dns.Msg
-			r, err = c.exchange(ctx, wire, q)
-			c.end()
-			if err == nil {
-				return r, nil
-			}
-			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
-				resent = err
-				continue
-			}
-		}
-		if resent != nil {
-			// Both matter: the connection closed under the query, and the
-			// resend failed too (the resolver is gone, say).
-			err = fmt.Errorf("%w; resending: %w", resent, err)
-		}
-		return nil, err
-	}
+	return resendOnce(ctx, d.get, func(c *doqConn) (*dns.Msg, error) {
+		defer c.end()
+		return c.exchange(ctx, wire, q)
+	})
 }
 
 // get returns a connection with the query counted on it (the caller

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -81,4 +82,34 @@ func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logge
 		return newDoQ(opts, ep, tlsConf, log)
 	}
 	return nil, fmt.Errorf("unknown transport %s", opts.Transport)
+}
+
+// resendOnce sends a query with send on a connection from get, and once
+// more on another when the one it took was reused and turns out closed
+// by the far end (ErrConnClosed) while the context still allows: a
+// resolver closes idle connections whenever it likes, and a query that
+// meets one is no failure of the resolver. fresh, from get, says the
+// connection was dialed for this query: its failure is not worth a
+// retry.
+func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fresh bool, err error), send func(C) (*dns.Msg, error)) (*dns.Msg, error) {
+	var resent error // why the query had to be resent, once it was
+	for {
+		c, fresh, err := get(ctx)
+		if err == nil {
+			var r *dns.Msg
+			if r, err = send(c); err == nil {
+				return r, nil
+			}
+			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
+				resent = err
+				continue
+			}
+		}
+		if resent != nil {
+			// Both matter: the connection closed under the query, and the
+			// resend failed too (the resolver is gone, say).
+			err = fmt.Errorf("%w; resending: %w", resent, err)
+		}
+		return nil, err
+	}
 }

@@ -25,11 +25,10 @@ type conn struct {
 	idleTimeout time.Duration
 	stallAfter  func() time.Duration // asked when a query is given up
 
-	qmu     sync.Mutex    // guards queue, spare and writing
-	queue   []byte        // queries waiting to be written, length-prefixed
-	spare   []byte        // the buffer written last, reused as the next queue
-	writing bool          // a goroutine is writing: it takes what is queued meanwhile
-	wake    chan struct{} // tells the writer that queue has something; buffered 1
+	qmu   sync.Mutex    // guards queue and spare
+	queue []byte        // queries waiting to be written, length-prefixed
+	spare []byte        // the buffer written last, reused as the next queue
+	wake  chan struct{} // tells the writer that queue has something; buffered 1
 
 	mu      sync.Mutex
 	pending map[uint16]*call

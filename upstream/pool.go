@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/dotproxy/dotproxy/internal/rawconn"
 )
 
 // busyThreshold is how many queries in flight on the least-loaded
@@ -151,7 +153,7 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 		p.ep.failed(addr)
 		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
 	}
-	tc := tls.Client(newRawConn(nc), p.tlsConf)
+	tc := tls.Client(rawconn.Wrap(nc), p.tlsConf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		p.ep.failed(addr)

@@ -1,4 +1,4 @@
-package upstream
+package rawconn
 
 import (
 	"errors"
@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawConn is a TCP connection to an upstream whose reads and writes are
-// raw system calls on its non-blocking socket, waiting for readiness in
-// Go's network poller as net.Conn does.
+// rawConn is a TCP connection whose reads and writes are raw system
+// calls on its non-blocking socket, waiting for readiness in Go's
+// network poller as net.Conn does.
 //
 // Why: Go makes a read or write on a socket with syscall.Syscall, which
 // tells the scheduler that the thread may block. The first such call
@@ -24,8 +24,8 @@ import (
 // query, then for the upstream's answer), and so pays those wake-ups and
 // context switches on every query, where the call itself, on a
 // non-blocking socket, never waits. A raw call keeps its P for the call's
-// few µs and wakes nobody. (listener/udpconn_linux.go does the same for
-// the UDP sockets.)
+// few µs and wakes nobody. (The listener's UDP sockets do the same, in
+// listener/udpconn_linux.go.)
 type rawConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
@@ -39,9 +39,11 @@ type rawConn struct {
 	writeFn    func(fd uintptr) bool
 }
 
-// newRawConn wraps c; on a connection whose descriptor cannot be
-// reached it returns c as it is.
-func newRawConn(c net.Conn) net.Conn {
+// Wrap returns c read and written with raw system calls; a connection
+// that is not TCP, or whose descriptor cannot be reached, is returned as
+// it is. Only one Read and one Write may be under way at a time, as
+// crypto/tls and a connection's one reader and one writer use it.
+func Wrap(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c

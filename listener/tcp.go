@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dotproxy/dotproxy/internal/rawconn"
 	"github.com/dotproxy/dotproxy/resolver"
 )
 
@@ -22,7 +23,7 @@ import (
 // other query to a worker. Answers go out in the order they are ready
 // (RFC 7766 §6.2.1.1).
 type tcpConn struct {
-	conn   *net.TCPConn
+	conn   net.Conn // the accepted socket, read and written raw (rawconn)
 	client netip.AddrPort
 	key    netip.Addr // the client's IP, for the per-client cap
 	share  *share     // the client's share of the in-flight budget
@@ -89,7 +90,7 @@ func (s *Server) admit(c *net.TCPConn) {
 		return
 	}
 	tc := &tcpConn{
-		conn:   c,
+		conn:   rawconn.Wrap(c),
 		client: client,
 		key:    key,
 		srv:    s,

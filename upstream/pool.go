@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/dotproxy/dotproxy/internal/rawconn"
 )
 
 // busyThreshold is how many queries in flight on the least-loaded
@@ -146,13 +148,18 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dialing %s: %w", p.ep, &dialError{err})
 	}
-	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tlsConf}
-	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		p.ep.failed(addr)
 		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
 	}
-	return newConn(nc.(*tls.Conn), p.idleTimeout, p.stallAfter), nil
+	tc := tls.Client(rawconn.Wrap(nc), p.tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		p.ep.failed(addr)
+		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
+	}
+	return newConn(tc, p.idleTimeout, p.stallAfter), nil
 }
 
 // open counts the live connections.

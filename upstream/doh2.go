@@ -34,12 +34,10 @@ func newH2Dialer(tlsConf *tls.Config) dialFunc {
 		// neither pin nor refuse HTTP/1.1. It dials the address
 		// NewClientConn is given, which the pool chose.
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}
-			nc, err := d.DialContext(ctx, network, addr)
+			tc, err := dialTLS(ctx, addr, conf)
 			if err != nil {
 				return nil, &dialError{err}
 			}
-			tc := nc.(*tls.Conn)
 			if p := tc.ConnectionState().NegotiatedProtocol; p != alpnH2 {
 				tc.Close()
 				return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}

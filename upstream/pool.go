@@ -5,11 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
-
-	"github.com/dotproxy/dotproxy/internal/rawconn"
 )
 
 // busyThreshold is how many queries in flight on the least-loaded
@@ -148,14 +145,8 @@ func (p *pool) handshake(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dialing %s: %w", p.ep, &dialError{err})
 	}
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr.String())
+	tc, err := dialTLS(ctx, addr.String(), p.tlsConf)
 	if err != nil {
-		p.ep.failed(addr)
-		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
-	}
-	tc := tls.Client(rawconn.Wrap(nc), p.tlsConf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		nc.Close()
 		p.ep.failed(addr)
 		return nil, fmt.Errorf("dialing %s: %w", addr, &dialError{err})
 	}

@@ -2,12 +2,16 @@ package upstream
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+
+	"github.com/dotproxy/dotproxy/internal/rawconn"
 )
 
 // alpnDoT is the ALPN protocol ID for DNS-over-TLS (RFC 7858, IANA).
@@ -96,4 +100,21 @@ func verifyPins(chain []*x509.Certificate, pins [][]byte) error {
 	}
 	sum := sha256.Sum256(chain[0].RawSubjectPublicKeyInfo)
 	return fmt.Errorf("SPKI pin check: certificate key %s matches no pin", base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// dialTLS connects to addr over TCP and completes a TLS handshake with
+// conf, within ctx. The socket is read and written with raw system
+// calls (internal/rawconn): a blocking one would wake Go's monitor
+// thread on every query that comes after the process went idle.
+func dialTLS(ctx context.Context, addr string, conf *tls.Config) (*tls.Conn, error) {
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(rawconn.Wrap(nc), conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
 }

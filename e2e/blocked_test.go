@@ -2,19 +2,15 @@ package e2e
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dotproxy/dotproxy/internal/dottest"
 )
 
 const (
-	// tarpitHeld bounds the connections a tarpit holds open; past it, it
-	// closes what it accepts. dotproxy opens a few at most.
-	tarpitHeld = 256
 	// settledQueries is how many queries in a row must go to the DoH
 	// upstream alone, with no attempt at the blocked one, for dotproxy to
 	// have settled on DoH.
@@ -27,47 +23,6 @@ const (
 	// burstMax bounds the queries of the blocked-port test.
 	burstMax = 300
 )
-
-// startTarpit listens on a free port of ip, accepts every TCP connection
-// and never writes a byte: a DoT address on a network that lets the TCP
-// handshake through and drops the rest, so that the TLS handshake never
-// completes. What it accepted is closed when the test ends.
-func startTarpit(t *testing.T, ip string) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if len(held) < tarpitHeld {
-				held = append(held, c)
-			} else {
-				c.Close()
-			}
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().(*net.TCPAddr).AddrPort()
-}
 
 // burstName is the i-th name of the blocked-port test, and burstIP its
 // address in Unbound's local data.
@@ -91,7 +46,7 @@ func TestPort853Blocked(t *testing.T) {
 	ub := startUnboundDoH(t, p, "127.0.0.2", data...)
 	doh := ub.upstream("doh")
 	doh.fallback = true
-	blocked := upstreamConf{name: "blocked", addr: startTarpit(t, "127.0.0.5"), caFile: p.caFile}
+	blocked := upstreamConf{name: "blocked", addr: dottest.StartTarpit(t, "127.0.0.5"), caFile: p.caFile}
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1", false))
 	d := startDotproxy(t, proxyConfig{
 		upstreams: []upstreamConf{blocked, doh},

@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"net"
-	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,43 +10,6 @@ import (
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/upstream"
 )
-
-// startBlackhole starts a TCP listener on loopback that accepts
-// connections and never says a word on them: a DoT address whose TLS
-// handshake never completes, as where port 853 is filtered. Its
-// connections are closed at cleanup.
-func startBlackhole(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
 
 // TestPort853Blocked is issue 13's scenario: the DoT upstream's
 // handshake never completes, a DNS-over-HTTPS fallback (HTTP/2, then
@@ -79,7 +39,7 @@ func TestPort853Blocked(t *testing.T) {
 			}
 			cfg := config.Default()
 			cfg.Upstreams = []config.Upstream{
-				{Name: "blocked", Address: startBlackhole(t), TLSName: "dns.test", CAFile: caFile},
+				{Name: "blocked", Address: dottest.StartTarpit(t, "127.0.0.1"), TLSName: "dns.test", CAFile: caFile},
 				fallback,
 			}
 			cfg.Connections.DialTimeout = dialLimit

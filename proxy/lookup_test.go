@@ -25,22 +25,7 @@ func startProxy(t *testing.T, cfg *config.Config) (*Proxy, string) {
 	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
 	cfg.Admin = netip.AddrPort{}
 	cfg.Filter.CacheDir = t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	p, err := New(cfg, "test", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p.Shutdown(ctx)
-	})
+	p := runProxy(t, cfg)
 	return p, p.UDPAddrs()[0].String()
 }
 

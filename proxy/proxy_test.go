@@ -29,6 +29,29 @@ type testbed struct {
 	tcp    string
 }
 
+// runProxy builds and starts a proxy for cfg as it is, logging to the
+// test at Debug with -v, and shuts it down at cleanup.
+func runProxy(t *testing.T, cfg *config.Config) *Proxy {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	p, err := New(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
+	return p
+}
+
 // newTestbed starts n upstreams and a proxy over them; tweak may change
 // the configuration before the proxy is built.
 func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
@@ -53,22 +76,7 @@ func newTestbed(t *testing.T, n int, tweak func(*config.Config)) *testbed {
 	if tweak != nil {
 		tweak(cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	p, err := New(cfg, "test", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p.Shutdown(ctx)
-	})
+	p := runProxy(t, cfg)
 	tb.proxy = p
 	tb.cfg = cfg
 	tb.udp = p.UDPAddrs()[0].String()

@@ -36,19 +36,7 @@ func newDoHUpstream(t *testing.T, ca *dottest.CA, srv *dottest.DoHServer, opts O
 	if opts.Name == "" {
 		opts.Name = opts.Transport.String()
 	}
-	opts.Addr = srv.Addr()
-	if opts.TLSName == "" {
-		opts.TLSName = testTLSName
-	}
-	if opts.RootCAs == nil {
-		opts.RootCAs = ca.Pool
-	}
-	u, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(u.Close)
-	return u
+	return newUpstreamAt(t, ca, srv.Addr(), opts)
 }
 
 // TestDoHRoundTrip: a query goes out as RFC 8484 asks and no more — a

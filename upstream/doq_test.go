@@ -26,22 +26,7 @@ func startDoQ(t *testing.T, ca *dottest.CA, h dottest.Handler) *dottest.DoQServe
 func newDoQUpstream(t *testing.T, ca *dottest.CA, srv *dottest.DoQServer, opts Options) *Upstream {
 	t.Helper()
 	opts.Transport = QUIC
-	if opts.Name == "" {
-		opts.Name = srv.Addr().String()
-	}
-	opts.Addr = srv.Addr()
-	if opts.TLSName == "" {
-		opts.TLSName = testTLSName
-	}
-	if opts.RootCAs == nil {
-		opts.RootCAs = ca.Pool
-	}
-	u, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(u.Close)
-	return u
+	return newUpstreamAt(t, ca, srv.Addr(), opts)
 }
 
 // TestDoQExchange checks what goes over the wire and what comes back: the

@@ -34,10 +34,18 @@ func startServer(t *testing.T, ca *dottest.CA, h dottest.Handler) *dottest.Serve
 // fields as given.
 func newUpstream(t *testing.T, ca *dottest.CA, srv *dottest.Server, opts Options) *Upstream {
 	t.Helper()
+	return newUpstreamAt(t, ca, srv.Addr(), opts)
+}
+
+// newUpstreamAt builds an Upstream of opts.Transport for the test server
+// at addr, trusting ca, named after addr and checked for testTLSName
+// unless opts says otherwise; it is closed at cleanup.
+func newUpstreamAt(t *testing.T, ca *dottest.CA, addr netip.AddrPort, opts Options) *Upstream {
+	t.Helper()
 	if opts.Name == "" {
-		opts.Name = srv.Addr().String()
+		opts.Name = addr.String()
 	}
-	opts.Addr = srv.Addr()
+	opts.Addr = addr
 	if opts.TLSName == "" {
 		opts.TLSName = testTLSName
 	}

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -13,7 +12,9 @@ import (
 // httpConn is one HTTP/2 or HTTP/3 connection, carrying many requests
 // at once on streams of its own.
 type httpConn interface {
-	RoundTrip(*http.Request) (*http.Response, error)
+	// post sends wire, a query, as a POST (RFC 8484 §4.1) and returns
+	// the response.
+	post(ctx context.Context, wire []byte) (dohAnswer, error)
 	// alive reports whether the connection is still open; a closed one
 	// is dropped.
 	alive() bool

@@ -129,10 +129,13 @@ func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question)
 	if err := checkDNSBody(len(ans.body)); err != nil {
 		return nil, d.errorf(c, "%w", err)
 	}
-	r := new(dns.Msg)
-	if err := r.Unpack(ans.body); err != nil {
-		return nil, d.errorf(c, "%w: %w", ErrBadAnswer, err)
+	if ans.msg == nil && ans.unpackErr == nil {
+		ans.unpack()
 	}
+	if ans.unpackErr != nil {
+		return nil, d.errorf(c, "%w: %w", ErrBadAnswer, ans.unpackErr)
+	}
+	r := ans.msg
 	if err := checkAnswer(r, q); err != nil {
 		return nil, d.errorf(c, "%w", err)
 	}

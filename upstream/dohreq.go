@@ -17,6 +17,24 @@ type dohAnswer struct {
 	status      int
 	contentType string
 	body        []byte // at most dns.MaxMsgSize+1 octets: a longer one shows
+	// msg is body unpacked, or unpackErr why it was not, once unpack
+	// has run; both nil before.
+	msg       *dns.Msg
+	unpackErr error
+}
+
+// unpack unpacks the body of a 200 response of the DNS media type and
+// acceptable length, for doh.post to check.
+func (a *dohAnswer) unpack() {
+	if a.status != http.StatusOK || !isDNSMessage(a.contentType) || checkDNSBody(len(a.body)) != nil {
+		return
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(a.body); err != nil {
+		a.unpackErr = err
+		return
+	}
+	a.msg = m
 }
 
 // dohHeader holds an HTTP/3 query's header fields: only what RFC 8484

@@ -117,10 +117,14 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 			}
 		}
 	}
-	if f.StreamEnded() {
-		c.finishLocked(st)
+	ended := f.StreamEnded()
+	if ended {
+		c.removeLocked(st.id)
 	}
 	c.mu.Unlock()
+	if ended {
+		st.finish()
+	}
 }
 
 // onData takes a piece of a response's body. Every DATA frame counts
@@ -136,6 +140,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	}
 	st := c.streams[f.StreamID]
 	var tooLong error
+	ended := false
 	if st != nil {
 		if st.status == 0 {
 			c.mu.Unlock()
@@ -143,12 +148,15 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		}
 		if tooLong = checkDNSBody(len(st.body) + len(f.Data())); tooLong == nil {
 			st.body = append(st.body, f.Data()...)
-			if f.StreamEnded() {
-				c.finishLocked(st)
+			if ended = f.StreamEnded(); ended {
+				c.removeLocked(st.id)
 			}
 		}
 	}
 	c.mu.Unlock()
+	if ended {
+		st.finish()
+	}
 	if tooLong != nil {
 		c.failStream(f.StreamID, tooLong, http2.ErrCodeCancel)
 	}
@@ -160,10 +168,14 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	return nil
 }
 
-// finishLocked hands st's response to its query.
-func (c *h2Conn) finishLocked(st *h2Stream) {
-	c.removeLocked(st.id)
-	st.ch <- h2Result{ans: dohAnswer{status: st.status, contentType: st.ctype, body: st.body}}
+// finish hands a stream's response, ended and removed from the table,
+// to its query. A DNS answer is unpacked here, on the reader, as DoT's
+// reader does: the query's goroutine is new for each query, and would
+// grow its stack for the unpacking every time.
+func (st *h2Stream) finish() {
+	ans := dohAnswer{status: st.status, contentType: st.ctype, body: st.body}
+	ans.unpack()
+	st.ch <- h2Result{ans: ans}
 }
 
 // failStream fails the query on stream id with err, telling the server

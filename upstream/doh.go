@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -53,10 +52,12 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		return nil, err
 	}
 	d := &doh{transport: opts.Transport, url: u, log: log}
+	var c carrier = d
 	var dial dialFunc
 	switch opts.Transport {
 	case HTTPS:
 		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf, u.Host, u.RequestURI())
+		c = h2Carrier{d}
 	case HTTP3:
 		d.proto, dial = "HTTP/3", newH3Dialer(tlsConf, u)
 	default:
@@ -69,7 +70,7 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		dialTimeout: opts.DialTimeout,
 		idleTimeout: opts.IdleTimeout,
 	}
-	return d, nil
+	return c, nil
 }
 
 // dohURL is the URL queries are sent to: the TLS name is the
@@ -115,29 +116,10 @@ func (d *doh) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.M
 func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question) (*dns.Msg, error) {
 	broken := false
 	defer func() { d.pool.release(c, broken) }()
-	ans, err := c.conn.post(ctx, wire)
+	r, err := c.conn.post(ctx, wire, q)
 	if err != nil {
 		broken, err = d.transportError(ctx, c, "sending query", err)
 		return nil, err
-	}
-	if ans.status != http.StatusOK {
-		return nil, d.errorf(c, "%w: status %d", ErrBadAnswer, ans.status)
-	}
-	if !isDNSMessage(ans.contentType) {
-		return nil, d.errorf(c, "%w: content type %q", ErrBadAnswer, ans.contentType)
-	}
-	if err := checkDNSBody(len(ans.body)); err != nil {
-		return nil, d.errorf(c, "%w", err)
-	}
-	if ans.msg == nil && ans.unpackErr == nil {
-		ans.unpack()
-	}
-	if ans.unpackErr != nil {
-		return nil, d.errorf(c, "%w: %w", ErrBadAnswer, ans.unpackErr)
-	}
-	r := ans.msg
-	if err := checkAnswer(r, q); err != nil {
-		return nil, d.errorf(c, "%w", err)
 	}
 	return r, nil
 }

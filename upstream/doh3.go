@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 
+	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -60,8 +61,12 @@ type h3Conn struct {
 }
 
 // post implements httpConn.
-func (c h3Conn) post(ctx context.Context, wire []byte) (dohAnswer, error) {
-	return roundTrip(ctx, c.cc, c.url, wire)
+func (c h3Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	ans, err := roundTrip(ctx, c.cc, c.url, wire)
+	if err != nil {
+		return nil, err
+	}
+	return ans.message(q)
 }
 
 func (c h3Conn) alive() bool { return c.qc.Context().Err() == nil }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -17,24 +18,29 @@ type dohAnswer struct {
 	status      int
 	contentType string
 	body        []byte // at most dns.MaxMsgSize+1 octets: a longer one shows
-	// msg is body unpacked, or unpackErr why it was not, once unpack
-	// has run; both nil before.
-	msg       *dns.Msg
-	unpackErr error
 }
 
-// unpack unpacks the body of a 200 response of the DNS media type and
-// acceptable length, for doh.post to check.
-func (a *dohAnswer) unpack() {
-	if a.status != http.StatusOK || !isDNSMessage(a.contentType) || checkDNSBody(len(a.body)) != nil {
-		return
+// message is the DNS answer a response carries, checked against the
+// question q: a 200 of the DNS media type with a message to it, or an
+// ErrBadAnswer that says what came instead.
+func (a dohAnswer) message(q dns.Question) (*dns.Msg, error) {
+	switch {
+	case a.status != http.StatusOK:
+		return nil, fmt.Errorf("%w: status %d", ErrBadAnswer, a.status)
+	case !isDNSMessage(a.contentType):
+		return nil, fmt.Errorf("%w: content type %q", ErrBadAnswer, a.contentType)
+	}
+	if err := checkDNSBody(len(a.body)); err != nil {
+		return nil, err
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(a.body); err != nil {
-		a.unpackErr = err
-		return
+		return nil, fmt.Errorf("%w: %w", ErrBadAnswer, err)
 	}
-	a.msg = m
+	if err := checkAnswer(m, q); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // dohHeader holds an HTTP/3 query's header fields: only what RFC 8484

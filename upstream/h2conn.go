@@ -89,12 +89,8 @@ type h2Stream struct {
 	status     int   // the response's :status, 0 until its HEADERS
 	ctype      string
 	body       []byte
-	ch         chan h2Result // buffered 1: the reader never waits
-}
-
-type h2Result struct {
-	ans dohAnswer
-	err error
+	q          dns.Question // what the answer must match
+	ch         chan result  // buffered 1: the reader never waits
 }
 
 // newH2Dialer returns the dialer of HTTP/2 connections to u's host and
@@ -168,25 +164,25 @@ func startH2(tc *tls.Conn, authority, path string) (*h2Conn, error) {
 }
 
 // post implements httpConn: a POST of wire on a new stream, and its
-// response.
-func (c *h2Conn) post(ctx context.Context, wire []byte) (dohAnswer, error) {
-	st, err := c.open(ctx, wire)
+// answer.
+func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	st, err := c.open(ctx, wire, q)
 	if err != nil {
-		return dohAnswer{}, err
+		return nil, err
 	}
 	select {
 	case r := <-st.ch:
-		return r.ans, r.err
+		return r.msg, r.err
 	case <-ctx.Done():
 		c.cancel(st, http2.ErrCodeCancel)
-		return dohAnswer{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
 // open starts the query's stream: its HEADERS and as much of its DATA as
 // the server's windows allow go out at once, the rest as WINDOW_UPDATEs
 // come. It waits for a stream when the server's limit is reached.
-func (c *h2Conn) open(ctx context.Context, wire []byte) (*h2Stream, error) {
+func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question) (*h2Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // out of time: send nothing
 	}
@@ -196,6 +192,7 @@ func (c *h2Conn) open(ctx context.Context, wire []byte) (*h2Stream, error) {
 		c.wmu.Unlock()
 		return nil, err
 	}
+	st.q = q
 	err = c.writeHeaders(st.id, len(wire))
 	if err == nil {
 		err = c.writeData(ctx, st, wire) // unlocks wmu
@@ -224,7 +221,7 @@ func (c *h2Conn) newStream(ctx context.Context) (*h2Stream, error) {
 			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY)", ErrConnClosed)
 		case uint32(len(c.streams)) < c.maxStreams:
-			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan h2Result, 1)}
+			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
 			c.nextID += 2
 			c.streams[st.id] = st
 			c.mu.Unlock()

@@ -174,8 +174,8 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 // grow its stack for the unpacking every time.
 func (st *h2Stream) finish() {
 	ans := dohAnswer{status: st.status, contentType: st.ctype, body: st.body}
-	ans.unpack()
-	st.ch <- h2Result{ans: ans}
+	m, err := ans.message(st.q)
+	st.ch <- result{msg: m, err: err}
 }
 
 // failStream fails the query on stream id with err, telling the server
@@ -190,7 +190,7 @@ func (c *h2Conn) failStream(id uint32, err error, code http2.ErrCode) {
 	if st == nil {
 		return
 	}
-	st.ch <- h2Result{err: err}
+	st.ch <- result{err: err}
 	if code != 0 {
 		c.wmu.Lock()
 		c.wfr.WriteRSTStream(id, code)
@@ -275,7 +275,7 @@ func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) {
 	c.wakeLocked()
 	c.mu.Unlock()
 	for _, st := range lost {
-		st.ch <- h2Result{err: fmt.Errorf("%w: GOAWAY %v", ErrConnClosed, f.ErrCode)}
+		st.ch <- result{err: fmt.Errorf("%w: GOAWAY %v", ErrConnClosed, f.ErrCode)}
 	}
 }
 
@@ -330,7 +330,7 @@ func (c *h2Conn) end(err error) {
 	c.mu.Unlock()
 	c.pinger.Stop()
 	for _, st := range streams {
-		st.ch <- h2Result{err: err}
+		st.ch <- result{err: err}
 	}
 	force := time.AfterFunc(closeNotifyTimeout, func() { c.tc.NetConn().Close() })
 	if err != errH2Closed {

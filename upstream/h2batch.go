@@ -17,15 +17,13 @@ const maxWriteQueue = 1 << 20
 // reached.
 var errWriteQueueFull = errors.New("write queue full: the peer stopped reading")
 
-// batchConn is an HTTP/2 connection's TLS connection, as net/http sees
-// it: its writes are queued, and a writer of its own sends everything
-// queued, each time it runs, in one write(2), as one TLS record per 16
-// KiB.
-// net/http's HTTP/2 client flushes every frame on its own (a query's
-// HEADERS, then its DATA, a WINDOW_UPDATE): each one would be a TLS
-// record, sealed on the request's goroutine (whose stack grows for it),
-// and a system call. Under load the frames of many requests now share
-// one. Reads go straight to the TLS connection.
+// batchConn is an HTTP/2 connection's TLS connection, as h2Conn's
+// framer writes to it: writes are queued, and a writer of its own sends
+// everything queued, each time it runs, in one write(2), as one TLS
+// record per 16 KiB. A query's HEADERS and DATA, a WINDOW_UPDATE, the
+// frames of many requests under load, share one record and one system
+// call, sealed on the writer and not on each query's goroutine. Reads go
+// straight to the TLS connection.
 //
 // A write error, a write blocked for writeTimeout or more than
 // maxWriteQueue queued closes the connection, which fails every request
@@ -115,13 +113,6 @@ func (b *batchConn) writeLoop() {
 		}
 	}
 }
-
-// SetWriteDeadline does nothing: writes do not block, and the writer
-// keeps its own deadline.
-func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
-
-// SetDeadline sets the read deadline only; see SetWriteDeadline.
-func (b *batchConn) SetDeadline(t time.Time) error { return b.Conn.SetReadDeadline(t) }
 
 // Close sends what is queued, within writeTimeout, and closes the
 // socket.

@@ -1,0 +1,360 @@
+package dottest
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// reverseWait bounds how long Reverse holds an answer for the others of
+// its batch: past it, what is held goes out, newest first.
+const reverseWait = 20 * time.Millisecond
+
+// errStreamGone stops a write to a stream that ended (the client reset
+// it) without harm to the connection.
+var errStreamGone = errors.New("stream ended")
+
+// h2plan is how one response is framed.
+type h2plan struct {
+	headerChunk, dataChunk            int
+	padding                           uint8
+	trailers, emptyEnd, informational bool
+	delay                             time.Duration
+}
+
+// planFor is the framing of the response on stream id of connection
+// conn: b's, or, when b asks for Random, drawn from b.Seed and the
+// stream, so that a failing run can be replayed.
+func planFor(b *H2RawBehavior, conn int, id uint32) h2plan {
+	p := h2plan{headerChunk: b.HeaderChunk, dataChunk: b.DataChunk, padding: b.Padding,
+		trailers: b.Trailers, emptyEnd: b.EmptyEnd, informational: b.Informational}
+	if !b.Random {
+		return p
+	}
+	r := rand.New(rand.NewPCG(b.Seed, uint64(conn)<<32|uint64(id)))
+	p.headerChunk = []int{0, 1, 5, 16}[r.IntN(4)]
+	p.dataChunk = []int{0, 3, 17, 100}[r.IntN(4)]
+	p.padding = []uint8{0, 0, 1, 200}[r.IntN(4)]
+	p.trailers = r.IntN(4) == 0
+	p.emptyEnd = r.IntN(4) == 0
+	p.informational = r.IntN(8) == 0
+	p.delay = time.Duration(r.IntN(3)) * time.Millisecond // answers overtake each other
+	return p
+}
+
+// answer reads the request on st and answers it as the behavior says.
+func (c *h2rawConn) answer(st *h2rawStream) {
+	b := c.srv.behavior.Load()
+	status, q := parseRequest(st.fields, st.body)
+	fault := FaultNone
+	var body []byte
+	if q != nil {
+		fault = c.srv.fault(b, strings.ToLower(q.Question[0].Name))
+		if fault == FaultRefuse || fault == FaultReset {
+			code := map[H2Fault]http2.ErrCode{FaultRefuse: http2.ErrCodeRefusedStream, FaultReset: http2.ErrCodeInternal}[fault]
+			c.resetStream(st.id, code)
+			c.closeIfDone()
+			return
+		}
+		m := c.ask(q)
+		if m == nil {
+			return // the handler never answered, or the connection ended
+		}
+		var err error
+		if body, err = m.Pack(); err != nil {
+			status, body = http.StatusInternalServerError, nil
+		}
+	}
+	if b.Response.Status != 0 {
+		status = b.Response.Status
+	}
+	if b.Response.Body != nil {
+		body = b.Response.Body
+	}
+	ctype := dohMediaType
+	if b.Response.ContentType != "" {
+		ctype = b.Response.ContentType
+	}
+	fields := []hpack.HeaderField{{Name: ":status", Value: strconv.Itoa(status)}, {Name: "content-type", Value: ctype}}
+	if b.ContentLength {
+		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
+	}
+	fields = append(fields, b.ExtraFields...)
+	p := planFor(b, c.id, st.id)
+	if p.delay > 0 {
+		t := time.NewTimer(p.delay)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return
+		}
+	}
+	send := func() { c.respond(st, p, fields, body, fault) }
+	if b.Reverse > 1 {
+		c.hold(b.Reverse, send)
+		return
+	}
+	send()
+}
+
+// parseRequest returns the status a request earns, and its query when it
+// is a DoH query.
+func parseRequest(fields []hpack.HeaderField, body []byte) (int, *dns.Msg) {
+	var method, path, ctype string
+	for _, f := range fields {
+		switch f.Name {
+		case ":method":
+			method = f.Value
+		case ":path":
+			path = f.Value
+		case "content-type":
+			ctype = f.Value
+		}
+	}
+	switch {
+	case path != DoHPath:
+		return http.StatusNotFound, nil
+	case method != http.MethodPost:
+		return http.StatusMethodNotAllowed, nil
+	case ctype != dohMediaType:
+		return http.StatusUnsupportedMediaType, nil
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(body); err != nil || len(q.Question) == 0 {
+		return http.StatusBadRequest, nil
+	}
+	return http.StatusOK, q
+}
+
+// ask runs the handler on q and returns its first reply, or nil when
+// the connection ends first.
+func (c *h2rawConn) ask(q *dns.Msg) *dns.Msg {
+	answers := make(chan *dns.Msg, 1)
+	h := *c.srv.handler.Load()
+	go h(q, func(m *dns.Msg) {
+		select {
+		case answers <- m:
+		default: // a second reply has nowhere to go over HTTP
+		}
+	})
+	select {
+	case m := <-answers:
+		return m
+	case <-c.done:
+		return nil
+	}
+}
+
+// hold keeps send until n answers are held or reverseWait has passed,
+// then sends what is held, newest first.
+func (c *h2rawConn) hold(n int, send func()) {
+	mine := make(chan struct{})
+	c.mu.Lock()
+	c.held = append(c.held, func() { send(); close(mine) })
+	full := len(c.held) >= n
+	c.mu.Unlock()
+	if full {
+		c.release()
+		return
+	}
+	t := time.NewTimer(reverseWait)
+	defer t.Stop()
+	select {
+	case <-mine:
+	case <-t.C:
+		c.release()
+	case <-c.done:
+	}
+}
+
+func (c *h2rawConn) release() {
+	c.mu.Lock()
+	batch := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for i := len(batch) - 1; i >= 0; i-- {
+		batch[i]()
+	}
+}
+
+// respond sends one response, framed as p says, and plays a mid-body
+// fault.
+func (c *h2rawConn) respond(st *h2rawStream, p h2plan, fields []hpack.HeaderField, body []byte, fault H2Fault) {
+	c.noteOrder(st)
+	if p.informational {
+		early := []hpack.HeaderField{{Name: ":status", Value: "103"}, {Name: "link", Value: "</style.css>; rel=preload"}}
+		if !c.headerBlock(st, early, p, false) {
+			return
+		}
+	}
+	midBody := fault == FaultResetMidBody || fault == FaultCloseMidBody
+	tail := p.trailers || p.emptyEnd || midBody
+	if !c.headerBlock(st, fields, p, len(body) == 0 && !tail) {
+		return
+	}
+	limit := len(body)
+	if midBody {
+		limit = len(body) / 2
+	}
+	for off := 0; off < limit; {
+		want := limit - off
+		if p.dataChunk > 0 {
+			want = min(want, p.dataChunk)
+		}
+		n, pad, ok := c.reserve(st, want, int(p.padding))
+		if !ok {
+			return
+		}
+		end := off+n == len(body) && !tail
+		if !c.dataFrame(st, body[off:off+n], pad, end) {
+			return
+		}
+		off += n
+	}
+	switch {
+	case fault == FaultResetMidBody:
+		c.resetStream(st.id, http2.ErrCodeInternal)
+	case fault == FaultCloseMidBody:
+		c.abort()
+	case p.trailers:
+		trailer := []hpack.HeaderField{{Name: "x-dottest-trailer", Value: "done"}}
+		c.headerBlock(st, trailer, h2plan{headerChunk: p.headerChunk}, true)
+	case p.emptyEnd:
+		c.dataFrame(st, nil, 0, true)
+	}
+	c.closeIfDone()
+}
+
+// noteOrder counts st's answer as reordered when a request read before
+// it on the connection is still unanswered.
+func (c *h2rawConn) noteOrder(st *h2rawStream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.streams {
+		if o.seq > 0 && o.seq < st.seq && !o.closed {
+			c.srv.reordered.Add(1)
+			return
+		}
+	}
+}
+
+// headerBlock sends fields on st as a HEADERS frame and as many
+// CONTINUATION frames as p's chunks make; end ends the stream.
+func (c *h2rawConn) headerBlock(st *h2rawStream, fields []hpack.HeaderField, p h2plan, end bool) bool {
+	return c.write(func(fr *http2.Framer) error {
+		c.mu.Lock()
+		if st.closed {
+			c.mu.Unlock()
+			return errStreamGone
+		}
+		frame := int(c.peer.frameSize)
+		if end {
+			c.closeStreamLocked(st)
+		}
+		c.mu.Unlock()
+		c.hbuf.Reset()
+		for _, f := range fields {
+			if err := c.enc.WriteField(f); err != nil {
+				return err
+			}
+		}
+		block := c.hbuf.Bytes()
+		chunk := frame - 1 - int(p.padding)
+		if p.headerChunk > 0 {
+			chunk = min(chunk, p.headerChunk)
+		}
+		first := block[:min(chunk, len(block))]
+		block = block[len(first):]
+		err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: first,
+			EndStream: end, EndHeaders: len(block) == 0, PadLength: p.padding})
+		for err == nil && len(block) > 0 {
+			frag := block[:min(chunk, len(block))]
+			block = block[len(frag):]
+			err = fr.WriteContinuation(st.id, len(block) == 0, frag)
+		}
+		if err == nil && end {
+			c.srv.answered.Add(1)
+		}
+		return err
+	})
+}
+
+// dataFrame sends data on st, padded with pad octets unless pad is 0;
+// end ends the stream.
+func (c *h2rawConn) dataFrame(st *h2rawStream, data []byte, pad int, end bool) bool {
+	return c.write(func(fr *http2.Framer) error {
+		c.mu.Lock()
+		if st.closed {
+			c.mu.Unlock()
+			return errStreamGone
+		}
+		if end {
+			c.closeStreamLocked(st)
+		}
+		c.mu.Unlock()
+		var padding []byte
+		if pad > 0 {
+			padding = make([]byte, pad)
+		}
+		if err := fr.WriteDataPadded(st.id, end, data, padding); err != nil {
+			return err
+		}
+		if end {
+			c.srv.answered.Add(1)
+		}
+		return nil
+	})
+}
+
+// reserve waits until the client's windows (the connection's and st's)
+// let at least one octet of DATA go, takes what is needed for up to want
+// octets padded with pad, and returns the octets of data and of padding
+// to send. It fails when st or the connection ends first.
+func (c *h2rawConn) reserve(st *h2rawStream, want, pad int) (n, padUsed int, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.isClosed() || st.closed {
+			return 0, 0, false
+		}
+		frame := int(c.peer.frameSize)
+		avail := int(min(c.sendWin, st.sendWin, int64(frame)))
+		if avail > 0 {
+			overhead := 0
+			if pad > 0 && avail > 1+pad {
+				overhead, padUsed = 1+pad, pad
+			}
+			n = min(want, avail-overhead)
+			c.sendWin -= int64(n + overhead)
+			st.sendWin -= int64(n + overhead)
+			return n, padUsed, true
+		}
+		c.cond.Wait()
+	}
+}
+
+// closeIfDone closes a connection that sent GOAWAY with GoAwayClose once
+// every stream it kept is answered.
+func (c *h2rawConn) closeIfDone() {
+	c.mu.Lock()
+	if !c.goAway || !c.goClose {
+		c.mu.Unlock()
+		return
+	}
+	for _, st := range c.streams {
+		if st.id <= c.goLast && !st.closed {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
+	c.abort()
+}

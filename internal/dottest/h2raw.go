@@ -13,90 +13,12 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // ackWait is how long a client has to ACK a SETTINGS or a PING before
 // the H2RawServer calls it a violation: far longer than a loopback round
 // trip takes on a loaded machine.
 const ackWait = 2 * time.Second
-
-// H2RawOptions configures an H2RawServer.
-type H2RawOptions struct {
-	Cert    tls.Certificate // the certificate presented
-	Handler Handler         // nil: Answer("192.0.2.1")
-	// Settings are sent in the server's first SETTINGS frame on every
-	// connection: INITIAL_WINDOW_SIZE, MAX_CONCURRENT_STREAMS,
-	// MAX_FRAME_SIZE, HEADER_TABLE_SIZE as a test chooses.
-	Settings []http2.Setting
-	Behavior H2RawBehavior // how it answers, until SetBehavior
-}
-
-// H2Fault is what an H2RawServer does to a request instead of answering
-// it.
-type H2Fault int
-
-// The faults an H2RawServer can play on a request.
-const (
-	FaultNone         H2Fault = iota
-	FaultRefuse               // RST_STREAM REFUSED_STREAM, before any response
-	FaultReset                // RST_STREAM INTERNAL_ERROR, before any response
-	FaultResetMidBody         // HEADERS, half the body, then RST_STREAM INTERNAL_ERROR
-	FaultCloseMidBody         // HEADERS, half the body, then the TCP connection closes
-)
-
-// H2FaultRule plays Fault on the requests for one query name, the first
-// Times of them (0: every one).
-type H2FaultRule struct {
-	Fault H2Fault
-	Times int
-}
-
-// H2RawBehavior is how an H2RawServer frames its answers and which faults
-// it plays. Each zero field leaves that part as a plain server does it.
-type H2RawBehavior struct {
-	// HeaderChunk splits each header block into a HEADERS frame and
-	// CONTINUATION frames of at most this many octets.
-	HeaderChunk int
-	// DataChunk splits each body into DATA frames of at most this many
-	// octets (and never more than the client's MAX_FRAME_SIZE).
-	DataChunk int
-	// Padding pads every HEADERS and DATA frame with this many octets.
-	Padding uint8
-	// Trailers ends each response with a trailer HEADERS frame.
-	Trailers bool
-	// EmptyEnd ends each response with an empty DATA frame.
-	EmptyEnd bool
-	// Informational sends a 103 (Early Hints) response first.
-	Informational bool
-	// ContentLength sends a content-length header field.
-	ContentLength bool
-	// ExtraFields are more response header fields.
-	ExtraFields []hpack.HeaderField
-	// Response overrides the status, content type or body.
-	Response Response
-	// Reverse holds answers until this many are ready (or reverseWait
-	// has passed), then sends them newest first.
-	Reverse int
-	// Random frames each response its own way (chunks, padding,
-	// trailers, a delay that reorders), drawn from Seed.
-	Random bool
-	Seed   uint64
-
-	// GoAwayAfter sends GOAWAY when a connection's GoAwayAfter-th stream
-	// opens, with that stream as the last one served: the streams above
-	// it are never answered.
-	GoAwayAfter int
-	// GoAwayClose closes the connection once the streams GOAWAY kept are
-	// answered.
-	GoAwayClose bool
-	// GoAwayConns limits GOAWAY to the first this many connections
-	// accepted (0: every one).
-	GoAwayConns int
-	// Faults are played on the requests for these query names (fully
-	// qualified, lower case).
-	Faults map[string]H2FaultRule
-}
 
 // H2RawServer is an in-process DNS-over-HTTPS server speaking HTTP/2
 // frame by frame (golang.org/x/net/http2's Framer and hpack), so that a
@@ -209,24 +131,36 @@ func (s *H2RawServer) SetBehavior(b H2RawBehavior) {
 func (s *H2RawServer) WithholdWindow(on bool) {
 	s.withhold.Store(on)
 	if !on {
-		s.each(func(c *h2rawConn) { c.grantOwed() })
+		s.eachReady(func(c *h2rawConn) { c.grantOwed() })
 	}
 }
 
 // UpdateSettings sends another SETTINGS frame on every open connection
 // (once the one before it is ACKed).
 func (s *H2RawServer) UpdateSettings(settings ...http2.Setting) {
-	s.each(func(c *h2rawConn) { c.sendSettings(settings) })
+	s.eachReady(func(c *h2rawConn) { c.sendSettings(settings) })
 }
 
 // Ping sends a PING of the server's own on every open connection; the
 // client must ACK it (PingAcks, and Violations when it does not).
-func (s *H2RawServer) Ping() { s.each(func(c *h2rawConn) { c.ping(false) }) }
+func (s *H2RawServer) Ping() { s.eachReady(func(c *h2rawConn) { c.ping(false) }) }
 
 // Silence makes every open connection silent for good, as a resolver gone
 // without a FIN or a reset is: it reads on and writes nothing (no answer,
 // no ACK, no WINDOW_UPDATE). Connections accepted later are not silent.
 func (s *H2RawServer) Silence() { s.each(func(c *h2rawConn) { c.silent.Store(true) }) }
+
+// eachReady runs f on every open connection once it is ready to write
+// frames (its TLS handshake and first SETTINGS done).
+func (s *H2RawServer) eachReady(f func(*h2rawConn)) {
+	s.each(func(c *h2rawConn) {
+		select {
+		case <-c.ready:
+			f(c)
+		case <-c.done:
+		}
+	})
+}
 
 // each runs f on every open connection.
 func (s *H2RawServer) each(f func(*h2rawConn)) {

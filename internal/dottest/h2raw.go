@@ -39,7 +39,7 @@ type H2RawServer struct {
 
 	accepts, streams, requests, answered atomic.Int64
 	pingAcks, settingsAcks, closed       atomic.Int64
-	reordered, ignored                   atomic.Int64
+	reordered, ignored, peak             atomic.Int64
 
 	mu         sync.Mutex
 	conns      []*h2rawConn // every connection accepted, in order
@@ -190,6 +190,10 @@ func (s *H2RawServer) Answered() int64 { return s.answered.Load() }
 // Ignored counts the streams opened above GOAWAY's last stream, which
 // the server leaves unanswered.
 func (s *H2RawServer) Ignored() int64 { return s.ignored.Load() }
+
+// PeakStreams is the most streams a client had open at once on one
+// connection.
+func (s *H2RawServer) PeakStreams() int64 { return s.peak.Load() }
 
 // PingAcks counts the ACKs of the server's PINGs (GOAWAY's included).
 func (s *H2RawServer) PingAcks() int64 { return s.pingAcks.Load() }

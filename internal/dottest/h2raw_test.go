@@ -227,9 +227,10 @@ func TestH2RawViolations(t *testing.T) {
 			play: func(t *testing.T, c *rawClient, _ *H2RawServer) {
 				c.start()
 				c.request(1, dohFields(queryWire(t, 0)), queryWire(t, 0))
+				c.request(3, dohFields(queryWire(t, 0)), queryWire(t, 0)) // above: GOAWAY
 				p := c.until(func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok }).(*http2.PingFrame)
 				c.check(c.fr.WritePing(true, p.Data))
-				c.request(3, dohFields(queryWire(t, 0)), queryWire(t, 0))
+				c.request(5, dohFields(queryWire(t, 0)), queryWire(t, 0))
 			}},
 		{name: "SETTINGS and PING never ACKed", want: "not ACKed", play: func(t *testing.T, c *rawClient, srv *H2RawServer) {
 			c.write([]byte(http2.ClientPreface))

@@ -43,10 +43,11 @@ type h2rawConn struct {
 	done     chan struct{} // closed by abort
 	once     sync.Once
 
-	wmu  sync.Mutex // frames go out whole, header blocks in HPACK order
-	bw   *bufio.Writer
-	enc  *hpack.Encoder
-	hbuf bytes.Buffer
+	wmu     sync.Mutex // frames go out whole, header blocks in HPACK order
+	closing bool       // closed for writing (closeGracefully); guarded by wmu
+	bw      *bufio.Writer
+	enc     *hpack.Encoder
+	hbuf    bytes.Buffer
 
 	mu       sync.Mutex
 	cond     *sync.Cond // windows grew, a stream ended, the connection closed

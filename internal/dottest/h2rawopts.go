@@ -69,9 +69,11 @@ type H2RawBehavior struct {
 	Random bool
 	Seed   uint64
 
-	// GoAwayAfter sends GOAWAY when a connection's GoAwayAfter-th stream
-	// opens, with that stream as the last one served: the streams above
-	// it are never answered.
+	// GoAwayAfter sends GOAWAY when a stream opens on a connection that
+	// has GoAwayAfter already, naming the last of them as the last one
+	// served: that stream and those after it are never answered (a server
+	// may name a stream below some it has received, and doing so makes
+	// sure some are above it).
 	GoAwayAfter int
 	// GoAwayClose closes the connection once the streams GOAWAY kept are
 	// answered.

@@ -2,6 +2,7 @@ package dottest
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -242,5 +243,27 @@ func (c *h2rawConn) closeIfDone() {
 		}
 	}
 	c.mu.Unlock()
-	c.abort()
+	c.closeGracefully()
+}
+
+// lingerTimeout bounds how long a connection closed gracefully waits for
+// the client to close its side.
+const lingerTimeout = time.Second
+
+// closeGracefully ends the connection as a server that finished its
+// last response does: TLS close_notify and a TCP half-close, then reading
+// on until the client closes (or lingerTimeout), so that the answers sent
+// last are not lost to a reset for octets the client sent meanwhile.
+func (c *h2rawConn) closeGracefully() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing || c.isClosed() {
+		return
+	}
+	c.closing = true
+	_ = c.tc.CloseWrite()
+	if tcp, ok := c.raw.(*net.TCPConn); ok {
+		_ = tcp.CloseWrite()
+	}
+	time.AfterFunc(lingerTimeout, c.abort)
 }

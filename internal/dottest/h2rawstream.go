@@ -28,35 +28,40 @@ func (c *h2rawConn) headers(f *http2.MetaHeadersFrame) {
 		breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": opened after GOAWAY (last stream "+
 			strconv.Itoa(int(c.goLast))+") was read")
 	}
+	prev := c.lastID
 	c.lastID = id
 	st := &h2rawStream{id: id, fields: f.Fields, recvWin: c.laxWindowLocked(), sendWin: c.peer.window}
 	c.streams[id] = st
+	b := c.srv.behavior.Load()
+	goAway := !c.goAway && b.GoAwayAfter > 0 && c.opened >= b.GoAwayAfter &&
+		(b.GoAwayConns == 0 || c.id < b.GoAwayConns)
+	if goAway {
+		c.goAway, c.goLast, c.goClose = true, prev, b.GoAwayClose
+	}
 	if c.goAway && id > c.goLast {
 		st.ignored = true
 		c.mu.Unlock()
 		c.srv.ignored.Add(1)
 		c.complain(breaches)
+		if goAway {
+			c.write(func(fr *http2.Framer) error { return fr.WriteGoAway(prev, http2.ErrCodeNo, nil) })
+			c.ping(true)
+			c.closeIfDone()
+		}
 		return
 	}
 	c.srv.streams.Add(1)
 	c.opened++
 	c.open++
+	for peak := c.srv.peak.Load(); int64(c.open) > peak && !c.srv.peak.CompareAndSwap(peak, int64(c.open)); {
+		peak = c.srv.peak.Load()
+	}
 	if limit := c.laxMaxStreamsLocked(); limit > 0 && c.open > int(limit) {
 		breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": "+strconv.Itoa(c.open)+
 			" streams open, MAX_CONCURRENT_STREAMS "+strconv.Itoa(int(limit)))
 	}
-	b := c.srv.behavior.Load()
-	goAway := b.GoAwayAfter > 0 && c.opened == b.GoAwayAfter && !c.goAway &&
-		(b.GoAwayConns == 0 || c.id < b.GoAwayConns)
-	if goAway {
-		c.goAway, c.goLast, c.goClose = true, id, b.GoAwayClose
-	}
 	c.mu.Unlock()
 	c.complain(breaches)
-	if goAway {
-		c.write(func(fr *http2.Framer) error { return fr.WriteGoAway(id, http2.ErrCodeNo, nil) })
-		c.ping(true)
-	}
 	if f.StreamEnded() {
 		c.mu.Lock()
 		st.ended = true
@@ -283,7 +288,7 @@ func (c *h2rawConn) write(fn func(*http2.Framer) error) bool {
 }
 
 func (c *h2rawConn) writeLocked(fn func(*http2.Framer) error) bool {
-	if c.silent.Load() || c.isClosed() {
+	if c.silent.Load() || c.closing || c.isClosed() {
 		return false
 	}
 	if err := fn(c.fr); err != nil {

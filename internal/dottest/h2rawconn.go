@@ -17,10 +17,9 @@ import (
 
 // HTTP/2's initial values (RFC 9113 §6.5.2), before any SETTINGS.
 const (
-	h2DefaultWindow     = 65535
-	h2DefaultFrameSize  = 16384
-	h2DefaultTableSize  = 4096
-	h2MaxFrameSizeLimit = 1<<24 - 1
+	h2DefaultWindow    = 65535
+	h2DefaultFrameSize = 16384
+	h2DefaultTableSize = 4096
 )
 
 // goAwayPing is the data of the PING sent right after a GOAWAY: its ACK

@@ -1,12 +1,11 @@
 package dottest
 
 import (
-	"encoding/binary"
 	"errors"
-	"strconv"
+	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // headers opens a stream on a client's HEADERS, checking that the client
@@ -22,11 +21,10 @@ func (c *h2rawConn) headers(f *http2.MetaHeadersFrame) {
 	}
 	var breaches []string
 	if id%2 == 0 {
-		breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": an even stream ID")
+		breaches = append(breaches, fmt.Sprintf("stream %d: an even stream ID", id))
 	}
 	if c.goSeen {
-		breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": opened after GOAWAY (last stream "+
-			strconv.Itoa(int(c.goLast))+") was read")
+		breaches = append(breaches, fmt.Sprintf("stream %d: opened after GOAWAY (last stream %d) was read", id, c.goLast))
 	}
 	prev := c.lastID
 	c.lastID = id
@@ -53,12 +51,9 @@ func (c *h2rawConn) headers(f *http2.MetaHeadersFrame) {
 	c.srv.streams.Add(1)
 	c.opened++
 	c.open++
-	for peak := c.srv.peak.Load(); int64(c.open) > peak && !c.srv.peak.CompareAndSwap(peak, int64(c.open)); {
-		peak = c.srv.peak.Load()
-	}
+	raise(&c.srv.peak, int64(c.open))
 	if limit := c.laxMaxStreamsLocked(); limit > 0 && c.open > int(limit) {
-		breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": "+strconv.Itoa(c.open)+
-			" streams open, MAX_CONCURRENT_STREAMS "+strconv.Itoa(int(limit)))
+		breaches = append(breaches, fmt.Sprintf("stream %d: %d streams open, MAX_CONCURRENT_STREAMS %d", id, c.open, limit))
 	}
 	c.mu.Unlock()
 	c.complain(breaches)
@@ -77,8 +72,7 @@ func (c *h2rawConn) data(f *http2.DataFrame) {
 	c.mu.Lock()
 	var breaches []string
 	if n > c.recvWin {
-		breaches = append(breaches, "DATA of "+strconv.FormatInt(n, 10)+" octets, connection window "+
-			strconv.FormatInt(c.recvWin, 10))
+		breaches = append(breaches, fmt.Sprintf("DATA of %d octets, connection window %d", n, c.recvWin))
 	}
 	c.recvWin -= n
 	st := c.streams[f.StreamID]
@@ -90,8 +84,7 @@ func (c *h2rawConn) data(f *http2.DataFrame) {
 		c.grant(nil, n)
 		return
 	case n > st.recvWin:
-		breaches = append(breaches, "stream "+strconv.Itoa(int(st.id))+": DATA of "+strconv.FormatInt(n, 10)+
-			" octets, window "+strconv.FormatInt(st.recvWin, 10))
+		breaches = append(breaches, fmt.Sprintf("stream %d: DATA of %d octets, window %d", st.id, n, st.recvWin))
 	}
 	st.recvWin -= n
 	st.body = append(st.body, f.Data()...)
@@ -185,51 +178,6 @@ func (c *h2rawConn) request(st *h2rawStream) {
 	c.srv.wg.Go(func() { c.answer(st) })
 }
 
-// checkRequest returns what breaks RFC 8484 in a request: header fields
-// beyond what it needs (a user-agent or a cookie tells who asks), values
-// other than its own, a query ID other than 0.
-func checkRequest(id uint32, fields []hpack.HeaderField, body []byte) []string {
-	var breaches []string
-	breach := func(s string) { breaches = append(breaches, "stream "+strconv.Itoa(int(id))+": "+s) }
-	want := map[string]string{":method": "POST", ":scheme": "https", ":authority": "", ":path": "",
-		"content-type": dohMediaType}
-	allowed := map[string]string{"accept": dohMediaType, "content-length": strconv.Itoa(len(body))}
-	seen := map[string]bool{}
-	for _, f := range fields {
-		if seen[f.Name] {
-			breach("header field " + f.Name + " repeated")
-		}
-		seen[f.Name] = true
-		v, ok := want[f.Name]
-		if !ok {
-			if v, ok = allowed[f.Name]; !ok {
-				breach("header field " + f.Name + " sent")
-				continue
-			}
-		}
-		if (v != "" && f.Value != v) || f.Value == "" {
-			breach("header field " + f.Name + ": " + strconv.Quote(f.Value) + ", want " + strconv.Quote(v))
-		}
-	}
-	for name := range want {
-		if !seen[name] {
-			breach("no " + name)
-		}
-	}
-	if len(body) < 12 {
-		breach("a body of " + strconv.Itoa(len(body)) + " octets, not a DNS message")
-	} else if qid := binary.BigEndian.Uint16(body); qid != 0 {
-		breach("DNS ID " + strconv.Itoa(int(qid)) + ", want 0 (RFC 8484 §4.1)")
-	}
-	return breaches
-}
-
-func (c *h2rawConn) complain(breaches []string) {
-	for _, b := range breaches {
-		c.violation("%s", b)
-	}
-}
-
 // closeStreamLocked ends a stream: it counts toward the client's limit
 // no longer. Called before the frame that ends it goes out, so that the
 // client cannot open the next one before it is counted.
@@ -302,4 +250,10 @@ func (c *h2rawConn) writeLocked(fn func(*http2.Framer) error) bool {
 		return false
 	}
 	return true
+}
+
+// raise makes a at least v.
+func raise(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
 }

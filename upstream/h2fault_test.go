@@ -14,10 +14,11 @@ import (
 
 // coldSkip is why a test of queries that meet a fault on a connection
 // dialed for them is skipped: resendOnce (transport.go) resends a query
-// only when the connection it failed on was reused, though GOAWAY's last
-// stream ID (or REFUSED_STREAM) proves the server never processed it.
-const coldSkip = "the carrier (resendOnce): a query failed on a connection dialed for it is not resent, " +
-	"even one above GOAWAY's last stream; the framer client must pass once it is"
+// only when the connection it failed on was reused, even when the
+// connection closed under it, or GOAWAY's last stream ID proves the
+// server never processed it.
+const coldSkip = "the carrier (resendOnce): a query that fails on a connection dialed for it is not resent, " +
+	"even one the connection's close or GOAWAY left unanswered; the framer client must pass once it is"
 
 // TestH2WireGoAway: a server that sends GOAWAY (as one going down, or
 // one with a cap on requests a connection does) answers the streams up to

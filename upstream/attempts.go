@@ -82,9 +82,9 @@ func (a *attempts) start() bool {
 // wait handles what the attempts report until the query is decided.
 func (a *attempts) wait() {
 	for {
-		var firstCh chan result
+		var firstCh <-chan result
 		if a.first != nil {
-			firstCh = a.first.ch
+			firstCh = a.first.f.answer()
 		}
 		var timer <-chan time.Time
 		if a.timer != nil {

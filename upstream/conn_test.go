@@ -95,7 +95,7 @@ func TestStalledConnClosed(t *testing.T) {
 	ca := dottest.NewCA(t)
 	srv := startServer(t, ca, dottest.Silent())
 	u := newUpstream(t, ca, srv, Options{MaxConns: 1})
-	c, _, err := u.pool.get(ctxFor(t, testTimeout))
+	c, _, err := u.carrier.(*pool).get(ctxFor(t, testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestIdleConnNotStalled(t *testing.T) {
 		// The others go unanswered for as long as the test runs.
 	})
 	u := newUpstream(t, ca, srv, Options{})
-	c, _, err := u.pool.get(ctxFor(t, testTimeout))
+	c, _, err := u.carrier.(*pool).get(ctxFor(t, testTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -52,12 +52,14 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		return nil, err
 	}
 	d := &doh{transport: opts.Transport, url: u, log: log}
+	var c carrier = d
 	var dial dialFunc
 	switch opts.Transport {
 	case HTTPS:
-		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf)
+		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf, u.Host, u.RequestURI())
+		c = h2Carrier{d}
 	case HTTP3:
-		d.proto, dial = "HTTP/3", newH3Dialer(tlsConf)
+		d.proto, dial = "HTTP/3", newH3Dialer(tlsConf, u)
 	default:
 		return nil, fmt.Errorf("DNS over HTTPS over %s: no such transport", opts.Transport)
 	}
@@ -68,7 +70,7 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 		dialTimeout: opts.DialTimeout,
 		idleTimeout: opts.IdleTimeout,
 	}
-	return d, nil
+	return c, nil
 }
 
 // dohURL is the URL queries are sent to: the TLS name is the
@@ -114,33 +116,10 @@ func (d *doh) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.M
 func (d *doh) post(ctx context.Context, c *dohConn, wire []byte, q dns.Question) (*dns.Msg, error) {
 	broken := false
 	defer func() { d.pool.release(c, broken) }()
-	req := d.newRequest(ctx, wire)
-	resp, err := c.conn.RoundTrip(req)
+	r, err := c.conn.post(ctx, wire, q)
 	if err != nil {
 		broken, err = d.transportError(ctx, c, "sending query", err)
 		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, d.errorf(c, "%w: status %d", ErrBadAnswer, resp.StatusCode)
-	}
-	if ct := resp.Header.Get("Content-Type"); !isDNSMessage(ct) {
-		return nil, d.errorf(c, "%w: content type %q", ErrBadAnswer, ct)
-	}
-	body, err := readBody(resp)
-	if err != nil {
-		broken, err = d.transportError(ctx, c, "reading answer", err)
-		return nil, err
-	}
-	if len(body) > dns.MaxMsgSize {
-		return nil, d.errorf(c, "%w: answer longer than %d octets", ErrBadAnswer, dns.MaxMsgSize)
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(body); err != nil {
-		return nil, d.errorf(c, "%w: %w", ErrBadAnswer, err)
-	}
-	if err := checkAnswer(r, q); err != nil {
-		return nil, d.errorf(c, "%w", err)
 	}
 	return r, nil
 }
@@ -166,6 +145,9 @@ func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err
 			return true, d.errorf(c, "%s: %w", action, err)
 		}
 		return true, d.errorf(c, "%w: %s: %w", ErrConnClosed, action, err)
+	}
+	if errors.Is(err, ErrStreamReset) || errors.Is(err, ErrBadAnswer) {
+		return false, d.errorf(c, "%s: %w", action, err)
 	}
 	return false, d.errorf(c, "%w: %s: %w", ErrStreamReset, action, err)
 }

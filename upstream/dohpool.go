@@ -3,17 +3,20 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // httpConn is one HTTP/2 or HTTP/3 connection, carrying many requests
 // at once on streams of its own.
 type httpConn interface {
-	RoundTrip(*http.Request) (*http.Response, error)
+	// post sends wire, a query to question q, as a POST (RFC 8484
+	// §4.1) and returns the answer, checked (dohAnswer.message).
+	post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error)
 	// alive reports whether the connection is still open; a closed one
 	// is dropped.
 	alive() bool
@@ -105,6 +108,23 @@ func (p *dohPool) get(ctx context.Context) (*dohConn, bool, error) {
 			return nil, false, err
 		}
 	}
+}
+
+// ready takes an open connection that can take a request at once,
+// without a dial, or returns nil; the caller gives it back with release.
+func (p *dohPool) ready() *dohConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	best := p.pickLocked()
+	if best == nil {
+		return nil
+	}
+	p.growLocked(best)
+	best.load++
+	return best
 }
 
 // release gives c back after a request; broken says the request failed

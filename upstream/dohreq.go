@@ -3,41 +3,90 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/miekg/dns"
 )
 
-// dohHeader holds a query's header fields: only what RFC 8484 needs. An
-// empty User-Agent is the way to keep the HTTP libraries from sending
-// their own: it would tell the resolver which software asks. Every
-// request shares it, read-only: the HTTP/2 and HTTP/3 clients only read
-// a request's header.
+// dohAnswer is what a DoH server sent back for a query: the parts
+// doh.post checks.
+type dohAnswer struct {
+	status      int
+	contentType string
+	body        []byte // at most dns.MaxMsgSize+1 octets: a longer one shows
+}
+
+// message is the DNS answer a response carries, checked against the
+// question q: a 200 of the DNS media type with a message to it, or an
+// ErrBadAnswer that says what came instead.
+func (a dohAnswer) message(q dns.Question) (*dns.Msg, error) {
+	switch {
+	case a.status != http.StatusOK:
+		return nil, fmt.Errorf("%w: status %d", ErrBadAnswer, a.status)
+	case !isDNSMessage(a.contentType):
+		return nil, fmt.Errorf("%w: content type %q", ErrBadAnswer, a.contentType)
+	}
+	if err := checkDNSBody(len(a.body)); err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(a.body); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+	}
+	if err := checkAnswer(m, q); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// dohHeader holds an HTTP/3 query's header fields: only what RFC 8484
+// needs. An empty User-Agent is the way to keep the HTTP library from
+// sending its own: it would tell the resolver which software asks.
+// Every request shares it, read-only: the HTTP/3 client only reads a
+// request's header. (HTTP/2 requests are encoded in h2Conn.writeHeaders
+// with the same fields.)
 var dohHeader = http.Header{
 	"Content-Type": {dohMediaType},
 	"Accept":       {dohMediaType},
 	"User-Agent":   {""},
 }
 
-// newRequest is the POST of the query wire (RFC 8484 §4.1), built from
-// the URL parsed once, with its length known so that the body goes out
-// in one DATA frame that ends the stream.
-func (d *doh) newRequest(ctx context.Context, wire []byte) *http.Request {
-	u := *d.url
+// newRequest is the POST of the query wire to u (RFC 8484 §4.1), with
+// its length known so that the body goes out in one DATA frame that ends
+// the stream.
+func newRequest(ctx context.Context, u *url.URL, wire []byte) *http.Request {
+	uc := *u
 	req := &http.Request{
 		Method:        http.MethodPost,
-		URL:           &u,
+		URL:           &uc,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        dohHeader,
 		Body:          io.NopCloser(bytes.NewReader(wire)),
 		ContentLength: int64(len(wire)),
-		Host:          u.Host,
+		Host:          uc.Host,
 	}
 	return req.WithContext(ctx)
+}
+
+// roundTrip posts wire with rt and reads the response.
+func roundTrip(ctx context.Context, rt http.RoundTripper, u *url.URL, wire []byte) (dohAnswer, error) {
+	resp, err := rt.RoundTrip(newRequest(ctx, u, wire))
+	if err != nil {
+		return dohAnswer{}, err
+	}
+	defer resp.Body.Close()
+	ans := dohAnswer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+	if ans.status != http.StatusOK {
+		return ans, nil
+	}
+	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
+	return ans, err
 }
 
 // isDNSMessage reports whether a response's Content-Type is
@@ -49,10 +98,4 @@ func isDNSMessage(ct string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == dohMediaType
-}
-
-// readBody reads a response's body, up to one octet more than a DNS
-// message may have, so that a longer one shows.
-func readBody(resp *http.Response) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
 }

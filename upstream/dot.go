@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/miekg/dns"
@@ -18,4 +19,44 @@ func (p *pool) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 		}
 		return c.exchange(ctx, wire, q)
 	})
+}
+
+// send implements sender.
+func (p *pool) send(ctx context.Context, wire []byte, q dns.Question) (inflight, error) {
+	c := p.ready()
+	if c == nil {
+		return nil, nil
+	}
+	f := &dotFlight{c: c, call: call{q: q, ch: make(chan result, 1)}}
+	var err error
+	if f.id, err = c.register(&f.call); err != nil {
+		return nil, nil // closed: exchange takes another
+	}
+	if err = c.write(ctx, wire, f.id); err != nil {
+		c.unregister(f.id)
+		if errors.Is(err, ErrConnClosed) && ctx.Err() == nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		p.log.DebugContext(ctx, "query sent", "qname", q.Name,
+			"qtype", dns.TypeToString[q.Qtype], "tls", c.tlsVersion(), "size", len(wire))
+	}
+	return f, nil
+}
+
+// dotFlight is a query on a DoT connection: the reader matches its
+// answer by ID and question and sends it on call.ch.
+type dotFlight struct {
+	c *conn
+	call
+	id uint16
+}
+
+func (f *dotFlight) answer() <-chan result  { return f.ch }
+func (f *dotFlight) finish(res result) result { return res }
+func (f *dotFlight) abandon() {
+	f.c.unregister(f.id)
+	f.c.giveUp()
 }

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/miekg/dns"
@@ -11,16 +10,36 @@ import (
 
 // pending is a query written to one of an upstream's open connections
 // and not answered yet. The selector makes a query's first attempt this
-// way, in the query's own goroutine, and waits for the answer on ch
-// together with its hedge timer: no goroutine, context or timer of the
-// attempt's own.
+// way, in the query's own goroutine, and waits for the answer on the
+// inflight's channel together with its hedge timer: no goroutine, context
+// or timer of the attempt's own.
 type pending struct {
 	u     *Upstream
-	c     *conn
-	id    uint16
-	ch    chan result // the answer, or why there is none
+	f     inflight
 	q     *dns.Msg
 	start time.Time
+}
+
+// sender is a carrier that can put a query on an open connection at
+// once, without a dial: the DoT pool, DoH over HTTP/2.
+type sender interface {
+	// send writes wire, a query to question q, on an open connection.
+	// It returns nil and no error when there is none, or the one it
+	// took has just closed: the caller then runs exchange, which dials
+	// and resends. It logs "query sent" as exchange does.
+	send(ctx context.Context, wire []byte, q dns.Question) (inflight, error)
+}
+
+// inflight is a query a sender put on a connection.
+type inflight interface {
+	// answer brings the outcome, once: the answer checked against the
+	// question (checkAnswer), or why there is none.
+	answer() <-chan result
+	// finish takes the outcome read from answer: the connection's
+	// bookkeeping, errors described as exchange's are.
+	finish(res result) result
+	// abandon gives the query up unanswered.
+	abandon()
 }
 
 // send writes q on one of u's open connections without waiting for a
@@ -29,33 +48,22 @@ type pending struct {
 // resends; nothing has been counted. An error is an attempt that failed
 // (the context ended), counted as Exchange counts it.
 func (u *Upstream) send(ctx context.Context, q *dns.Msg) (*pending, error) {
-	if len(q.Question) != 1 || u.pool == nil {
-		return nil, nil
-	}
-	c := u.pool.ready()
-	if c == nil {
+	if len(q.Question) != 1 || u.sender == nil {
 		return nil, nil
 	}
 	wire, err := packQuery(q)
 	if err != nil {
 		return nil, nil // Exchange reports it
 	}
-	p := &pending{u: u, c: c, ch: make(chan result, 1), q: q, start: time.Now()}
-	if p.id, err = c.register(&call{q: q.Question[0], ch: p.ch}); err != nil {
-		return nil, nil // closed: Exchange takes another
-	}
-	if err = c.write(ctx, wire, p.id); err != nil {
-		c.unregister(p.id)
-		if errors.Is(err, ErrConnClosed) && ctx.Err() == nil {
-			return nil, nil
-		}
-		u.counters.queries.Add(1)
-		return nil, p.failed(err)
+	start := time.Now()
+	f, err := u.sender.send(ctx, wire, q.Question[0])
+	if f == nil && err == nil {
+		return nil, nil
 	}
 	u.counters.queries.Add(1)
-	if u.log.Enabled(ctx, slog.LevelDebug) {
-		u.log.DebugContext(ctx, "query sent", "qname", q.Question[0].Name,
-			"qtype", dns.TypeToString[q.Question[0].Qtype], "tls", c.tlsVersion(), "size", len(wire))
+	p := &pending{u: u, f: f, q: q, start: start}
+	if err != nil {
+		return nil, p.failed(err)
 	}
 	return p, nil
 }
@@ -66,6 +74,7 @@ func (u *Upstream) send(ctx context.Context, q *dns.Msg) (*pending, error) {
 // Exchange then resends it, and the error is not counted against u.
 func (p *pending) finish(ctx context.Context, res result) (r *dns.Msg, err error, resend bool) {
 	u := p.u
+	res = p.f.finish(res)
 	if res.err != nil {
 		if errors.Is(res.err, ErrConnClosed) && ctx.Err() == nil {
 			return nil, res.err, true
@@ -84,8 +93,7 @@ func (p *pending) finish(ctx context.Context, res result) (r *dns.Msg, err error
 // answered first; context.DeadlineExceeded: the attempt timed out), as
 // a cancelled Exchange does, and returns the attempt's error.
 func (p *pending) abandon(err error) error {
-	p.c.unregister(p.id)
-	p.c.giveUp()
+	p.f.abandon()
 	return p.failed(err)
 }
 

@@ -143,7 +143,7 @@ func rawTCP(serve func(net.Conn)) func(*testing.T, *dottest.CA) (netip.AddrPort,
 
 func TestRTTHistogram(t *testing.T) {
 	p := &pool{tlsConf: &tls.Config{}}
-	u := &Upstream{ep: &endpoint{fixed: netip.MustParseAddrPort("127.0.0.1:853")}, pool: p, carrier: p}
+	u := &Upstream{ep: &endpoint{fixed: netip.MustParseAddrPort("127.0.0.1:853")}, carrier: p, sender: p}
 	for _, d := range []time.Duration{0, 500 * time.Microsecond, 501 * time.Microsecond, 30 * time.Millisecond, time.Minute} {
 		u.counters.observeRTT(d)
 	}

@@ -67,7 +67,7 @@ type Upstream struct {
 	tlsName   string
 	log       *slog.Logger
 	carrier   carrier
-	pool      *pool         // the carrier of TLS upstreams, nil for others
+	sender    sender        // the carrier, when it is one
 	passive                 // health and speed from real queries, counters for Stats
 	down      atomic.Bool   // set by the health checker
 	failed    chan struct{} // a real query failed: the health checker probes sooner
@@ -111,7 +111,7 @@ func New(opts Options) (*Upstream, error) {
 	tlsConf := tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins, opts.Clock)
 	switch opts.Transport {
 	case TLS:
-		u.pool = &pool{
+		u.carrier = &pool{
 			ep:          ep,
 			tlsConf:     tlsConf,
 			max:         opts.MaxConns,
@@ -120,13 +120,13 @@ func New(opts Options) (*Upstream, error) {
 			stallAfter:  u.stallAfter,
 			log:         u.log,
 		}
-		u.carrier = u.pool
 	default:
 		u.carrier, err = newCarrier(opts, ep, tlsConf, u.log)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 		}
 	}
+	u.sender, _ = u.carrier.(sender)
 	return u, nil
 }
 

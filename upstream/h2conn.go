@@ -1,0 +1,392 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// alpnH2 is the ALPN protocol ID of HTTP/2 over TLS (RFC 9113 §3.2).
+const alpnH2 = "h2"
+
+// What an HTTP/2 connection asks of the server in its SETTINGS, and the
+// receive windows it grants (RFC 9113 §6.5.2, §6.9).
+const (
+	// h2StreamWindow is each stream's receive window: more than the
+	// largest DNS message, so that no answer ever waits for a stream
+	// WINDOW_UPDATE (a longer body is refused anyway).
+	h2StreamWindow = 1 << 17
+	// h2ConnWindow is the connection's receive window, given back in
+	// one WINDOW_UPDATE each time half of it has been used.
+	h2ConnWindow = 1 << 24
+	// h2MaxHeaderList bounds a response's header fields: a DoH answer
+	// has a handful.
+	h2MaxHeaderList = 16 << 10
+	// h2DefaultMaxStreams is the server's stream limit until its
+	// SETTINGS say (RFC 9113 §6.5.2 leaves it unlimited; net/http and
+	// most servers take 100).
+	h2DefaultMaxStreams = 100
+	// h2MaxStreamID is the last client stream ID (2^31-1, odd).
+	h2MaxStreamID = 1<<31 - 1
+)
+
+// h2Conn is one HTTP/2 connection to a DoH server (RFC 8484 over RFC
+// 9113): each query a POST on a stream of its own, many at once. It is
+// built on x/net's HTTP/2 framer and HPACK codec, as DoT's conn is built
+// on TLS: a request's frames are queued for one writer, which sends
+// whatever is queued as one TLS record, and one reader hands each answer
+// to the query waiting for it. net/http's client costs a goroutine,
+// channels and some 25 allocations per request on top of that.
+type h2Conn struct {
+	tc        *tls.Conn
+	bc        *batchConn // writes go out through its writer
+	authority string     // :authority, host[:port]
+	path      string     // :path
+
+	// wmu serialises everything written: a request's HEADERS and DATA
+	// are written together, so that stream IDs go out in increasing
+	// order and HPACK's state is the encoder's (RFC 9113 §5.1.1).
+	wmu  sync.Mutex
+	wfr  *http2.Framer // writes to bc
+	enc  *hpack.Encoder
+	hbuf bytes.Buffer // the header block being encoded
+
+	rfr *http2.Framer // the reader's, reads tc
+
+	mu         sync.Mutex
+	streams    map[uint32]*h2Stream
+	nextID     uint32
+	maxStreams uint32 // the server's MAX_CONCURRENT_STREAMS
+	maxFrame   uint32 // the server's MAX_FRAME_SIZE: our DATA frames' bound
+	initWindow int32  // the server's INITIAL_WINDOW_SIZE: a new stream's send window
+	sendWindow int32  // the connection's send window
+	recvUsed   int32  // connection window used and not given back yet
+	goAway     bool   // the server sent GOAWAY: no new streams
+	err        error  // why the connection ended; nil while it is open
+	changed    chan struct{}
+
+	lastRead atomic.Int64 // UnixNano of the last frame read, for pings
+	pingSent atomic.Int64 // UnixNano of the unanswered PING, 0 when none
+	pinger   *time.Timer
+	done     chan struct{} // closed when the connection has ended
+}
+
+// h2Stream is one query's stream.
+type h2Stream struct {
+	id         uint32
+	sendWindow int32 // what the server lets this stream send
+	status     int   // the response's :status, 0 until its HEADERS
+	ctype      string
+	body       []byte
+	q          dns.Question // what the answer must match
+	ch         chan result  // buffered 1: the reader never waits
+}
+
+// newH2Dialer returns the dialer of HTTP/2 connections to u's host and
+// path: TLS with a clone of tlsConf offering only h2 (our verification,
+// pins and clock apply), then HTTP/2 on it. There is no fallback: a
+// server that does not agree to h2 is not asked anything.
+func newH2Dialer(tlsConf *tls.Config, authority, path string) dialFunc {
+	conf := tlsConf.Clone()
+	conf.NextProtos = []string{alpnH2}
+	return func(ctx context.Context, addr netip.AddrPort) (httpConn, error) {
+		tc, err := dialTLS(ctx, addr.String(), conf)
+		if err != nil {
+			return nil, &dialError{err}
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != alpnH2 {
+			tc.Close()
+			return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}
+		}
+		c, err := startH2(tc, authority, path)
+		if err != nil {
+			tc.Close()
+			return nil, &dialError{err}
+		}
+		return c, nil
+	}
+}
+
+// startH2 speaks first on tc (the preface, SETTINGS, the connection's
+// window) and starts the reader. The server's SETTINGS need not have
+// come: requests go out meanwhile within the protocol's defaults.
+func startH2(tc *tls.Conn, authority, path string) (*h2Conn, error) {
+	c := &h2Conn{
+		tc:         tc,
+		bc:         newBatchConn(tc),
+		authority:  authority,
+		path:       path,
+		streams:    make(map[uint32]*h2Stream),
+		nextID:     1,
+		maxStreams: h2DefaultMaxStreams,
+		maxFrame:   16 << 10, // RFC 9113 §6.5.2's initial value
+		initWindow: 65535,
+		sendWindow: 65535,
+		done:       make(chan struct{}),
+	}
+	c.wfr = http2.NewFramer(c.bc, nil)
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	c.rfr = http2.NewFramer(nil, tc)
+	c.rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.rfr.MaxHeaderListSize = h2MaxHeaderList
+	c.rfr.SetMaxReadFrameSize(16 << 10) // what we leave at its default
+	c.rfr.SetReuseFrames()
+
+	if _, err := c.bc.Write([]byte(http2.ClientPreface)); err != nil {
+		return nil, fmt.Errorf("HTTP/2 preface: %w", err)
+	}
+	err := c.wfr.WriteSettings(
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h2MaxHeaderList},
+	)
+	if err == nil {
+		err = c.wfr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("HTTP/2 settings: %w", err)
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.pinger = time.AfterFunc(pingAfter, c.checkAlive)
+	go c.readLoop()
+	return c, nil
+}
+
+// post implements httpConn: a POST of wire on a new stream, and its
+// answer.
+func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
+	st, err := c.open(ctx, wire, q)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-st.ch:
+		return r.msg, r.err
+	case <-ctx.Done():
+		c.cancel(st, http2.ErrCodeCancel)
+		return nil, ctx.Err()
+	}
+}
+
+// open starts the query's stream: its HEADERS and as much of its DATA as
+// the server's windows allow go out at once, the rest as WINDOW_UPDATEs
+// come. It waits for a stream when the server's limit is reached.
+func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question) (*h2Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // out of time: send nothing
+	}
+	c.wmu.Lock()
+	st, err := c.newStream(ctx)
+	if err != nil {
+		c.wmu.Unlock()
+		return nil, err
+	}
+	st.q = q
+	err = c.writeHeaders(st.id, len(wire))
+	if err == nil {
+		err = c.writeData(ctx, st, wire) // unlocks wmu
+	} else {
+		c.wmu.Unlock()
+	}
+	if err != nil {
+		c.cancel(st, http2.ErrCodeCancel)
+		return nil, err
+	}
+	return st, nil
+}
+
+// newStream takes the next stream ID, waiting (with wmu released) while
+// the server's stream limit is reached. It is called, and returns, with
+// wmu held.
+func (c *h2Conn) newStream(ctx context.Context) (*h2Stream, error) {
+	c.mu.Lock()
+	for {
+		switch {
+		case c.err != nil:
+			err := c.err
+			c.mu.Unlock()
+			return nil, err
+		case c.goAway || c.nextID > h2MaxStreamID:
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY)", ErrConnClosed)
+		case uint32(len(c.streams)) < c.maxStreams:
+			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
+			c.nextID += 2
+			c.streams[st.id] = st
+			c.mu.Unlock()
+			return st, nil
+		}
+		changed := c.changedLocked()
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			c.wmu.Lock()
+			return nil, ctx.Err()
+		}
+		c.wmu.Lock()
+		c.mu.Lock()
+	}
+}
+
+// writeHeaders writes a request's HEADERS: only what RFC 8484 needs. No
+// User-Agent or any other field that tells which software asks.
+func (c *h2Conn) writeHeaders(id uint32, length int) error {
+	c.hbuf.Reset()
+	c.enc.WriteField(hpack.HeaderField{Name: ":method", Value: "POST"})
+	c.enc.WriteField(hpack.HeaderField{Name: ":scheme", Value: "https"})
+	c.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: c.authority})
+	c.enc.WriteField(hpack.HeaderField{Name: ":path", Value: c.path})
+	c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: dohMediaType})
+	c.enc.WriteField(hpack.HeaderField{Name: "accept", Value: dohMediaType})
+	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(length)})
+	// The block is some 30 octets, far below any frame size limit
+	// (16 KiB at least): it never needs CONTINUATION frames.
+	return c.wrap("writing request", c.wfr.WriteHeaders(http2.HeadersFrameParam{
+		StreamID:      id,
+		BlockFragment: c.hbuf.Bytes(),
+		EndHeaders:    true,
+	}))
+}
+
+// writeData writes wire as st's DATA, ending the stream, within the
+// server's windows and frame size, waiting for its WINDOW_UPDATEs when
+// they are short. It is called with wmu held and releases it.
+func (c *h2Conn) writeData(ctx context.Context, st *h2Stream, wire []byte) error {
+	for {
+		c.mu.Lock()
+		n := min(int32(len(wire)), c.sendWindow, st.sendWindow, int32(c.maxFrame))
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			c.wmu.Unlock()
+			return err
+		}
+		if n > 0 || len(wire) == 0 {
+			c.sendWindow -= n
+			st.sendWindow -= n
+			c.mu.Unlock()
+			last := int(n) == len(wire)
+			err := c.wfr.WriteData(st.id, last, wire[:n])
+			if err != nil || last {
+				c.wmu.Unlock()
+				return c.wrap("writing request", err)
+			}
+			wire = wire[n:]
+			continue
+		}
+		// Out of window: let other streams' frames go out while the
+		// server reads.
+		changed := c.changedLocked()
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.wmu.Lock()
+	}
+}
+
+// cancel ends st unanswered: the server is told (RST_STREAM) unless the
+// stream is over already, and the stream frees its slot.
+func (c *h2Conn) cancel(st *h2Stream, code http2.ErrCode) {
+	c.mu.Lock()
+	_, open := c.streams[st.id]
+	if open {
+		c.removeLocked(st.id)
+	}
+	ended := c.err != nil
+	c.mu.Unlock()
+	if open && !ended {
+		c.wmu.Lock()
+		c.wfr.WriteRSTStream(st.id, code)
+		c.wmu.Unlock()
+	}
+}
+
+// removeLocked forgets a stream and wakes a request waiting for one.
+func (c *h2Conn) removeLocked(id uint32) {
+	delete(c.streams, id)
+	c.wakeLocked()
+}
+
+// changedLocked returns a channel closed at the next change of the
+// streams' count, the windows or the connection's state.
+func (c *h2Conn) changedLocked() <-chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+// wakeLocked wakes whatever waits in changedLocked.
+func (c *h2Conn) wakeLocked() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// wrap marks a write's failure as the connection's: the batchConn fails
+// writes only once the connection is broken.
+func (c *h2Conn) wrap(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrConnClosed, action, err)
+}
+
+// alive implements httpConn: open, and taking new streams.
+func (c *h2Conn) alive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && !c.goAway && c.nextID <= h2MaxStreamID
+}
+
+// lost implements httpConn: every error that is the connection's, not
+// the stream's, says ErrConnClosed.
+func (c *h2Conn) lost(err error) bool { return errors.Is(err, ErrConnClosed) || netLost(err) }
+
+// available implements httpConn: under the server's stream limit.
+func (c *h2Conn) available() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return uint32(len(c.streams)) < c.maxStreams
+}
+
+// Close implements httpConn: GOAWAY, then the TLS close_notify, then the
+// socket, each bounded; requests still on it fail.
+func (c *h2Conn) Close() error {
+	c.wmu.Lock()
+	c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	c.wmu.Unlock()
+	c.end(errH2Closed)
+	<-c.done
+	return nil
+}
+
+// errH2Closed ends a connection we closed: in good order.
+var errH2Closed = fmt.Errorf("%w: closed", ErrConnClosed)
+
+// checkDNSBody bounds an answer's body as it comes: a DNS message over
+// TCP-sized limits is no answer.
+func checkDNSBody(n int) error {
+	if n > dns.MaxMsgSize {
+		return fmt.Errorf("%w: answer longer than %d octets", ErrBadAnswer, dns.MaxMsgSize)
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/http2"
+)
+
+// h2Carrier is the carrier of DoH over HTTP/2: doh, and a sender, so
+// that the selector's first attempt goes out from the query's goroutine
+// as over DoT.
+type h2Carrier struct{ *doh }
+
+var _ sender = h2Carrier{}
+
+// send implements sender.
+func (d h2Carrier) send(ctx context.Context, wire []byte, q dns.Question) (inflight, error) {
+	c := d.pool.ready()
+	if c == nil {
+		return nil, nil
+	}
+	st, err := c.conn.(*h2Conn).open(ctx, wire, q)
+	if err != nil {
+		broken, err := d.transportError(ctx, c, "sending query", err)
+		d.pool.release(c, broken)
+		if broken && errors.Is(err, ErrConnClosed) && ctx.Err() == nil {
+			return nil, nil // exchange takes another connection
+		}
+		return nil, err
+	}
+	if d.log.Enabled(ctx, slog.LevelDebug) {
+		d.log.DebugContext(ctx, "query sent", "qname", q.Name,
+			"qtype", dns.TypeToString[q.Qtype], "http", d.proto, "size", len(wire))
+	}
+	return &h2Flight{d: d.doh, c: c, st: st}, nil
+}
+
+// h2Flight is a query on an HTTP/2 stream; it holds its connection
+// (the pool's load) until finished or abandoned.
+type h2Flight struct {
+	d  *doh
+	c  *dohConn
+	st *h2Stream
+}
+
+func (f *h2Flight) answer() <-chan result { return f.st.ch }
+
+func (f *h2Flight) finish(res result) result {
+	broken := false
+	if res.err != nil {
+		// The stream ended on its own: no context of the caller's is
+		// to blame.
+		broken, res.err = f.d.transportError(context.Background(), f.c, "sending query", res.err)
+	}
+	f.d.pool.release(f.c, broken)
+	return res
+}
+
+func (f *h2Flight) abandon() {
+	f.c.conn.(*h2Conn).cancel(f.st, http2.ErrCodeCancel)
+	f.d.pool.release(f.c, false)
+}

@@ -27,9 +27,6 @@ func TestH2WireHammer(t *testing.T) {
 	)
 	for _, warm := range []bool{true, false} {
 		t.Run(map[bool]string{true: "warm, growing settings", false: "cold, settings shrinking and growing"}[warm], func(t *testing.T) {
-			if !warm {
-				t.Skip(settingsRace)
-			}
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			ca := dottest.NewCA(t)

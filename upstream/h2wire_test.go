@@ -85,18 +85,6 @@ func checkIndexAnswer(r, q *dns.Msg, i int) error {
 	return nil
 }
 
-// settingsRace is why a test whose server lowers MAX_CONCURRENT_STREAMS or
-// INITIAL_WINDOW_SIZE while queries are under way (on a new connection,
-// before the client has read its first SETTINGS, or mid-connection) is
-// skipped: net/http's client takes a stream's slot, or a DATA frame's
-// window, under its connection's mutex and writes the frame later under
-// another, so that the SETTINGS can be applied and ACKed between the two
-// and the frame goes out after the ACK beyond the new limit (Go's own
-// server answers that with a PROTOCOL_ERROR).
-const settingsRace = "net/http's client: a stream or DATA frame whose slot or window it took before " +
-	"applying a SETTINGS that lowers MAX_CONCURRENT_STREAMS or INITIAL_WINDOW_SIZE can go out after " +
-	"the SETTINGS ACK, beyond the new limit; the framer client must pass"
-
 // warmUp sends one query (q1000.test) and waits for the client's ACK of
 // the server's first SETTINGS, so that the queries after it meet
 // settings the client has applied.
@@ -139,7 +127,10 @@ func wantNoViolations(t *testing.T, srv *dottest.H2RawServer) {
 // stream at a time, larger frames, no HPACK table) gets every query
 // answered, by a client that keeps the rules. Settings are met on a
 // connection that has applied them (warm) and on new connections, where
-// queries are under way as the client reads them (cold).
+// queries are under way as the client reads them (cold): the cold rows
+// catch a client that takes a stream's slot or a DATA frame's window
+// before applying a SETTINGS that lowers them and sends the frame after
+// its ACK, beyond the new limit (net/http's client did).
 func TestH2WireShapes(t *testing.T) {
 	const queries, par = 40, 8
 	window10 := []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 10}}
@@ -149,7 +140,6 @@ func TestH2WireShapes(t *testing.T) {
 		settings []http2.Setting
 		behavior dottest.H2RawBehavior
 		warm     bool // one connection, its SETTINGS ACKed before the queries
-		race     bool // settingsRace can break it
 	}{
 		{name: "plain"},
 		{name: "headers in 1-octet CONTINUATION frames", behavior: dottest.H2RawBehavior{HeaderChunk: 1}},
@@ -166,9 +156,9 @@ func TestH2WireShapes(t *testing.T) {
 		{name: "all at once", behavior: dottest.H2RawBehavior{HeaderChunk: 3, DataChunk: 7, Padding: 9,
 			Trailers: true, Informational: true, ContentLength: true, Reverse: 3}},
 		{name: "10-octet window, warm", settings: window10, warm: true},
-		{name: "10-octet window, cold", settings: window10, race: true},
+		{name: "10-octet window, cold", settings: window10},
 		{name: "one stream at a time, warm", settings: oneStream, warm: true},
-		{name: "one stream at a time, cold", settings: oneStream, race: true},
+		{name: "one stream at a time, cold", settings: oneStream},
 		{name: "largest frames", behavior: dottest.H2RawBehavior{DataChunk: 1 << 20},
 			settings: []http2.Setting{{ID: http2.SettingMaxFrameSize, Val: 1<<24 - 1}}},
 		{name: "no HPACK table", behavior: dottest.H2RawBehavior{HeaderChunk: 2},
@@ -176,9 +166,6 @@ func TestH2WireShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.race {
-				t.Skip(settingsRace)
-			}
 			ca := dottest.NewCA(t)
 			srv := startH2Raw(t, ca, dottest.H2RawOptions{Settings: tt.settings, Behavior: tt.behavior})
 			opts, want := Options{}, int64(queries)
@@ -275,9 +262,6 @@ func TestH2WireOneStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !tt.warm {
-				t.Skip(settingsRace)
-			}
 			ca := dottest.NewCA(t)
 			srv := startH2Raw(t, ca, dottest.H2RawOptions{
 				Handler:  dottest.Delay(2*time.Millisecond, answerByIndex()),

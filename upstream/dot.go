@@ -54,7 +54,7 @@ type dotFlight struct {
 	id uint16
 }
 
-func (f *dotFlight) answer() <-chan result  { return f.ch }
+func (f *dotFlight) answer() <-chan result    { return f.ch }
 func (f *dotFlight) finish(res result) result { return res }
 func (f *dotFlight) abandon() {
 	f.c.unregister(f.id)

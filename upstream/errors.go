@@ -21,6 +21,12 @@ var (
 	ErrStreamReset = errors.New("the query's stream was reset")
 )
 
+// errUnprocessed marks an ErrConnClosed the server says it never
+// processed (HTTP/2 GOAWAY's last stream ID is below the query's, RFC
+// 9113 §6.8): resent even from a connection dialed for it, which
+// resendOnce otherwise does not do.
+var errUnprocessed = errors.New("the server did not process it")
+
 // errPanicked ends a shared query whose resolving panicked: the joiners
 // fail with it instead of waiting on it for ever.
 var errPanicked = errors.New("resolving the query panicked")

@@ -219,7 +219,7 @@ func (c *h2Conn) newStream(ctx context.Context) (*h2Stream, error) {
 			return nil, err
 		case c.goAway || c.nextID > h2MaxStreamID:
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY)", ErrConnClosed)
+			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY): %w", ErrConnClosed, errUnprocessed)
 		case uint32(len(c.streams)) < c.maxStreams:
 			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
 			c.nextID += 2

@@ -275,7 +275,7 @@ func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) {
 	c.wakeLocked()
 	c.mu.Unlock()
 	for _, st := range lost {
-		st.ch <- result{err: fmt.Errorf("%w: GOAWAY %v", ErrConnClosed, f.ErrCode)}
+		st.ch <- result{err: fmt.Errorf("%w: GOAWAY %v: %w", ErrConnClosed, f.ErrCode, errUnprocessed)}
 	}
 }
 

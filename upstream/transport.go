@@ -90,7 +90,8 @@ func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logge
 // resolver closes idle connections whenever it likes, and a query that
 // meets one is no failure of the resolver. fresh, from get, says the
 // connection was dialed for this query: its failure is not worth a
-// retry.
+// retry, unless the server said it never processed the query
+// (errUnprocessed: an HTTP/2 GOAWAY below the query's stream).
 func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fresh bool, err error), send func(C) (*dns.Msg, error)) (*dns.Msg, error) {
 	var resent error // why the query had to be resent, once it was
 	for {
@@ -100,7 +101,7 @@ func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fres
 			if r, err = send(c); err == nil {
 				return r, nil
 			}
-			if errors.Is(err, ErrConnClosed) && !fresh && resent == nil && ctx.Err() == nil {
+			if errors.Is(err, ErrConnClosed) && (!fresh || errors.Is(err, errUnprocessed)) && resent == nil && ctx.Err() == nil {
 				resent = err
 				continue
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // The peers whose upstreams are not DoT (issue 13): dotproxy on its
@@ -21,6 +22,23 @@ const (
 	targetDoHvsDnsdist = 1.0 // dotproxy's CPU per query, at most this × dnsdist's, both over DoH
 	targetDoHvsDoT     = 1.5 // dotproxy's CPU per query over DoH, at most this × its own over DoT
 )
+
+// xratePrefix names the cache-miss runs over DoT and DoH at one offered
+// load (bench/run -T): xrate2000 is 2,000 queries a second, UDP clients.
+const xratePrefix = "xrate"
+
+// xratePairs are the comparisons of those runs, a/b.
+var xratePairs = [][2]string{{dotproxyDoH, dnsdistDoH}, {dotproxyDoH, "dotproxy"}, {dnsdistDoH, "dotproxy"}}
+
+// xrateScenario is the equal-load scenario read, "" when there is none.
+func (res results) xrateScenario() string {
+	for k := range res {
+		if strings.HasPrefix(k.scenario, xratePrefix) {
+			return k.scenario
+		}
+	}
+	return ""
+}
 
 // transportPairs are the comparisons of the transport rows, a/b: the same
 // transport in two proxies, or one proxy over two transports.
@@ -62,6 +80,19 @@ func (res results) transportRatios(w io.Writer) {
 				f2(res.ratioOf("miss", tr, p[0], p[1], p50)), f2(res.ratioOf("miss", tr, p[0], p[1], p99)))
 		}
 	}
+	if sc := res.xrateScenario(); sc != "" {
+		rate := strings.TrimPrefix(sc, xratePrefix)
+		fmt.Fprintf(w, "the same offered load, %s qps of new names over UDP, a/b (median of per-repeat ratios):\n", rate)
+		for _, p := range xratePairs {
+			if len(res[key{sc, "udp", p[0]}]) == 0 || len(res[key{sc, "udp", p[1]}]) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  udp %s/%s  CPU/q %s (%s against %s µs)  p50 %s  p99 %s\n", p[0], p[1],
+				f2(res.ratioOf(sc, "udp", p[0], p[1], cpuq)),
+				f1(res.median(key{sc, "udp", p[0]}, cpuq)), f1(res.median(key{sc, "udp", p[1]}, cpuq)),
+				f2(res.ratioOf(sc, "udp", p[0], p[1], p50)), f2(res.ratioOf(sc, "udp", p[0], p[1], p99)))
+		}
+	}
 	// Pinned, the responder shares the load core with dnsperf: near 100%
 	// together, that core, not the target, bounded the row's QPS.
 	fmt.Fprintln(w, "the load core during each row, responder + dnsperf CPU% (pinned, near 100 together: it bounded the QPS):")
@@ -98,5 +129,14 @@ func (res results) transportTargets(w io.Writer) {
 		fmt.Fprintf(w, "  miss %s DoH CPU/q ≤ %.1f× dotproxy's over DoT: ratio %s  %s\n", tr, targetDoHvsDoT, f2(o), verdict(o <= targetDoHvsDoT))
 		c := res.median(key{"miss", tr, dotproxyDoH}, metric("conns_max"))
 		fmt.Fprintf(w, "  miss %s DoH connections per upstream ≤ %d: %s  %s\n", tr, targetConns, f0(c), verdict(c <= targetConns))
+	}
+	// The same targets at one offered load, where no row's CPU per query
+	// is lowered by running at its saturation.
+	if sc := res.xrateScenario(); sc != "" && len(res[key{sc, "udp", dotproxyDoH}]) > 0 {
+		rate := strings.TrimPrefix(sc, xratePrefix)
+		d := res.ratioOf(sc, "udp", dotproxyDoH, dnsdistDoH, cpuq)
+		fmt.Fprintf(w, "  %s qps udp DoH CPU/q ≤ dnsdist's over DoH: ratio %s  %s\n", rate, f2(d), verdict(d <= targetDoHvsDnsdist))
+		o := res.ratioOf(sc, "udp", dotproxyDoH, "dotproxy", cpuq)
+		fmt.Fprintf(w, "  %s qps udp DoH CPU/q ≤ %.1f× dotproxy's over DoT: ratio %s  %s\n", rate, targetDoHvsDoT, f2(o), verdict(o <= targetDoHvsDoT))
 	}
 }

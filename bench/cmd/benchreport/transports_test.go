@@ -44,6 +44,26 @@ func TestTransportTargets(t *testing.T) {
 		t.Errorf("transport ratios: want the pairs run and only those:\n%s", out)
 	}
 
+	// At one offered load: DoH 90 µs against dnsdist's 120 and DoT's 100.
+	at := func(r *run) *run { r.scenario = "xrate2000"; return r }
+	res = newResults([]*run{
+		cpu(1, "udp", dotproxyDoH, 30),
+		at(cpu(1, "udp", dotproxyDoH, 90)), at(cpu(1, "udp", dnsdistDoH, 120)), at(cpu(1, "udp", "dotproxy", 100)),
+	})
+	b.Reset()
+	res.transportTargets(&b)
+	res.transportRatios(&b)
+	out = b.String()
+	for _, want := range []string{
+		"2000 qps udp DoH CPU/q ≤ dnsdist's over DoH: ratio 0.75  met",
+		"2000 qps udp DoH CPU/q ≤ 1.5× dotproxy's over DoT: ratio 0.90  met",
+		"udp dotproxy-doh/dnsdist-doh  CPU/q 0.75 (90.0 against 120.0 µs)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q in:\n%s", want, out)
+		}
+	}
+
 	b.Reset()
 	newResults([]*run{cpu(1, "udp", "dotproxy", 25)}).transportTargets(&b)
 	newResults([]*run{cpu(1, "udp", "dotproxy", 25)}).transportRatios(&b)

@@ -140,14 +140,18 @@ func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err
 	switch {
 	case ctx.Err() != nil:
 		return false, d.errorf(c, "%s: %w", action, ctx.Err())
+	case errors.Is(err, ErrBadAnswer):
+		// An answer came, and it was bad: the connection is fine.
+		return false, d.errorf(c, "%w", err)
+	case errors.Is(err, ErrStreamReset):
+		return false, d.errorf(c, "%s: %w", action, err)
+	case errors.Is(err, ErrConnClosed):
+		return true, d.errorf(c, "%s: %w", action, err)
 	case !c.conn.alive() || c.conn.lost(err):
 		if isTimeout(err) {
 			return true, d.errorf(c, "%s: %w", action, err)
 		}
 		return true, d.errorf(c, "%w: %s: %w", ErrConnClosed, action, err)
-	}
-	if errors.Is(err, ErrStreamReset) || errors.Is(err, ErrBadAnswer) {
-		return false, d.errorf(c, "%s: %w", action, err)
 	}
 	return false, d.errorf(c, "%w: %s: %w", ErrStreamReset, action, err)
 }

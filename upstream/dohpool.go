@@ -123,6 +123,9 @@ func (p *dohPool) ready() *dohConn {
 		return nil
 	}
 	p.growLocked(best)
+	if !best.conn.available() {
+		return nil // at the server's stream limit: not without waiting
+	}
 	best.load++
 	return best
 }

@@ -21,10 +21,10 @@ var (
 	ErrStreamReset = errors.New("the query's stream was reset")
 )
 
-// errUnprocessed marks an ErrConnClosed the server says it never
+// errUnprocessed marks a query's failure the server says it never
 // processed (HTTP/2 GOAWAY's last stream ID is below the query's, RFC
-// 9113 §6.8): resent even from a connection dialed for it, which
-// resendOnce otherwise does not do.
+// 9113 §6.8; a stream refused, §8.7): resent once, even from a
+// connection dialed for it.
 var errUnprocessed = errors.New("the server did not process it")
 
 // errPanicked ends a shared query whose resolving panicked: the joiners

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,9 @@ const (
 	h2DefaultMaxStreams = 100
 	// h2MaxStreamID is the last client stream ID (2^31-1, odd).
 	h2MaxStreamID = 1<<31 - 1
+	// maxWindow is the largest a flow-control window may be (RFC 9113
+	// §6.9.1).
+	maxWindow = 1<<31 - 1
 )
 
 // h2Conn is one HTTP/2 connection to a DoH server (RFC 8484 over RFC
@@ -161,193 +163,6 @@ func startH2(tc *tls.Conn, authority, path string) (*h2Conn, error) {
 	c.pinger = time.AfterFunc(pingAfter, c.checkAlive)
 	go c.readLoop()
 	return c, nil
-}
-
-// post implements httpConn: a POST of wire on a new stream, and its
-// answer.
-func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
-	st, err := c.open(ctx, wire, q)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case r := <-st.ch:
-		return r.msg, r.err
-	case <-ctx.Done():
-		c.cancel(st, http2.ErrCodeCancel)
-		return nil, ctx.Err()
-	}
-}
-
-// open starts the query's stream: its HEADERS and as much of its DATA as
-// the server's windows allow go out at once, the rest as WINDOW_UPDATEs
-// come. It waits for a stream when the server's limit is reached.
-func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question) (*h2Stream, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err // out of time: send nothing
-	}
-	c.wmu.Lock()
-	st, err := c.newStream(ctx)
-	if err != nil {
-		c.wmu.Unlock()
-		return nil, err
-	}
-	st.q = q
-	err = c.writeHeaders(st.id, len(wire))
-	if err == nil {
-		err = c.writeData(ctx, st, wire) // unlocks wmu
-	} else {
-		c.wmu.Unlock()
-	}
-	if err != nil {
-		c.cancel(st, http2.ErrCodeCancel)
-		return nil, err
-	}
-	return st, nil
-}
-
-// newStream takes the next stream ID, waiting (with wmu released) while
-// the server's stream limit is reached. It is called, and returns, with
-// wmu held.
-func (c *h2Conn) newStream(ctx context.Context) (*h2Stream, error) {
-	c.mu.Lock()
-	for {
-		switch {
-		case c.err != nil:
-			err := c.err
-			c.mu.Unlock()
-			return nil, err
-		case c.goAway || c.nextID > h2MaxStreamID:
-			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY): %w", ErrConnClosed, errUnprocessed)
-		case uint32(len(c.streams)) < c.maxStreams:
-			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
-			c.nextID += 2
-			c.streams[st.id] = st
-			c.mu.Unlock()
-			return st, nil
-		}
-		changed := c.changedLocked()
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			c.wmu.Lock()
-			return nil, ctx.Err()
-		}
-		c.wmu.Lock()
-		c.mu.Lock()
-	}
-}
-
-// writeHeaders writes a request's HEADERS: only what RFC 8484 needs. No
-// User-Agent or any other field that tells which software asks.
-func (c *h2Conn) writeHeaders(id uint32, length int) error {
-	c.hbuf.Reset()
-	c.enc.WriteField(hpack.HeaderField{Name: ":method", Value: "POST"})
-	c.enc.WriteField(hpack.HeaderField{Name: ":scheme", Value: "https"})
-	c.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: c.authority})
-	c.enc.WriteField(hpack.HeaderField{Name: ":path", Value: c.path})
-	c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: dohMediaType})
-	c.enc.WriteField(hpack.HeaderField{Name: "accept", Value: dohMediaType})
-	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(length)})
-	// The block is some 30 octets, far below any frame size limit
-	// (16 KiB at least): it never needs CONTINUATION frames.
-	return c.wrap("writing request", c.wfr.WriteHeaders(http2.HeadersFrameParam{
-		StreamID:      id,
-		BlockFragment: c.hbuf.Bytes(),
-		EndHeaders:    true,
-	}))
-}
-
-// writeData writes wire as st's DATA, ending the stream, within the
-// server's windows and frame size, waiting for its WINDOW_UPDATEs when
-// they are short. It is called with wmu held and releases it.
-func (c *h2Conn) writeData(ctx context.Context, st *h2Stream, wire []byte) error {
-	for {
-		c.mu.Lock()
-		n := min(int32(len(wire)), c.sendWindow, st.sendWindow, int32(c.maxFrame))
-		if c.err != nil {
-			err := c.err
-			c.mu.Unlock()
-			c.wmu.Unlock()
-			return err
-		}
-		if n > 0 || len(wire) == 0 {
-			c.sendWindow -= n
-			st.sendWindow -= n
-			c.mu.Unlock()
-			last := int(n) == len(wire)
-			err := c.wfr.WriteData(st.id, last, wire[:n])
-			if err != nil || last {
-				c.wmu.Unlock()
-				return c.wrap("writing request", err)
-			}
-			wire = wire[n:]
-			continue
-		}
-		// Out of window: let other streams' frames go out while the
-		// server reads.
-		changed := c.changedLocked()
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		c.wmu.Lock()
-	}
-}
-
-// cancel ends st unanswered: the server is told (RST_STREAM) unless the
-// stream is over already, and the stream frees its slot.
-func (c *h2Conn) cancel(st *h2Stream, code http2.ErrCode) {
-	c.mu.Lock()
-	_, open := c.streams[st.id]
-	if open {
-		c.removeLocked(st.id)
-	}
-	ended := c.err != nil
-	c.mu.Unlock()
-	if open && !ended {
-		c.wmu.Lock()
-		c.wfr.WriteRSTStream(st.id, code)
-		c.wmu.Unlock()
-	}
-}
-
-// removeLocked forgets a stream and wakes a request waiting for one.
-func (c *h2Conn) removeLocked(id uint32) {
-	delete(c.streams, id)
-	c.wakeLocked()
-}
-
-// changedLocked returns a channel closed at the next change of the
-// streams' count, the windows or the connection's state.
-func (c *h2Conn) changedLocked() <-chan struct{} {
-	if c.changed == nil {
-		c.changed = make(chan struct{})
-	}
-	return c.changed
-}
-
-// wakeLocked wakes whatever waits in changedLocked.
-func (c *h2Conn) wakeLocked() {
-	if c.changed != nil {
-		close(c.changed)
-		c.changed = nil
-	}
-}
-
-// wrap marks a write's failure as the connection's: the batchConn fails
-// writes only once the connection is broken.
-func (c *h2Conn) wrap(action string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%w: %s: %w", ErrConnClosed, action, err)
 }
 
 // alive implements httpConn: open, and taking new streams.

@@ -49,11 +49,10 @@ func (c *h2Conn) readErr(err error) error {
 // protocolError tells the server (GOAWAY with code) and returns the
 // connection's end.
 func (c *h2Conn) protocolError(code http2.ErrCode, err error) error {
-	c.mu.Lock()
-	last := c.nextID - 2
-	c.mu.Unlock()
+	// Last-Stream-ID is the last stream the server opened that we
+	// processed: none, with push off (RFC 9113 §6.8).
 	c.wmu.Lock()
-	c.wfr.WriteGoAway(last, code, nil)
+	c.wfr.WriteGoAway(0, code, nil)
 	c.wmu.Unlock()
 	return fmt.Errorf("%w: HTTP/2 %v: %w", ErrConnClosed, code, err)
 }
@@ -66,7 +65,12 @@ func (c *h2Conn) handle(f http2.Frame) error {
 	case *http2.MetaHeadersFrame:
 		c.onHeaders(f)
 	case *http2.RSTStreamFrame:
-		c.failStream(f.StreamID, fmt.Errorf("%w: RST_STREAM %v", ErrStreamReset, f.ErrCode), 0)
+		err := fmt.Errorf("%w: RST_STREAM %v", ErrStreamReset, f.ErrCode)
+		if f.ErrCode == http2.ErrCodeRefusedStream {
+			// Never processed (RFC 9113 §8.7): worth sending again.
+			err = fmt.Errorf("%w: %w", err, errUnprocessed)
+		}
+		c.failStream(f.StreamID, err, 0)
 	case *http2.SettingsFrame:
 		return c.onSettings(f)
 	case *http2.WindowUpdateFrame:
@@ -99,10 +103,17 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 		c.mu.Unlock()
 		return // given up on, or not ours
 	}
+	if f.Truncated {
+		c.mu.Unlock()
+		c.failStream(f.StreamID, fmt.Errorf("%w: response header fields over %d octets", ErrBadAnswer, h2MaxHeaderList), http2.ErrCodeCancel)
+		return
+	}
 	if st.status == 0 {
 		status, err := strconv.Atoi(f.PseudoValue("status"))
 		switch {
-		case err != nil || status < 100:
+		case err != nil || status < 100 || status == 101 || status < 200 && f.StreamEnded():
+			// 101 has no place in HTTP/2, and an interim response
+			// cannot end the stream (RFC 9113 §8.1, §8.6).
 			c.mu.Unlock()
 			c.failStream(f.StreamID, fmt.Errorf("%w: HTTP/2 :status %q", ErrBadAnswer, f.PseudoValue("status")), http2.ErrCodeProtocol)
 			return
@@ -144,7 +155,8 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	if st != nil {
 		if st.status == 0 {
 			c.mu.Unlock()
-			return c.protocolError(http2.ErrCodeProtocol, fmt.Errorf("DATA before HEADERS on stream %d", f.StreamID))
+			c.failStream(f.StreamID, fmt.Errorf("%w: DATA before the response's HEADERS", ErrBadAnswer), http2.ErrCodeProtocol)
+			return c.giveBack(update)
 		}
 		if tooLong = checkDNSBody(len(st.body) + len(f.Data())); tooLong == nil {
 			st.body = append(st.body, f.Data()...)
@@ -160,12 +172,18 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	if tooLong != nil {
 		c.failStream(f.StreamID, tooLong, http2.ErrCodeCancel)
 	}
-	if update > 0 {
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		return c.wfr.WriteWindowUpdate(0, uint32(update))
+	return c.giveBack(update)
+}
+
+// giveBack returns n octets of the connection's receive window to the
+// server, if any.
+func (c *h2Conn) giveBack(n int32) error {
+	if n == 0 {
+		return nil
 	}
-	return nil
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.wfr.WriteWindowUpdate(0, uint32(n))
 }
 
 // finish hands a stream's response, ended and removed from the table,
@@ -196,147 +214,4 @@ func (c *h2Conn) failStream(id uint32, err error, code http2.ErrCode) {
 		c.wfr.WriteRSTStream(id, code)
 		c.wmu.Unlock()
 	}
-}
-
-// onSettings applies the server's SETTINGS and acknowledges them.
-func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
-	if f.IsAck() {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.mu.Lock()
-	err := f.ForeachSetting(func(s http2.Setting) error {
-		switch s.ID {
-		case http2.SettingMaxConcurrentStreams:
-			c.maxStreams = s.Val
-		case http2.SettingMaxFrameSize:
-			c.maxFrame = s.Val // Framer checked 2^14..2^24-1
-		case http2.SettingInitialWindowSize:
-			// Framer checked ≤ 2^31-1. A change applies to the open
-			// streams too (RFC 9113 §6.9.2).
-			delta := int32(s.Val) - c.initWindow
-			c.initWindow = int32(s.Val)
-			for _, st := range c.streams {
-				st.sendWindow += delta
-			}
-		case http2.SettingHeaderTableSize:
-			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
-		}
-		return nil
-	})
-	c.wakeLocked()
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return c.wfr.WriteSettingsAck()
-}
-
-// onWindowUpdate adds to the connection's or a stream's send window; a
-// window over 2^31-1 is the server's error (RFC 9113 §6.9.1).
-func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	inc := int64(f.Increment)
-	c.mu.Lock()
-	over := false
-	if f.StreamID == 0 {
-		if over = int64(c.sendWindow)+inc > h2MaxStreamID; !over {
-			c.sendWindow += int32(inc)
-		}
-	} else if st := c.streams[f.StreamID]; st != nil {
-		if over = int64(st.sendWindow)+inc > h2MaxStreamID; !over {
-			st.sendWindow += int32(inc)
-		}
-	}
-	c.wakeLocked()
-	c.mu.Unlock()
-	switch {
-	case over && f.StreamID == 0:
-		return c.protocolError(http2.ErrCodeFlowControl, errors.New("connection window over 2^31-1"))
-	case over:
-		c.failStream(f.StreamID, fmt.Errorf("%w: stream window over 2^31-1", ErrBadAnswer), http2.ErrCodeFlowControl)
-	}
-	return nil
-}
-
-// onGoAway stops new streams; those the server will not process (above
-// its last stream ID) fail as the connection's loss, so that their
-// queries are resent on another.
-func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) {
-	c.mu.Lock()
-	c.goAway = true
-	var lost []*h2Stream
-	for id, st := range c.streams {
-		if id > f.LastStreamID {
-			lost = append(lost, st)
-			delete(c.streams, id)
-		}
-	}
-	c.wakeLocked()
-	c.mu.Unlock()
-	for _, st := range lost {
-		st.ch <- result{err: fmt.Errorf("%w: GOAWAY %v: %w", ErrConnClosed, f.ErrCode, errUnprocessed)}
-	}
-}
-
-// checkAlive runs pingAfter after the last frame read: a connection
-// silent that long gets a PING, and is given up pingTimeout later if
-// still nothing came, so that a server gone without a FIN or a reset
-// does not keep taking queries that can only time out.
-func (c *h2Conn) checkAlive() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	now := time.Now()
-	last := time.Unix(0, c.lastRead.Load())
-	sent := c.pingSent.Load()
-	switch {
-	case sent != 0 && last.UnixNano() < sent && now.Sub(time.Unix(0, sent)) >= pingTimeout:
-		c.end(fmt.Errorf("%w: no answer to PING in %v", ErrConnClosed, pingTimeout))
-		return
-	case sent != 0 && last.UnixNano() < sent:
-		c.pinger.Reset(pingTimeout - now.Sub(time.Unix(0, sent)))
-		return
-	case now.Sub(last) < pingAfter:
-		c.pinger.Reset(pingAfter - now.Sub(last))
-		return
-	}
-	c.pingSent.Store(now.UnixNano())
-	c.wmu.Lock()
-	err := c.wfr.WritePing(false, [8]byte{'d', 'o', 't', 'p', 'r', 'o', 'x', 'y'})
-	c.wmu.Unlock()
-	if err != nil {
-		c.end(c.wrap("writing PING", err))
-		return
-	}
-	c.pinger.Reset(pingTimeout)
-}
-
-// end ends the connection once, failing every query on it with err, and
-// closes the socket: in good order (what is queued, then close_notify,
-// within closeNotifyTimeout) when we closed it, at once otherwise.
-func (c *h2Conn) end(err error) {
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return
-	}
-	c.err = err
-	streams := c.streams
-	c.streams = nil
-	c.wakeLocked()
-	c.mu.Unlock()
-	c.pinger.Stop()
-	for _, st := range streams {
-		st.ch <- result{err: err}
-	}
-	force := time.AfterFunc(closeNotifyTimeout, func() { c.tc.NetConn().Close() })
-	if err != errH2Closed {
-		c.tc.NetConn().Close()
-	}
-	c.bc.Close()
-	force.Stop()
-	close(c.done)
 }

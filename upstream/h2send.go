@@ -22,7 +22,13 @@ func (d h2Carrier) send(ctx context.Context, wire []byte, q dns.Question) (infli
 	if c == nil {
 		return nil, nil
 	}
-	st, err := c.conn.(*h2Conn).open(ctx, wire, q)
+	st, err := c.conn.(*h2Conn).open(ctx, wire, q, false)
+	if errors.Is(err, errNotNow) {
+		// The query would wait for a stream or for window: exchange
+		// waits, in an attempt of its own that the selector hedges.
+		d.pool.release(c, false)
+		return nil, nil
+	}
 	if err != nil {
 		broken, err := d.transportError(ctx, c, "sending query", err)
 		d.pool.release(c, broken)

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/miekg/dns"
@@ -76,7 +75,7 @@ func (p *pending) finish(ctx context.Context, res result) (r *dns.Msg, err error
 	u := p.u
 	res = p.f.finish(res)
 	if res.err != nil {
-		if errors.Is(res.err, ErrConnClosed) && ctx.Err() == nil {
+		if worthResending(res.err, false) && ctx.Err() == nil {
 			return nil, res.err, true
 		}
 		return nil, p.failed(res.err), false

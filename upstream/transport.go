@@ -91,7 +91,7 @@ func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logge
 // meets one is no failure of the resolver. fresh, from get, says the
 // connection was dialed for this query: its failure is not worth a
 // retry, unless the server said it never processed the query
-// (errUnprocessed: an HTTP/2 GOAWAY below the query's stream).
+// (worthResending).
 func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fresh bool, err error), send func(C) (*dns.Msg, error)) (*dns.Msg, error) {
 	var resent error // why the query had to be resent, once it was
 	for {
@@ -101,7 +101,7 @@ func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fres
 			if r, err = send(c); err == nil {
 				return r, nil
 			}
-			if errors.Is(err, ErrConnClosed) && (!fresh || errors.Is(err, errUnprocessed)) && resent == nil && ctx.Err() == nil {
+			if worthResending(err, fresh) && resent == nil && ctx.Err() == nil {
 				resent = err
 				continue
 			}
@@ -113,4 +113,12 @@ func resendOnce[C any](ctx context.Context, get func(context.Context) (c C, fres
 		}
 		return nil, err
 	}
+}
+
+// worthResending reports whether a query that failed with err is worth
+// sending once more: the server said it never processed it
+// (errUnprocessed: above an HTTP/2 GOAWAY's last stream, or a stream it
+// refused), or the connection closed under it and was not dialed for it.
+func worthResending(err error, fresh bool) bool {
+	return errors.Is(err, errUnprocessed) || errors.Is(err, ErrConnClosed) && !fresh
 }

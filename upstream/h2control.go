@@ -1,0 +1,164 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// onSettings applies the server's SETTINGS and acknowledges them.
+func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	c.wmu.Lock()
+	c.mu.Lock()
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err // out of range (RFC 9113 §6.5.2)
+		}
+		switch s.ID {
+		case http2.SettingMaxConcurrentStreams:
+			c.maxStreams = s.Val
+		case http2.SettingMaxFrameSize:
+			c.maxFrame = s.Val
+		case http2.SettingInitialWindowSize:
+			// A change applies to the open streams too, and may not
+			// take one over 2^31-1 (RFC 9113 §6.9.2).
+			delta := int64(s.Val) - int64(c.initWindow)
+			for _, st := range c.streams {
+				if int64(st.sendWindow)+delta > maxWindow {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+			}
+			for _, st := range c.streams {
+				st.sendWindow += int32(delta)
+			}
+			c.initWindow = int32(s.Val)
+		case http2.SettingHeaderTableSize:
+			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
+		}
+		return nil
+	})
+	c.wakeLocked()
+	c.mu.Unlock()
+	if err == nil {
+		err = c.wfr.WriteSettingsAck()
+	}
+	c.wmu.Unlock()
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return c.protocolError(http2.ErrCode(ce), fmt.Errorf("SETTINGS: %w", err))
+	}
+	return err
+}
+
+// onWindowUpdate adds to the connection's or a stream's send window; a
+// window over 2^31-1 is the server's error (RFC 9113 §6.9.1).
+func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int64(f.Increment)
+	c.mu.Lock()
+	over := false
+	if f.StreamID == 0 {
+		if over = int64(c.sendWindow)+inc > maxWindow; !over {
+			c.sendWindow += int32(inc)
+		}
+	} else if st := c.streams[f.StreamID]; st != nil {
+		if over = int64(st.sendWindow)+inc > maxWindow; !over {
+			st.sendWindow += int32(inc)
+		}
+	}
+	c.wakeLocked()
+	c.mu.Unlock()
+	switch {
+	case over && f.StreamID == 0:
+		return c.protocolError(http2.ErrCodeFlowControl, errors.New("connection window over 2^31-1"))
+	case over:
+		c.failStream(f.StreamID, fmt.Errorf("%w: stream window over 2^31-1", ErrBadAnswer), http2.ErrCodeFlowControl)
+	}
+	return nil
+}
+
+// onGoAway stops new streams; those the server will not process (above
+// its last stream ID) fail as the connection's loss, so that their
+// queries are resent on another.
+func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) {
+	c.mu.Lock()
+	c.goAway = true
+	var lost []*h2Stream
+	for id, st := range c.streams {
+		if id > f.LastStreamID {
+			lost = append(lost, st)
+			delete(c.streams, id)
+		}
+	}
+	c.wakeLocked()
+	c.mu.Unlock()
+	for _, st := range lost {
+		st.ch <- result{err: fmt.Errorf("%w: GOAWAY %v: %w", ErrConnClosed, f.ErrCode, errUnprocessed)}
+	}
+}
+
+// checkAlive runs pingAfter after the last frame read: a connection
+// silent that long gets a PING, and is given up pingTimeout later if
+// still nothing came, so that a server gone without a FIN or a reset
+// does not keep taking queries that can only time out.
+func (c *h2Conn) checkAlive() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	now := time.Now()
+	last := time.Unix(0, c.lastRead.Load())
+	sent := c.pingSent.Load()
+	switch {
+	case sent != 0 && last.UnixNano() < sent && now.Sub(time.Unix(0, sent)) >= pingTimeout:
+		c.end(fmt.Errorf("%w: no answer to PING in %v", ErrConnClosed, pingTimeout))
+		return
+	case sent != 0 && last.UnixNano() < sent:
+		c.pinger.Reset(pingTimeout - now.Sub(time.Unix(0, sent)))
+		return
+	case now.Sub(last) < pingAfter:
+		c.pinger.Reset(pingAfter - now.Sub(last))
+		return
+	}
+	c.pingSent.Store(now.UnixNano())
+	c.wmu.Lock()
+	err := c.wfr.WritePing(false, [8]byte{'d', 'o', 't', 'p', 'r', 'o', 'x', 'y'})
+	c.wmu.Unlock()
+	if err != nil {
+		c.end(c.wrap("writing PING", err))
+		return
+	}
+	c.pinger.Reset(pingTimeout)
+}
+
+// end ends the connection once, failing every query on it with err, and
+// closes the socket: in good order (what is queued, then close_notify,
+// within closeNotifyTimeout) when we closed it, at once otherwise.
+func (c *h2Conn) end(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	streams := c.streams
+	c.streams = nil
+	c.wakeLocked()
+	c.mu.Unlock()
+	c.pinger.Stop()
+	for _, st := range streams {
+		st.ch <- result{err: err}
+	}
+	force := time.AfterFunc(closeNotifyTimeout, func() { c.tc.NetConn().Close() })
+	if err != errH2Closed {
+		c.tc.NetConn().Close()
+	}
+	c.bc.Close()
+	force.Stop()
+	close(c.done)
+}

@@ -46,7 +46,7 @@ var _ carrier = (*doh)(nil)
 // newDoH makes the carrier of a DNS-over-HTTPS upstream: HTTP/2 over TLS
 // for HTTPS, HTTP/3 over QUIC for HTTP3, dialing ep and verifying the
 // server with a clone of tlsConf.
-func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
+func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, stallAfter func() time.Duration, log *slog.Logger) (carrier, error) {
 	u, err := dohURL(opts)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func newDoH(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 	var dial dialFunc
 	switch opts.Transport {
 	case HTTPS:
-		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf, u.Host, u.RequestURI())
+		d.proto, dial = "HTTP/2", newH2Dialer(tlsConf, u.Host, u.RequestURI(), stallAfter)
 		c = h2Carrier{d}
 	case HTTP3:
 		d.proto, dial = "HTTP/3", newH3Dialer(tlsConf, u)
@@ -145,7 +145,8 @@ func (d *doh) transportError(ctx context.Context, c *dohConn, action string, err
 		return false, d.errorf(c, "%w", err)
 	case errors.Is(err, ErrStreamReset):
 		return false, d.errorf(c, "%s: %w", action, err)
-	case errors.Is(err, ErrConnClosed):
+	case errors.Is(err, ErrConnClosed) || errors.Is(err, ErrStalled):
+		// Stalled, as DoT's: failed over, not resent on the upstream.
 		return true, d.errorf(c, "%s: %w", action, err)
 	case !c.conn.alive() || c.conn.lost(err):
 		if isTimeout(err) {

@@ -55,6 +55,8 @@ type h2Conn struct {
 	bc        *batchConn // writes go out through its writer
 	authority string     // :authority, host[:port]
 	path      string     // :path
+	// stallAfter: see giveUp.
+	stallAfter func() time.Duration
 
 	// wmu serialises everything written: a request's HEADERS and DATA
 	// are written together, so that stream IDs go out in increasing
@@ -75,6 +77,11 @@ type h2Conn struct {
 	sendWindow int32  // the connection's send window
 	recvUsed   int32  // connection window used and not given back yet
 	goAway     bool   // the server sent GOAWAY: no new streams
+	// quietSince is when the connection last finished a response or,
+	// idle, was asked something; unanswered counts the queries given up
+	// on since (see giveUp).
+	quietSince time.Time
+	unanswered int
 	err        error  // why the connection ended; nil while it is open
 	changed    chan struct{}
 
@@ -99,7 +106,7 @@ type h2Stream struct {
 // path: TLS with a clone of tlsConf offering only h2 (our verification,
 // pins and clock apply), then HTTP/2 on it. There is no fallback: a
 // server that does not agree to h2 is not asked anything.
-func newH2Dialer(tlsConf *tls.Config, authority, path string) dialFunc {
+func newH2Dialer(tlsConf *tls.Config, authority, path string, stallAfter func() time.Duration) dialFunc {
 	conf := tlsConf.Clone()
 	conf.NextProtos = []string{alpnH2}
 	return func(ctx context.Context, addr netip.AddrPort) (httpConn, error) {
@@ -111,7 +118,7 @@ func newH2Dialer(tlsConf *tls.Config, authority, path string) dialFunc {
 			tc.Close()
 			return nil, &dialError{fmt.Errorf("the server does not speak HTTP/2 (ALPN %q)", p)}
 		}
-		c, err := startH2(tc, authority, path)
+		c, err := startH2(tc, authority, path, stallAfter)
 		if err != nil {
 			tc.Close()
 			return nil, &dialError{err}
@@ -123,9 +130,11 @@ func newH2Dialer(tlsConf *tls.Config, authority, path string) dialFunc {
 // startH2 speaks first on tc (the preface, SETTINGS, the connection's
 // window) and starts the reader. The server's SETTINGS need not have
 // come: requests go out meanwhile within the protocol's defaults.
-func startH2(tc *tls.Conn, authority, path string) (*h2Conn, error) {
+func startH2(tc *tls.Conn, authority, path string, stallAfter func() time.Duration) (*h2Conn, error) {
 	c := &h2Conn{
 		tc:         tc,
+		stallAfter: stallAfter,
+		quietSince: time.Now(),
 		bc:         newBatchConn(tc),
 		authority:  authority,
 		path:       path,

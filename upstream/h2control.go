@@ -162,3 +162,25 @@ func (c *h2Conn) end(err error) {
 	force.Stop()
 	close(c.done)
 }
+
+// answeredLocked records a response finished: the connection answers.
+func (c *h2Conn) answeredLocked() {
+	c.quietSince = time.Now()
+	c.unanswered = 0
+}
+
+// giveUp records a query abandoned unanswered. A connection that keeps
+// taking queries and finishing no response for stallAfter, though it
+// answers PINGs (a server whose resolver behind it is wedged), is ended
+// as stalled, as a DoT connection is (conn.giveUp): its queries fail
+// over at once instead of each costing its attempt's time.
+func (c *h2Conn) giveUp() {
+	after := c.stallAfter()
+	c.mu.Lock()
+	c.unanswered++
+	stalled := c.unanswered >= unansweredLimit && time.Since(c.quietSince) >= after
+	c.mu.Unlock()
+	if stalled {
+		c.end(ErrStalled)
+	}
+}

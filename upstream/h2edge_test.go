@@ -8,6 +8,7 @@ package upstream
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -287,5 +288,62 @@ func TestH2EdgeBadAnswerAfterGoAway(t *testing.T) {
 	t.Logf("err %v; requests %d", err, streams.Load())
 	if !errors.Is(err, ErrBadAnswer) || errors.Is(err, ErrConnClosed) {
 		t.Errorf("502 after GOAWAY: %v; want ErrBadAnswer alone", err)
+	}
+}
+
+// TestH2EdgeStalled: a server that keeps its connection open and answers
+// its PINGs but finishes no response (a wedged resolver behind a live
+// frontend) has the connection ended as stalled once several queries
+// were given up on it, as a DoT connection is: what still waits on it
+// fails with ErrStalled, and the next query dials anew.
+func TestH2EdgeStalled(t *testing.T) {
+	ca := dottest.NewCA(t)
+	var silent atomic.Bool
+	silent.Store(true)
+	srv := startH2Raw(t, ca, dottest.H2RawOptions{Handler: func(q *dns.Msg, reply func(*dns.Msg)) {
+		if !silent.Load() {
+			dottest.Answer("192.0.2.1")(q, reply)
+		}
+	}})
+	u := newH2Upstream(t, ca, srv, Options{MaxConns: 1})
+
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := u.Exchange(ctxFor(t, 30*time.Second), query("waiting.example.", dns.TypeA))
+		waiting <- err
+	}()
+	waitFor(t, "the waiting query to reach the server", func() bool { return srv.Requests() == 1 })
+
+	// Short queries are abandoned one after another until the connection
+	// is taken for stalled; the waiting query's 30 s bounds the loop.
+	abandoned := 0
+	var waitErr error
+	for stalled := false; !stalled; abandoned++ {
+		select {
+		case waitErr = <-waiting:
+			stalled = true
+			continue
+		default:
+		}
+		if abandoned > 300 {
+			t.Fatal("the connection was never taken for stalled")
+		}
+		_, err := u.Exchange(ctxFor(t, 100*time.Millisecond), query(indexName(abandoned), dns.TypeA))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("abandoned query %d: got %v, want its deadline", abandoned, err)
+		}
+	}
+	if abandoned-1 < unansweredLimit {
+		t.Errorf("stalled after %d abandoned queries, want at least %d", abandoned-1, unansweredLimit)
+	}
+	if !errors.Is(waitErr, ErrStalled) {
+		t.Errorf("waiting query: got %v, want ErrStalled", waitErr)
+	}
+	silent.Store(false)
+	if _, err := u.Exchange(ctxFor(t, testTimeout), query("after.example.", dns.TypeA)); err != nil {
+		t.Errorf("query after the stall: %v", err)
+	}
+	if n := srv.Accepts(); n != 2 {
+		t.Errorf("%d connections, want 2: the stalled one and a new one", n)
 	}
 }

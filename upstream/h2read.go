@@ -131,6 +131,7 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 	ended := f.StreamEnded()
 	if ended {
 		c.removeLocked(st.id)
+		c.answeredLocked()
 	}
 	c.mu.Unlock()
 	if ended {
@@ -162,6 +163,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 			st.body = append(st.body, f.Data()...)
 			if ended = f.StreamEnded(); ended {
 				c.removeLocked(st.id)
+				c.answeredLocked()
 			}
 		}
 	}

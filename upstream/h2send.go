@@ -66,6 +66,8 @@ func (f *h2Flight) finish(res result) result {
 }
 
 func (f *h2Flight) abandon() {
-	f.c.conn.(*h2Conn).cancel(f.st, http2.ErrCodeCancel)
+	hc := f.c.conn.(*h2Conn)
+	hc.cancel(f.st, http2.ErrCodeCancel)
+	hc.giveUp()
 	f.d.pool.release(f.c, false)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/http2"
@@ -23,6 +24,7 @@ func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Ms
 		return r.msg, r.err
 	case <-ctx.Done():
 		c.cancel(st, http2.ErrCodeCancel)
+		c.giveUp()
 		return nil, ctx.Err()
 	}
 }
@@ -81,6 +83,9 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int) (*h2Stream,
 			c.mu.Unlock()
 			return nil, errNotNow
 		case free:
+			if len(c.streams) == 0 && c.unanswered == 0 {
+				c.quietSince = time.Now() // idle time is no failure
+			}
 			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
 			c.nextID += 2
 			c.streams[st.id] = st

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -73,11 +74,13 @@ type carrier interface {
 
 // newCarrier makes the carrier of an HTTPS, HTTP3 or QUIC upstream,
 // dialing ep with tlsConf (a clone of it, with the carrier's own ALPN),
-// logging to log.
-func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (carrier, error) {
+// logging to log. stallAfter is how long an HTTP/2 connection that
+// keeps leaving queries unanswered may read no answer before it is taken
+// for stalled (as a DoT connection is).
+func newCarrier(opts Options, ep *endpoint, tlsConf *tls.Config, stallAfter func() time.Duration, log *slog.Logger) (carrier, error) {
 	switch opts.Transport {
 	case HTTPS, HTTP3:
-		return newDoH(opts, ep, tlsConf, log)
+		return newDoH(opts, ep, tlsConf, stallAfter, log)
 	case QUIC:
 		return newDoQ(opts, ep, tlsConf, log)
 	}

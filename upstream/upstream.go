@@ -121,7 +121,7 @@ func New(opts Options) (*Upstream, error) {
 			log:         u.log,
 		}
 	default:
-		u.carrier, err = newCarrier(opts, ep, tlsConf, u.log)
+		u.carrier, err = newCarrier(opts, ep, tlsConf, u.stallAfter, u.log)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 		}

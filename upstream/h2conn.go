@@ -82,7 +82,7 @@ type h2Conn struct {
 	// on since (see giveUp).
 	quietSince time.Time
 	unanswered int
-	err        error  // why the connection ended; nil while it is open
+	err        error // why the connection ended; nil while it is open
 	changed    chan struct{}
 
 	lastRead atomic.Int64 // UnixNano of the last frame read, for pings

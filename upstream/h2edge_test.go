@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,47 +39,23 @@ func startRawH2(t *testing.T, ca *dottest.CA, script rawScript) (netip.AddrPort,
 		t.Fatal(err)
 	}
 	var acks atomic.Int64
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	dottest.Serve(t, ln, func(c net.Conn) {
+		pre := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, pre); err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+		fr := http2.NewFramer(c, c)
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		var hb bytes.Buffer
+		he := hpack.NewEncoder(&hb)
+		enc := func(end bool, id uint32, fields ...hpack.HeaderField) error {
+			hb.Reset()
+			for _, f := range fields {
+				he.WriteField(f)
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				pre := make([]byte, len(http2.ClientPreface))
-				if _, err := io.ReadFull(c, pre); err != nil {
-					return
-				}
-				fr := http2.NewFramer(c, c)
-				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-				var hb bytes.Buffer
-				he := hpack.NewEncoder(&hb)
-				enc := func(end bool, id uint32, fields ...hpack.HeaderField) error {
-					hb.Reset()
-					for _, f := range fields {
-						he.WriteField(f)
-					}
-					return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: end})
-				}
-				script(fr, enc, &acks)
-			})
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: end})
 		}
+		script(fr, enc, &acks)
 	})
 	return netip.MustParseAddrPort(ln.Addr().String()), &acks
 }

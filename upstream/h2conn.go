@@ -95,6 +95,7 @@ type h2Conn struct {
 type h2Stream struct {
 	id         uint32
 	sendWindow int32 // what the server lets this stream send
+	recvUsed   int32 // stream window used and not given back yet
 	status     int   // the response's :status, 0 until its HEADERS
 	ctype      string
 	body       []byte

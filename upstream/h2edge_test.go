@@ -322,3 +322,34 @@ func TestH2EdgeStalled(t *testing.T) {
 		t.Errorf("%d connections, want 2: the stalled one and a new one", n)
 	}
 }
+
+// TestH2EdgePaddedBody: an answer framed as one-octet DATA frames each
+// padded to 256 octets uses more than the stream's receive window
+// (padding counts against it, RFC 9113 §6.1): the window is given back
+// as it is used, and the answer arrives whole.
+func TestH2EdgePaddedBody(t *testing.T) {
+	ca := dottest.NewCA(t)
+	srv := startH2Raw(t, ca, dottest.H2RawOptions{
+		Handler: func(q *dns.Msg, reply func(*dns.Msg)) {
+			m := new(dns.Msg)
+			m.SetReply(q)
+			for i := range 60 {
+				m.Answer = append(m.Answer, &dns.A{
+					Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+					A:   net.IPv4(192, 0, 2, byte(i)),
+				})
+			}
+			reply(m)
+		},
+		Behavior: dottest.H2RawBehavior{DataChunk: 1, Padding: 255},
+	})
+	u := newH2Upstream(t, ca, srv, Options{})
+	r, err := u.Exchange(ctxFor(t, testTimeout), query("padded.example.", dns.TypeA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Answer) != 60 {
+		t.Errorf("%d answers, want 60", len(r.Answer))
+	}
+	wantNoViolations(t, srv)
+}

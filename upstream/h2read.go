@@ -3,6 +3,7 @@ package upstream
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -152,40 +153,55 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	}
 	st := c.streams[f.StreamID]
 	var tooLong error
+	var streamUpdate int32
 	ended := false
 	if st != nil {
 		if st.status == 0 {
 			c.mu.Unlock()
 			c.failStream(f.StreamID, fmt.Errorf("%w: DATA before the response's HEADERS", ErrBadAnswer), http2.ErrCodeProtocol)
-			return c.giveBack(update)
+			return c.giveBack(0, update)
 		}
-		if tooLong = checkDNSBody(len(st.body) + len(f.Data())); tooLong == nil {
-			st.body = append(st.body, f.Data()...)
-			if ended = f.StreamEnded(); ended {
-				c.removeLocked(st.id)
-				c.answeredLocked()
+		// Padding counts against the stream's window too: a body
+		// framed in tiny padded frames must not run it dry.
+		if st.recvUsed += n; st.recvUsed >= h2StreamWindow/2 {
+			streamUpdate, st.recvUsed = st.recvUsed, 0
+		}
+		// A status other than 200 is the error, whatever its body: it
+		// is not kept.
+		if st.status == http.StatusOK {
+			if tooLong = checkDNSBody(len(st.body) + len(f.Data())); tooLong == nil {
+				st.body = append(st.body, f.Data()...)
 			}
+		}
+		if ended = tooLong == nil && f.StreamEnded(); ended {
+			c.removeLocked(st.id)
+			c.answeredLocked()
 		}
 	}
 	c.mu.Unlock()
 	if ended {
 		st.finish()
+		streamUpdate = 0 // the stream is over
 	}
 	if tooLong != nil {
 		c.failStream(f.StreamID, tooLong, http2.ErrCodeCancel)
+		streamUpdate = 0
 	}
-	return c.giveBack(update)
+	if err := c.giveBack(f.StreamID, streamUpdate); err != nil {
+		return err
+	}
+	return c.giveBack(0, update)
 }
 
-// giveBack returns n octets of the connection's receive window to the
-// server, if any.
-func (c *h2Conn) giveBack(n int32) error {
+// giveBack returns n octets of stream id's receive window (0: the
+// connection's) to the server, if any.
+func (c *h2Conn) giveBack(id uint32, n int32) error {
 	if n == 0 {
 		return nil
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.wfr.WriteWindowUpdate(0, uint32(n))
+	return c.wfr.WriteWindowUpdate(id, uint32(n))
 }
 
 // finish hands a stream's response, ended and removed from the table,

@@ -59,7 +59,7 @@ func (f *h2Flight) finish(res result) result {
 	if res.err != nil {
 		// The stream ended on its own: no context of the caller's is
 		// to blame.
-		broken, res.err = f.d.transportError(context.Background(), f.c, "sending query", res.err)
+		broken, res.err = f.d.transportError(context.Background(), f.c, "awaiting answer", res.err)
 	}
 	f.d.pool.release(f.c, broken)
 	return res

@@ -30,16 +30,6 @@ var testNow func() time.Time
 // after SIGTERM.
 const shutdownGrace = 5 * time.Second
 
-// heapFloor is the smallest heap goal the collector is given
-// (internal/heapfloor) unless GOGC is set. A full default cache and the
-// upstream connections are a few megabytes live, which the default goal
-// would collect several times a second under a few thousand queries a
-// second, each mark phase holding up the queries of a single-core router
-// for milliseconds. 24 MiB is well inside the memory targets (RSS idle
-// under 30 MB, under load under 100 MB; bench/README.md); a heap whose
-// live part is above half of it is collected as Go's default would.
-const heapFloor = 24 << 20
-
 // Exit statuses.
 const (
 	exitOK     = 0
@@ -87,7 +77,7 @@ func run() int {
 	defer signal.Stop(hup)
 
 	if os.Getenv("GOGC") == "" { // set: the operator has chosen
-		defer heapfloor.Start(heapFloor)()
+		defer heapfloor.Start(heapfloor.Default)()
 	}
 
 	log := proxy.NewLogger(os.Stderr, cfg.Log)

@@ -25,6 +25,16 @@ import (
 	"sync"
 )
 
+// Default is the floor dotproxy runs with unless GOGC is set. A full
+// default cache and the upstream connections are a few megabytes live,
+// which the default goal would collect several times a second under a
+// few thousand queries a second, each mark phase holding up the queries
+// of a single-core router for milliseconds. 24 MiB is well inside the
+// memory targets (RSS idle under 30 MB, under load under 100 MB;
+// bench/README.md); a heap whose live part is above half of it is
+// collected as Go's default would.
+const Default = 24 << 20
+
 // runtimeMinimum is the runtime's own smallest heap goal at GOGC=100,
 // which it scales with GOGC: a percentage above floor/runtimeMinimum*100
 // would put the goal above the floor by itself, so that is the most

@@ -9,9 +9,10 @@
 // worker plus the assists it charges to allocating goroutines) takes the
 // core for milliseconds: the queries that arrive meanwhile wait, and
 // that is the tail of the latency. A floor under the goal makes cycles
-// rarer and gives each more room, so that its worker finishes before
-// assists are needed. Above the floor nothing changes: once twice the
-// live heap exceeds it, the goal is the default's.
+// rarer; each still costs what marking the live heap costs (the pacer
+// starts it late whatever the room, so assists remain). Above the floor
+// nothing changes: once twice the live heap exceeds it, the goal is the
+// default's.
 //
 // The package owns the tuning only. Whether to tune (an operator who set
 // GOGC has chosen) is the caller's decision; GOMEMLIMIT still caps the
@@ -70,8 +71,11 @@ type sentinel struct{ _ *byte }
 func Start(floor uint64) (stop func()) {
 	s := []metrics.Sample{{Name: gogcMetric}}
 	metrics.Read(s)
-	base := int(s[0].Value.Uint64())
-	if s[0].Value.Kind() != metrics.KindUint64 || base <= 0 {
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return func() {} // a runtime without the metric: leave it be
+	}
+	base := int(s[0].Value.Uint64()) // GOGC=off reads as -1
+	if base <= 0 {
 		return func() {}
 	}
 	t := &tuner{floor: floor, base: base, percent: base}

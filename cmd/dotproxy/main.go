@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/internal/heapfloor"
 	"github.com/dotproxy/dotproxy/proxy"
 	"github.com/dotproxy/dotproxy/sdnotify"
 )
@@ -74,6 +75,10 @@ func run() int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+
+	if os.Getenv("GOGC") == "" { // set: the operator has chosen
+		defer heapfloor.Start(heapfloor.Default)()
+	}
 
 	log := proxy.NewLogger(os.Stderr, cfg.Log)
 	log.Info("starting dotproxy", "version", version, "config", source)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dotproxy/dotproxy/config"
+	"github.com/dotproxy/dotproxy/internal/heapfloor"
 	"github.com/dotproxy/dotproxy/proxy"
 )
 
@@ -41,6 +42,9 @@ func main() {
 	cfg, _, err := config.Load(*path)
 	if err != nil {
 		log.Fatalf("config: %v", err)
+	}
+	if os.Getenv("GOGC") == "" { // as cmd/dotproxy does
+		defer heapfloor.Start(heapfloor.Default)()
 	}
 	if *cpuFile != "" {
 		f, err := os.Create(*cpuFile)

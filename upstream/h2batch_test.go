@@ -9,44 +9,16 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// tcpPair is a connected pair of loopback TCP sockets: ours, the
-// batchConn's, and the peer's.
-func tcpPair(t *testing.T) (ours, peer net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	ours, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { ours.Close(); peer.Close() })
-	return ours, peer
-}
+	"github.com/dotproxy/dotproxy/internal/dottest"
+)
 
 // TestBatchConnWrites: what many goroutines write arrives whole, each
 // write in one piece and each goroutine's in its order, and Close sends
 // what is still queued before the end of the stream.
 func TestBatchConnWrites(t *testing.T) {
 	const writers, each = 8, 200
-	ours, peer := tcpPair(t)
+	ours, peer := dottest.TCPPair(t)
 	b := newBatchConn(ours)
 	got := make(chan []byte, 1)
 	go func() {
@@ -100,7 +72,7 @@ func TestBatchConnWrites(t *testing.T) {
 // reads nothing, writes fail and the socket is closed, so that a reader
 // of the connection (HTTP/2's read loop) fails too.
 func TestBatchConnPeerNotReading(t *testing.T) {
-	ours, _ := tcpPair(t)
+	ours, _ := dottest.TCPPair(t)
 	b := newBatchConn(ours)
 	t.Cleanup(func() { b.Close() })
 	readErr := make(chan error, 1)

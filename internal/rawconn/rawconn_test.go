@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/dotproxy/dotproxy/internal/dottest"
 )
 
 // testTimeout bounds every wait of these tests; a hang fails instead.
@@ -17,37 +19,8 @@ const testTimeout = 10 * time.Second
 // both on loopback, closed at the test's end.
 func pair(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := Wrap(c)
-	t.Cleanup(func() { rc.Close() })
-	select {
-	case s, ok := <-accepted:
-		if !ok {
-			t.Fatal("accept failed")
-		}
-		t.Cleanup(func() { s.Close() })
-		return rc, s
-	case <-time.After(testTimeout):
-		t.Fatal("no connection accepted")
-	}
-	return nil, nil
+	c, s := dottest.TCPPair(t)
+	return Wrap(c), s
 }
 
 // TestWrap: data goes both ways whole, a write larger than the socket's

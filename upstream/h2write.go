@@ -43,12 +43,11 @@ func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question, wait boo
 		return nil, err // out of time: send nothing
 	}
 	c.wmu.Lock()
-	st, err := c.newStream(ctx, wait, len(wire))
+	st, err := c.newStream(ctx, wait, len(wire), q)
 	if err != nil {
 		c.wmu.Unlock()
 		return nil, err
 	}
-	st.q = q
 	err = c.writeHeaders(st.id, len(wire))
 	if err == nil {
 		err = c.writeData(ctx, st, wire) // unlocks wmu
@@ -62,12 +61,13 @@ func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question, wait boo
 	return st, nil
 }
 
-// newStream takes the next stream ID for a query of size octets. With
+// newStream takes the next stream ID for a query to q of size octets,
+// its stream registered (q set under mu, for the reader). With
 // wait it waits (with wmu released) while the server's stream limit is
 // reached; without, it returns errNotNow unless a stream is free and the
 // windows take the whole query. It is called, and returns, with wmu
 // held.
-func (c *h2Conn) newStream(ctx context.Context, wait bool, size int) (*h2Stream, error) {
+func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Question) (*h2Stream, error) {
 	c.mu.Lock()
 	for {
 		free := uint32(len(c.streams)) < c.maxStreams
@@ -86,7 +86,7 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int) (*h2Stream,
 			if len(c.streams) == 0 && c.unanswered == 0 {
 				c.quietSince = time.Now() // idle time is no failure
 			}
-			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, ch: make(chan result, 1)}
+			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
 			c.nextID += 2
 			c.streams[st.id] = st
 			c.mu.Unlock()

@@ -78,7 +78,7 @@ func (p *dohPool) get(ctx context.Context) (*dohConn, bool, error) {
 			return nil, false, ErrConnClosed
 		}
 		if best := p.pickLocked(); best != nil {
-			p.growLocked(best)
+			p.growLocked(best, best.conn.available())
 			best.load++
 			p.mu.Unlock()
 			return best, false, nil
@@ -122,8 +122,9 @@ func (p *dohPool) ready() *dohConn {
 	if best == nil {
 		return nil
 	}
-	p.growLocked(best)
-	if !best.conn.available() {
+	avail := best.conn.available()
+	p.growLocked(best, avail)
+	if !avail {
 		return nil // at the server's stream limit: not without waiting
 	}
 	best.load++
@@ -172,13 +173,13 @@ func (p *dohPool) pickLocked() *dohConn {
 }
 
 // growLocked dials another connection in the background when best, the
-// least loaded, is busy (or at the server's stream limit) and the pool
-// is under its cap. best still takes the request at hand.
-func (p *dohPool) growLocked(best *dohConn) {
+// least loaded, is busy or not available (at the server's stream limit)
+// and the pool is under its cap. best still takes the request at hand.
+func (p *dohPool) growLocked(best *dohConn, available bool) {
 	if p.dialing != nil || p.servingLocked() >= p.max {
 		return
 	}
-	if best.load >= busyThreshold || !best.conn.available() {
+	if best.load >= busyThreshold || !available {
 		p.dialing = make(chan struct{})
 		go p.dialOne(p.dialing)
 	}

@@ -99,3 +99,12 @@ func isDNSMessage(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == dohMediaType
 }
+
+// checkDNSBody bounds an answer's body as it comes: a DNS message over
+// TCP-sized limits is no answer.
+func checkDNSBody(n int) error {
+	if n > dns.MaxMsgSize {
+		return fmt.Errorf("%w: answer longer than %d octets", ErrBadAnswer, dns.MaxMsgSize)
+	}
+	return nil
+}

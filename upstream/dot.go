@@ -22,13 +22,17 @@ func (p *pool) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 }
 
 // send implements sender.
-func (p *pool) send(ctx context.Context, wire []byte, q dns.Question) (inflight, error) {
+func (p *pool) send(ctx context.Context, m *dns.Msg) (inflight, error) {
 	c := p.ready()
 	if c == nil {
 		return nil, nil
 	}
+	wire, err := packQuery(m)
+	if err != nil {
+		return nil, nil // Exchange reports it
+	}
+	q := m.Question[0]
 	f := &dotFlight{c: c, call: call{q: q, ch: make(chan result, 1)}}
-	var err error
 	if f.id, err = c.register(&f.call); err != nil {
 		return nil, nil // closed: exchange takes another
 	}

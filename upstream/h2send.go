@@ -17,11 +17,17 @@ type h2Carrier struct{ *doh }
 var _ sender = h2Carrier{}
 
 // send implements sender.
-func (d h2Carrier) send(ctx context.Context, wire []byte, q dns.Question) (inflight, error) {
+func (d h2Carrier) send(ctx context.Context, m *dns.Msg) (inflight, error) {
 	c := d.pool.ready()
 	if c == nil {
 		return nil, nil
 	}
+	wire, err := packQuery(m)
+	if err != nil {
+		d.pool.release(c, false)
+		return nil, nil // Exchange reports it
+	}
+	q := m.Question[0]
 	st, err := c.conn.(*h2Conn).open(ctx, wire, q, false)
 	if errors.Is(err, errNotNow) {
 		// The query would wait for a stream or for window: exchange

@@ -92,16 +92,9 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 			c.mu.Unlock()
 			return st, nil
 		}
-		changed := c.changedLocked()
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			c.wmu.Lock()
-			return nil, ctx.Err()
+		if err := c.awaitLocked(ctx); err != nil {
+			return nil, err
 		}
-		c.wmu.Lock()
 		c.mu.Lock()
 	}
 }
@@ -161,16 +154,28 @@ func (c *h2Conn) writeData(ctx context.Context, st *h2Stream, wire []byte) error
 		}
 		// Out of window: let other streams' frames go out while the
 		// server reads.
-		changed := c.changedLocked()
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := c.awaitLocked(ctx); err != nil {
+			c.wmu.Unlock()
+			return err
 		}
-		c.wmu.Lock()
 	}
+}
+
+// awaitLocked releases mu and wmu, waits for the next change of the
+// streams, the windows or the connection's state (changedLocked) or for
+// ctx's end, and takes wmu again.
+func (c *h2Conn) awaitLocked(ctx context.Context) error {
+	changed := c.changedLocked()
+	c.mu.Unlock()
+	c.wmu.Unlock()
+	var err error
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.wmu.Lock()
+	return err
 }
 
 // cancel ends st unanswered: the server is told (RST_STREAM) unless the

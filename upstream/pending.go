@@ -22,11 +22,12 @@ type pending struct {
 // sender is a carrier that can put a query on an open connection at
 // once, without a dial: the DoT pool, DoH over HTTP/2.
 type sender interface {
-	// send writes wire, a query to question q, on an open connection.
-	// It returns nil and no error when there is none, or the one it
-	// took has just closed: the caller then runs exchange, which dials
-	// and resends. It logs "query sent" as exchange does.
-	send(ctx context.Context, wire []byte, q dns.Question) (inflight, error)
+	// send packs q (packQuery) and writes it on an open connection,
+	// packing only once it has one: without, it returns nil and no
+	// error, as when the connection it took has just closed or q does
+	// not pack, and the caller runs exchange, which dials, resends and
+	// reports. It logs "query sent" as exchange does.
+	send(ctx context.Context, q *dns.Msg) (inflight, error)
 }
 
 // inflight is a query a sender put on a connection.
@@ -50,12 +51,8 @@ func (u *Upstream) send(ctx context.Context, q *dns.Msg) (*pending, error) {
 	if len(q.Question) != 1 || u.sender == nil {
 		return nil, nil
 	}
-	wire, err := packQuery(q)
-	if err != nil {
-		return nil, nil // Exchange reports it
-	}
 	start := time.Now()
-	f, err := u.sender.send(ctx, wire, q.Question[0])
+	f, err := u.sender.send(ctx, q)
 	if f == nil && err == nil {
 		return nil, nil
 	}

@@ -68,9 +68,12 @@ type h2Conn struct {
 
 	rfr *http2.Framer // the reader's, reads tc
 
-	mu         sync.Mutex
-	streams    map[uint32]*h2Stream
-	nextID     uint32
+	mu      sync.Mutex
+	streams map[uint32]*h2Stream
+	nextID  uint32
+	// opened is the last stream ID taken, read by the reader without mu
+	// (checkIdle).
+	opened     atomic.Uint32
 	maxStreams uint32 // the server's MAX_CONCURRENT_STREAMS
 	maxFrame   uint32 // the server's MAX_FRAME_SIZE: our DATA frames' bound
 	initWindow int32  // the server's INITIAL_WINDOW_SIZE: a new stream's send window
@@ -98,6 +101,8 @@ type h2Stream struct {
 	recvUsed   int32 // stream window used and not given back yet
 	status     int   // the response's :status, 0 until its HEADERS
 	ctype      string
+	length     int64 // the response's content-length, -1 without one
+	got        int64 // octets of body received, kept or not
 	body       []byte
 	q          dns.Question // what the answer must match
 	ch         chan result  // buffered 1: the reader never waits

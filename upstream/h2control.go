@@ -138,7 +138,8 @@ func (c *h2Conn) checkAlive() {
 
 // end ends the connection once, failing every query on it with err, and
 // closes the socket: in good order (what is queued, then close_notify,
-// within closeNotifyTimeout) when we closed it, at once otherwise.
+// within closeNotifyTimeout) when we closed it or told the server why
+// (GOAWAY), at once otherwise.
 func (c *h2Conn) end(err error) {
 	c.mu.Lock()
 	if c.err != nil {
@@ -155,7 +156,7 @@ func (c *h2Conn) end(err error) {
 		st.ch <- result{err: err}
 	}
 	force := time.AfterFunc(closeNotifyTimeout, func() { c.tc.NetConn().Close() })
-	if err != errH2Closed {
+	if told := (goAwaySent{}); err != errH2Closed && !errors.As(err, &told) {
 		c.tc.NetConn().Close()
 	}
 	c.bc.Close()
@@ -184,3 +185,37 @@ func (c *h2Conn) giveUp() {
 		c.end(ErrStalled)
 	}
 }
+
+// checkIdle refuses a frame about a stream we never opened: a server
+// opens none (push is off), and a stream above the last we opened is
+// idle; either is the connection's PROTOCOL_ERROR (RFC 9113 §5.1). A
+// stream we opened and have since forgotten (answered, reset, given up
+// on) may still see frames the server sent before it knew.
+func (c *h2Conn) checkIdle(fh http2.FrameHeader) error {
+	switch fh.Type {
+	case http2.FrameData, http2.FrameHeaders, http2.FrameRSTStream, http2.FrameWindowUpdate, http2.FrameContinuation:
+	default:
+		return nil // PRIORITY may name any stream; the rest name none
+	}
+	if id := fh.StreamID; id != 0 && (id%2 == 0 || id > c.opened.Load()) {
+		return c.protocolError(http2.ErrCodeProtocol, fmt.Errorf("%v frame on stream %d, which we never opened", fh.Type, id))
+	}
+	return nil
+}
+
+// protocolError tells the server (GOAWAY with code) and returns the
+// connection's end.
+func (c *h2Conn) protocolError(code http2.ErrCode, err error) error {
+	// Last-Stream-ID is the last stream the server opened that we
+	// processed: none, with push off (RFC 9113 §6.8).
+	c.wmu.Lock()
+	c.wfr.WriteGoAway(0, code, nil)
+	c.wmu.Unlock()
+	return goAwaySent{fmt.Errorf("%w: HTTP/2 %v: %w", ErrConnClosed, code, err)}
+}
+
+// goAwaySent is a connection's end that our GOAWAY told the server: the
+// socket is still good, and the GOAWAY goes out before it is closed.
+type goAwaySent struct{ error }
+
+func (e goAwaySent) Unwrap() error { return e.error }

@@ -14,10 +14,28 @@ import (
 // then ends it with why.
 func (c *h2Conn) readLoop() {
 	for {
-		f, err := c.rfr.ReadFrame()
+		fh, err := c.rfr.ReadFrameHeader()
+		if err == nil {
+			if err = c.checkIdle(fh); err != nil {
+				c.end(err)
+				return
+			}
+		}
+		var f http2.Frame
+		if err == nil {
+			f, err = c.rfr.ReadFrameForHeader(fh)
+		}
 		if err != nil {
 			var se http2.StreamError
-			if errors.As(err, &se) {
+			switch {
+			case errors.As(err, &se) && fh.Type == http2.FrameHeaders && se.Cause == nil:
+				// A HEADERS frame refused before its header block was
+				// decoded (padding longer than the frame): our HPACK
+				// state is no longer the server's encoder's (RFC 9113
+				// §4.3), and every later block would decode wrong.
+				c.end(c.protocolError(http2.ErrCodeCompression, fmt.Errorf("malformed HEADERS on stream %d: %w", se.StreamID, err)))
+				return
+			case errors.As(err, &se):
 				// A malformed response on one stream (RFC 9113 §8.1.1):
 				// that query fails, the others go on.
 				c.failStream(se.StreamID, fmt.Errorf("%w: %v", ErrBadAnswer, se), se.Code)
@@ -45,17 +63,6 @@ func (c *h2Conn) readErr(err error) error {
 		return c.protocolError(http2.ErrCodeFrameSize, err)
 	}
 	return fmt.Errorf("%w: reading answer: %w", ErrConnClosed, err)
-}
-
-// protocolError tells the server (GOAWAY with code) and returns the
-// connection's end.
-func (c *h2Conn) protocolError(code http2.ErrCode, err error) error {
-	// Last-Stream-ID is the last stream the server opened that we
-	// processed: none, with push off (RFC 9113 §6.8).
-	c.wmu.Lock()
-	c.wfr.WriteGoAway(0, code, nil)
-	c.wmu.Unlock()
-	return fmt.Errorf("%w: HTTP/2 %v: %w", ErrConnClosed, code, err)
 }
 
 // handle acts on one frame; an error ends the connection.
@@ -109,6 +116,18 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 		c.failStream(f.StreamID, fmt.Errorf("%w: response header fields over %d octets", ErrBadAnswer, h2MaxHeaderList), http2.ErrCodeCancel)
 		return
 	}
+	if st.status != 0 && (!f.StreamEnded() || len(f.PseudoFields()) > 0) {
+		// A block after the response's is its trailers: it ends the
+		// stream and has no pseudo-header (RFC 9113 §8.1). A stream
+		// the server ended needs no reset.
+		c.mu.Unlock()
+		code := http2.ErrCodeProtocol
+		if f.StreamEnded() {
+			code = 0
+		}
+		c.failStream(f.StreamID, fmt.Errorf("%w: HTTP/2 trailers that do not end the stream or carry pseudo-headers", ErrBadAnswer), code)
+		return
+	}
 	if st.status == 0 {
 		status, err := strconv.Atoi(f.PseudoValue("status"))
 		switch {
@@ -122,14 +141,28 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 			c.mu.Unlock()
 			return
 		}
-		st.status = status
+		st.status, st.length = status, -1
 		for _, hf := range f.RegularFields() {
-			if hf.Name == "content-type" {
+			switch hf.Name {
+			case "content-type":
 				st.ctype = hf.Value
+			case "content-length":
+				n, err := strconv.ParseInt(hf.Value, 10, 64)
+				if err != nil || n < 0 || st.length >= 0 && n != st.length {
+					c.mu.Unlock()
+					c.failStream(f.StreamID, fmt.Errorf("%w: content-length %q", ErrBadAnswer, hf.Value), http2.ErrCodeProtocol)
+					return
+				}
+				st.length = n
 			}
 		}
 	}
 	ended := f.StreamEnded()
+	if ended && !st.lengthMatches() {
+		c.mu.Unlock()
+		c.failStream(f.StreamID, st.lengthError(), 0) // ended by the server: nothing to reset
+		return
+	}
 	if ended {
 		c.removeLocked(st.id)
 		c.answeredLocked()
@@ -140,9 +173,25 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 	}
 }
 
+// lengthMatches reports whether the body received is as long as the
+// response's content-length said, or there was none.
+func (st *h2Stream) lengthMatches() bool { return st.length < 0 || st.got == st.length }
+
+// lengthError is the query's failure when the body is not as long as
+// its content-length said.
+func (st *h2Stream) lengthError() error {
+	return fmt.Errorf("%w: content-length %d, body of %d octets or more", ErrBadAnswer, st.length, st.got)
+}
+
 // onData takes a piece of a response's body. Every DATA frame counts
 // against the connection's window, a stream's given up on included: the
 // server counted it.
+//
+// The windows are given back as they are used, so a server can never be
+// caught sending beyond them (a receiver knows only what it granted, and
+// it grants as it reads): what bounds a server that sends too much is the
+// body's bound (checkDNSBody), and frames on forgotten streams are read
+// and dropped.
 func (c *h2Conn) onData(f *http2.DataFrame) error {
 	n := int32(f.Length)
 	c.mu.Lock()
@@ -152,7 +201,8 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		update, c.recvUsed = c.recvUsed, 0
 	}
 	st := c.streams[f.StreamID]
-	var tooLong error
+	var bad error                  // the body is refused: the query fails
+	badCode := http2.ErrCodeCancel // what the server is told then
 	var streamUpdate int32
 	ended := false
 	if st != nil {
@@ -166,14 +216,23 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		if st.recvUsed += n; st.recvUsed >= h2StreamWindow/2 {
 			streamUpdate, st.recvUsed = st.recvUsed, 0
 		}
+		st.got += int64(len(f.Data()))
 		// A status other than 200 is the error, whatever its body: it
 		// is not kept.
-		if st.status == http.StatusOK {
-			if tooLong = checkDNSBody(len(st.body) + len(f.Data())); tooLong == nil {
+		switch {
+		case st.got > st.length && st.length >= 0 || f.StreamEnded() && !st.lengthMatches():
+			// Malformed (RFC 9113 §8.1.1): a stream error, unless
+			// the server has ended the stream already.
+			bad, badCode = st.lengthError(), http2.ErrCodeProtocol
+			if f.StreamEnded() {
+				badCode = 0
+			}
+		case st.status == http.StatusOK:
+			if bad = checkDNSBody(len(st.body) + len(f.Data())); bad == nil {
 				st.body = append(st.body, f.Data()...)
 			}
 		}
-		if ended = tooLong == nil && f.StreamEnded(); ended {
+		if ended = bad == nil && f.StreamEnded(); ended {
 			c.removeLocked(st.id)
 			c.answeredLocked()
 		}
@@ -183,8 +242,8 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 		st.finish()
 		streamUpdate = 0 // the stream is over
 	}
-	if tooLong != nil {
-		c.failStream(f.StreamID, tooLong, http2.ErrCodeCancel)
+	if bad != nil {
+		c.failStream(f.StreamID, bad, badCode)
 		streamUpdate = 0
 	}
 	if err := c.giveBack(f.StreamID, streamUpdate); err != nil {

@@ -87,6 +87,7 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 				c.quietSince = time.Now() // idle time is no failure
 			}
 			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
+			c.opened.Store(c.nextID)
 			c.nextID += 2
 			c.streams[st.id] = st
 			c.mu.Unlock()

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -249,7 +250,7 @@ func (a *attempts) rearm() {
 	}
 	d := time.Until(at)
 	if a.timer == nil {
-		a.timer = time.NewTimer(d)
+		a.timer = newTimer(d)
 	} else {
 		a.timer.Reset(d)
 	}
@@ -274,5 +275,22 @@ func (a *attempts) end() {
 	}
 	if a.timer != nil {
 		a.timer.Stop()
+		timers.Put(a.timer)
+		a.timer = nil
 	}
+}
+
+// timers holds stopped timers for the next queries' hedges: one per
+// query otherwise, and a timer is three allocations. A stopped timer
+// delivers nothing after Stop returns (Go 1.23's timers), so the next
+// query's Reset starts it clean.
+var timers sync.Pool
+
+// newTimer returns a timer that fires after d, from timers if it has one.
+func newTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
 }

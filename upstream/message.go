@@ -156,7 +156,11 @@ func checkAnswer(r *dns.Msg, q dns.Question) error {
 func restore(r, q *dns.Msg) {
 	scrub(r, q.Question[0])
 	r.Id = q.Id
-	r.Question = []dns.Question{q.Question[0]}
+	if len(r.Question) == 1 {
+		r.Question[0] = q.Question[0] // r's own, unpacked for this query
+	} else {
+		r.Question = []dns.Question{q.Question[0]}
+	}
 	for _, rr := range r.Extra {
 		opt, ok := rr.(*dns.OPT)
 		if !ok {

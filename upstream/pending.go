@@ -80,8 +80,7 @@ func (p *pending) finish(ctx context.Context, res result) (r *dns.Msg, err error
 	dur := time.Since(p.start)
 	u.succeed(dur, res.msg.Rcode)
 	restore(res.msg, p.q)
-	u.log.DebugContext(ctx, "answer received", "qname", p.q.Question[0].Name,
-		"rcode", dns.RcodeToString[res.msg.Rcode], "dur", dur)
+	u.logAnswer(ctx, p.q, res.msg.Rcode, dur)
 	return res.msg, nil, false
 }
 

@@ -76,8 +76,10 @@ func (p *Plain) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	d := time.Since(start)
 	p.succeed(d, r.Rcode)
 	restore(r, q)
-	p.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
-		"rcode", dns.RcodeToString[r.Rcode], "dur", d)
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		p.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
+			"rcode", dns.RcodeToString[r.Rcode], "dur", d)
+	}
 	return r, nil
 }
 

@@ -186,9 +186,17 @@ func (u *Upstream) exchange(ctx context.Context, q *dns.Msg, probe bool) (*dns.M
 	dur := time.Since(start)
 	u.succeed(dur, r.Rcode)
 	restore(r, q)
-	u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
-		"rcode", dns.RcodeToString[r.Rcode], "dur", dur)
+	u.logAnswer(ctx, q, r.Rcode, dur)
 	return r, nil
+}
+
+// logAnswer logs an answer at Debug, building nothing when Debug is off:
+// the arguments would be allocated on every query.
+func (u *Upstream) logAnswer(ctx context.Context, q *dns.Msg, rcode int, dur time.Duration) {
+	if u.log.Enabled(ctx, slog.LevelDebug) {
+		u.log.DebugContext(ctx, "answer received", "qname", q.Question[0].Name,
+			"rcode", dns.RcodeToString[rcode], "dur", dur)
+	}
 }
 
 // exchangeError describes a failed exchange with the upstream's name and

@@ -284,6 +284,9 @@ func (c *conn) closeErr() error {
 	return c.err
 }
 
+// inFlight counts the queries waiting for an answer on c.
+func (c *conn) inFlight() int32 { return c.load.Load() }
+
 // alive reports whether the connection can take queries.
 func (c *conn) alive() bool {
 	select {

@@ -39,19 +39,14 @@ const tokensPerUpstream = 4
 // bidirectional stream per query. Dialing happens in the background with
 // its own deadline, as the DoT pool does.
 type doq struct {
+	// The connections, each picked with the query counted on it
+	// (doqConn.begin), which ends it.
+	connSet[*doqConn]
 	ep          *endpoint
 	tlsConf     *tls.Config
 	quicConf    *quic.Config
-	max         int
-	dialTimeout time.Duration
 	idleTimeout time.Duration
 	log         *slog.Logger
-
-	mu      sync.Mutex
-	conns   []*doqConn
-	dialing chan struct{} // closed when the dial under way ends; nil when none
-	dialErr error         // the last dial's error
-	closed  bool
 }
 
 var _ carrier = (*doq)(nil)
@@ -66,7 +61,7 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 	tc := tlsConf.Clone()
 	tc.NextProtos = []string{alpnDoQ}
 	tc.MinVersion = tls.VersionTLS13 // QUIC carries TLS 1.3 only (RFC 9001 §4.2)
-	return &doq{
+	d := &doq{
 		ep:      ep,
 		tlsConf: tc,
 		quicConf: &quic.Config{
@@ -79,11 +74,12 @@ func newDoQ(opts Options, ep *endpoint, tlsConf *tls.Config, log *slog.Logger) (
 			MaxIncomingStreams:    -1,
 			MaxIncomingUniStreams: -1,
 		},
-		max:         opts.MaxConns,
-		dialTimeout: opts.DialTimeout,
 		idleTimeout: opts.IdleTimeout,
 		log:         log,
-	}, nil
+	}
+	d.connSet = connSet[*doqConn]{max: opts.MaxConns, dialTimeout: opts.DialTimeout, handshake: d.handshake,
+		discard: func(c *doqConn) { c.close(doqNoError, "") }, take: (*doqConn).begin}
+	return d, nil
 }
 
 // exchange implements carrier for DNS over QUIC: on a stream of one of the
@@ -94,100 +90,6 @@ func (d *doq) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.M
 		defer c.end()
 		return c.exchange(ctx, wire, q)
 	})
-}
-
-// get returns a connection with the query counted on it (the caller
-// ends it), and whether it was dialed while the query waited (a fresh
-// connection's failure is not worth a retry). The query is counted as
-// the connection is picked, so that a burst of queries sees the load it
-// makes and grows the pool.
-func (d *doq) get(ctx context.Context) (*doqConn, bool, error) {
-	for waited := false; ; waited = true {
-		d.mu.Lock()
-		if d.closed {
-			d.mu.Unlock()
-			return nil, false, ErrConnClosed
-		}
-		if waited && d.dialErr != nil {
-			err := d.dialErr
-			d.mu.Unlock()
-			return nil, false, err
-		}
-		if c := d.pickLocked(); c != nil {
-			if c.load.Load() > busyThreshold && len(d.conns) < d.max && d.dialing == nil {
-				// The busy one still takes this query; a new one takes
-				// later ones, if the dial succeeds.
-				d.dialing = make(chan struct{})
-				go d.dial(d.dialing)
-			}
-			d.mu.Unlock()
-			return c, waited, nil
-		}
-		wait := d.dialing
-		if wait == nil {
-			wait = make(chan struct{})
-			d.dialing = wait
-			go d.dial(wait)
-		}
-		d.mu.Unlock()
-
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-	}
-}
-
-// pickLocked returns the least loaded live connection with a query
-// counted on it, or nil.
-func (d *doq) pickLocked() *doqConn {
-	for {
-		c := d.leastLoadedLocked()
-		if c == nil || c.begin() {
-			return c
-		}
-		// It began closing since: the next look drops it.
-	}
-}
-
-// leastLoadedLocked drops finished connections and returns the least
-// loaded live one, or nil.
-func (d *doq) leastLoadedLocked() *doqConn {
-	var best *doqConn
-	live := d.conns[:0]
-	for _, c := range d.conns {
-		if !c.alive() {
-			continue
-		}
-		live = append(live, c)
-		if best == nil || c.load.Load() < best.load.Load() {
-			best = c
-		}
-	}
-	clear(d.conns[len(live):])
-	d.conns = live
-	return best
-}
-
-// dial dials a connection with its own deadline, so that a query that
-// gives up does not waste a handshake the next query can use.
-func (d *doq) dial(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.dialTimeout)
-	defer cancel()
-	c, err := d.handshake(ctx)
-	d.mu.Lock()
-	d.dialErr = err
-	if err == nil {
-		if d.closed {
-			go c.close(doqNoError, "")
-		} else {
-			d.conns = append(d.conns, c)
-		}
-	}
-	d.dialing = nil
-	d.mu.Unlock()
-	close(done)
 }
 
 // handshake dials one connection, resuming the last session when the
@@ -206,14 +108,6 @@ func (d *doq) handshake(ctx context.Context) (*doqConn, error) {
 	return newDoQConn(qc, addr, d.idleTimeout, d.log), nil
 }
 
-// open counts the live connections.
-func (d *doq) open() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.leastLoadedLocked()
-	return len(d.conns)
-}
-
 // doqCloseTimeout bounds closeAll's wait for the connections to close:
 // a CONNECTION_CLOSE each, which QUIC sends without waiting for the peer.
 const doqCloseTimeout = time.Second
@@ -222,11 +116,7 @@ const doqCloseTimeout = time.Second
 // queries on them fail at once. It returns when they are closed, or after
 // doqCloseTimeout.
 func (d *doq) closeAll() {
-	d.mu.Lock()
-	conns := d.conns
-	d.conns = nil
-	d.closed = true
-	d.mu.Unlock()
+	conns := d.takeAll()
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Go(func() { c.close(doqNoError, "") })

@@ -234,6 +234,9 @@ func (c *doqConn) close(code quic.ApplicationErrorCode, reason string) {
 	c.qc.CloseWithError(code, reason)
 }
 
+// inFlight counts the queries on c.
+func (c *doqConn) inFlight() int32 { return c.load.Load() }
+
 // alive reports whether the connection can take queries.
 func (c *doqConn) alive() bool {
 	c.mu.Lock()

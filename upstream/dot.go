@@ -23,8 +23,8 @@ func (p *pool) exchange(ctx context.Context, wire []byte, q dns.Question) (*dns.
 
 // send implements sender.
 func (p *pool) send(ctx context.Context, m *dns.Msg) (inflight, error) {
-	c := p.ready()
-	if c == nil {
+	c, ok := p.ready()
+	if !ok {
 		return nil, nil
 	}
 	wire, err := packQuery(m)

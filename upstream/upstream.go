@@ -111,15 +111,7 @@ func New(opts Options) (*Upstream, error) {
 	tlsConf := tlsConfig(opts.TLSName, opts.RootCAs, opts.SPKIPins, opts.Clock)
 	switch opts.Transport {
 	case TLS:
-		u.carrier = &pool{
-			ep:          ep,
-			tlsConf:     tlsConf,
-			max:         opts.MaxConns,
-			dialTimeout: opts.DialTimeout,
-			idleTimeout: opts.IdleTimeout,
-			stallAfter:  u.stallAfter,
-			log:         u.log,
-		}
+		u.carrier = newPool(opts, ep, tlsConf, u.stallAfter, u.log)
 	default:
 		u.carrier, err = newCarrier(opts, ep, tlsConf, u.stallAfter, u.log)
 		if err != nil {

@@ -13,7 +13,6 @@ const busyThreshold = 64
 // pooled is what a connSet needs of a connection: whether it still
 // takes queries, and how many it carries now.
 type pooled interface {
-	comparable
 	alive() bool
 	inFlight() int32
 }

@@ -45,8 +45,8 @@ func (r *cached) Resolve(ctx context.Context, req *resolver.Request) (resolver.R
 		req.Info.SetCached(false)
 		return res.fresh.response(req, &k, res.age), nil
 	case failing:
-		if res.stale != nil {
-			return resolver.Response{Msg: c.serveStale(ctx, req, &k, res.stale)}, nil
+		if stale := res.staleAnswer(); stale != nil {
+			return resolver.Response{Msg: c.serveStale(ctx, req, &k, stale)}, nil
 		}
 		c.logQuery(ctx, "cache hit, failure", req)
 		req.Info.SetCached(false)
@@ -61,7 +61,7 @@ func (r *cached) Resolve(ctx context.Context, req *resolver.Request) (resolver.R
 		// it (a referral, REFUSED) is not an answer to keep.
 		return r.next.Resolve(ctx, req)
 	}
-	return c.miss(ctx, r.next, req, &k, h, res.stale)
+	return c.miss(ctx, r.next, req, &k, h, res.staleAnswer())
 }
 
 // cacheable reports whether req is a query the cache may answer: not

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -14,20 +15,35 @@ import (
 // never written once stored: an entry with a new answer gets a new blob,
 // and hits read the old one after the shard's lock is released.
 //
-//	nameLen  uint16   the key's name, folded to lower case, in presentation form
-//	name     [nameLen]
-//	ttl      uint32   seconds the answer is fresh            ┐
-//	question uint16   offset in wire just past the question   │ only with
-//	wireLen  uint16                                           │ a packed
-//	wire     [wireLen] the packed answer (see answer.wire)    │ answer
-//	ttlAt    [2×records] offsets in wire of the records' TTLs │
-//	options  [...]    the EDNS options: the answer's EDEs     ┘
+//	nameLen   uint16       the key's name, folded to lower case, in presentation form
+//	name      [nameLen]
+//
+// and, when the entry holds a packed answer:
+//
+//	ttl       uint32       seconds the answer is fresh
+//	question  uint16       offset in wire just past the question
+//	wireLen   uint16
+//	wire      [wireLen]    the packed answer (see answer.wire)
+//	ttlAt     [2×records]  offsets in wire of the records' TTLs
+//	options   [...]        the EDNS options: the answer's EDEs
 //
 // The answer's flags and rcode are those of wire's header, its record
 // counts wire's section counts: nothing is kept twice.
 const (
 	blobNameAt = 2 // nameLen's size
 	blobMeta   = 8 // ttl, question, wireLen
+)
+
+// packBuffers hold the messages packBlob packs: dns.Msg sizes its
+// buffer for the message uncompressed, so the blob takes a copy of the
+// packed length instead, and the buffer serves the next miss.
+var packBuffers = sync.Pool{New: func() any { b := make([]byte, packBufferSize); return &b }}
+
+// packBufferSize holds most answers; a larger one gets a buffer of its
+// own, which the pool then keeps up to maxPackBuffer.
+const (
+	packBufferSize = 2048
+	maxPackBuffer  = 16 << 10
 )
 
 // nameBlob returns the blob of an entry with no packed answer: its name

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"encoding/binary"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -18,18 +17,6 @@ const optLen = 11
 // question with the name folded to lower case, and the records,
 // compressed, without an OPT record; answer.ttlAt holds the offset of
 // every record's TTL, as stored.
-
-// packBuffers hold the messages pack packs: dns.Msg sizes its buffer for
-// the message uncompressed, so the store keeps a copy of the packed
-// length instead, and the buffer serves the next miss.
-var packBuffers = sync.Pool{New: func() any { b := make([]byte, packBufferSize); return &b }}
-
-// packBufferSize holds most answers; a larger one gets a buffer of its
-// own, which the pool then keeps up to maxPackBuffer.
-const (
-	packBufferSize = 2048
-	maxPackBuffer  = 16 << 10
-)
 
 // appendEDE appends e to options, an OPT record's options in wire form
 // (RFC 8914 §2: code 15, INFO-CODE, EXTRA-TEXT).

@@ -23,25 +23,16 @@ const (
 	failing                // a failure remembered: answer with it, or stale
 )
 
-// result is a lookup's finding. Its answers are views of what the store
-// holds, which is never changed: they may be read after the shard's
-// lock is released.
+// result is a lookup's finding. Its answers are what the store holds,
+// which is never changed: they are read (viewed) after the shard's lock
+// is released.
 type result struct {
-	outcome  outcome
-	fresh    answer  // hit: the answer
-	age      uint32  // hit: seconds since it was stored
-	stale    answer  // miss or failing: an expired answer that may be served stale ...
-	hasStale bool    // ... when there is one
-	fail     *failed // failing: the failure
-	refresh  *flight // hit: a prefetch the caller must start
-}
-
-// staleAnswer returns r's stale answer, or nil.
-func (r *result) staleAnswer() *answer {
-	if !r.hasStale {
-		return nil
-	}
-	return &r.stale
+	outcome outcome
+	fresh   stored  // hit: the answer
+	age     uint32  // hit: seconds since it was stored
+	stale   stored  // miss or failing, when ok: an expired answer that may be served stale
+	fail    *failed // failing: the failure
+	refresh *flight // hit: a prefetch the caller must start
 }
 
 // mono returns t on the cache's monotonic scale, the one slots keep
@@ -82,7 +73,7 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time, inline bool) (result, bo
 	var r result
 	if s.flags&slotAnswer != 0 {
 		if c.opts.ServeStale && t-s.expires < int64(c.opts.StaleMaxAge) {
-			r.stale, r.hasStale = sh.answerOf(i), true
+			r.stale = sh.storedOf(i)
 		} else {
 			sh.dropAnswer(i)
 			sh.resize(i)
@@ -90,7 +81,7 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time, inline bool) (result, bo
 	}
 	if remembered {
 		r.outcome, r.fail = failing, fail
-		if !r.hasStale {
+		if !r.stale.ok() {
 			sh.hits++
 		}
 		return r, true
@@ -111,7 +102,7 @@ func (c *Cache) hit(sh *shard, i int32, t int64) result {
 	sh.hits++
 	s := &sh.slots[i]
 	s.hits++
-	r := result{outcome: hit, fresh: sh.answerOf(i), age: uint32(max(t-s.stored, 0) / int64(time.Second))}
+	r := result{outcome: hit, fresh: sh.storedOf(i), age: uint32(max(t-s.stored, 0) / int64(time.Second))}
 	if c.opts.Prefetch && prefetchDue(s, t) {
 		r.refresh = sh.startRefresh(i, &c.bg)
 	}

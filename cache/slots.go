@@ -62,14 +62,14 @@ func (sh *shard) pushFront(i int32) {
 	head.next = i
 }
 
-// answerOf returns the answer slot i holds, which it must hold. Its
-// slices are the blob's or the rare answer's, which are never changed:
-// the caller may read them after releasing mu. Caller holds mu.
-func (sh *shard) answerOf(i int32) answer {
+// storedOf returns the answer slot i holds, which it must hold: its
+// blob or its rare answer, which are never changed, so that the caller
+// may read them after releasing mu. Caller holds mu.
+func (sh *shard) storedOf(i int32) stored {
 	if sh.slots[i].flags&slotRare != 0 {
-		return *sh.rare[i].data
+		return stored{rare: sh.rare[i].data}
 	}
-	return viewBlob(sh.blobs[i])
+	return stored{blob: sh.blobs[i]}
 }
 
 // setAnswer gives slot i the answer a, stored at now (on the cache's

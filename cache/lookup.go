@@ -101,7 +101,7 @@ func (c *Cache) lookup(k *key, h uint64, now time.Time, inline bool) (result, bo
 func (c *Cache) hit(sh *shard, i int32, t int64) result {
 	sh.hits++
 	s := &sh.slots[i]
-	s.hits++
+	s.hits = max(s.hits, s.hits+1) // stays at its top rather than wrap
 	r := result{outcome: hit, fresh: sh.storedOf(i), age: uint32(max(t-s.stored, 0) / int64(time.Second))}
 	if c.opts.Prefetch && prefetchDue(s, t) {
 		r.refresh = sh.startRefresh(i, &c.bg)

@@ -8,35 +8,59 @@ import (
 	"github.com/miekg/dns"
 )
 
-// answer is an upstream response in the form the store keeps: its own
-// deep copy of the records, without ID, question, OPT record or anything
-// else that belongs to one query or one hop. It is never modified once
-// built, so any number of hits may read it at once; each renders its own
-// copy.
-//
-// The records are kept only in the packed form (compacted), which hits
-// copy and the rare render unpacks; as dns.RRs only when they could not
-// be packed.
-//
-// Its fields are laid out small: one is kept per cached name.
+// answer is an upstream response as the cache reads it: without ID,
+// question, OPT record or anything else that belongs to one query or one
+// hop. It is a view, copied freely: of an entry's blob (viewBlob), where
+// the store keeps an answer packed, or of a rare answer's own fields,
+// for one whose records would not pack and are kept as dns.RRs, and for
+// a remembered SERVFAIL, which has no records. What its slices hold is
+// never changed once stored, so any number of hits may read it at once;
+// each renders its own copy.
 type answer struct {
-	rrs       *rrForm         // the records as dns.RRs; nil once compacted
-	ede       []dns.EDNS0_EDE // the upstream's Extended DNS Errors, for the client
-	packed    packed          // the wire form hits copy; without wire, hits render
-	size      int             // memory of the entry holding it, key included, for the byte bound (memsize.go)
-	rrSize    int32           // what the dns.RR form takes, within size
-	ttl       uint32          // seconds the entry is fresh: at least 1
-	counts    [3]uint16       // records in answer, ns and extra
-	nA, nAAAA uint16          // A and AAAA records, which render copies in bulk
+	wire     []byte  // the packed form hits copy (packed.go); nil: the records are in rrs
+	question int     // offset in wire just past the question
+	ttlAt    []byte  // offsets in wire of the records' TTLs, two octets each
+	options  []byte  // EDNS options in wire form: the upstream's Extended DNS Errors
+	rrs      *rrForm // the records as dns.RRs, when they would not pack
+	heap     int     // a rare answer's memory (memsize.go), for the byte bound
+
+	ttl       uint32    // seconds the entry is fresh: at least 1
+	counts    [3]uint16 // records in answer, ns and extra
+	nA, nAAAA uint16    // A and AAAA records in rrs, which render copies in bulk
 	rcode     uint16
 	aa, ra    bool
 	ad        bool
-	compacted bool // the records are only in packed
+}
+
+// stored is an answer as prepare makes it for the store: the blob of
+// an entry with the answer packed, or, rarely, the answer with its
+// records as dns.RRs.
+type stored struct {
+	blob []byte
+	rare *answer
+}
+
+// ok reports whether s holds an answer.
+func (s *stored) ok() bool { return s.blob != nil || s.rare != nil }
+
+// view returns the answer s holds.
+func (s *stored) view() answer {
+	if s.rare != nil {
+		return *s.rare
+	}
+	return viewBlob(s.blob)
+}
+
+// ttl returns the TTL of the answer s holds.
+func (s *stored) ttl() uint32 {
+	if s.rare != nil {
+		return s.rare.ttl
+	}
+	return blobTTL(s.blob)
 }
 
 // rrForm is an answer's records as dns.RRs, TTLs clamped, as stored,
-// section by section: kept only for an answer that could not be packed,
-// apart from the answer so that the others carry one pointer for it.
+// section by section: kept only for an answer that could not be packed.
 type rrForm struct {
 	answer, ns, extra []dns.RR
 }
@@ -45,16 +69,16 @@ type rrForm struct {
 func (a *answer) records() int { return int(a.counts[0]) + int(a.counts[1]) + int(a.counts[2]) }
 
 // sections returns a's records, section by section: as kept, or
-// unpacked from the packed form of a compacted answer.
+// unpacked from its packed form.
 func (a *answer) sections() (answer, ns, extra []dns.RR) {
-	if !a.compacted {
+	if a.wire == nil {
 		if a.rrs == nil {
 			return nil, nil, nil // a remembered failure: no records
 		}
 		return a.rrs.answer, a.rrs.ns, a.rrs.extra
 	}
 	var m dns.Msg
-	if err := m.Unpack(a.packed.wire); err != nil {
+	if err := m.Unpack(a.wire); err != nil {
 		// Packed by us from records that packed: it unpacks.
 		panic("cache: a stored answer does not unpack: " + err.Error())
 	}
@@ -75,18 +99,19 @@ func seconds(d time.Duration) uint32 {
 func (t ttls) clamp(ttl uint32) uint32 { return min(max(ttl, t.min), t.max) }
 
 // prepare turns r, an upstream's answer to a query with key k, into what
-// the store keeps, or returns nil when r must not be cached: truncated,
+// the store keeps, or returns nothing (not ok) when r must not be cached: truncated,
 // a failure or an rcode other than NOERROR and NXDOMAIN, negative without
 // an SOA (RFC 2308 §5), an upstream's own stale answer, or a TTL of 0.
 // What it keeps it takes from r, TTLs clamped in place: the caller uses r
-// no more when the answer is not nil (and r is unchanged when it is).
-func (t ttls) prepare(k *key, r *dns.Msg) *answer {
+// no more when the answer is ok (and r is unchanged when it is not).
+// k's name must be folded: it is the stored entry's.
+func (t ttls) prepare(k *key, r *dns.Msg) stored {
 	if r.Truncated || r.Opcode != dns.OpcodeQuery ||
 		(r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) ||
 		len(r.Question) != 1 || !k.matchesQuestion(r.Question[0]) {
-		return nil
+		return stored{}
 	}
-	a := &answer{rcode: uint16(r.Rcode), aa: r.Authoritative, ra: r.RecursionAvailable, ad: r.AuthenticatedData}
+	a := answer{rcode: uint16(r.Rcode), aa: r.Authoritative, ra: r.RecursionAvailable, ad: r.AuthenticatedData}
 	for _, rr := range r.Extra {
 		if opt, ok := rr.(*dns.OPT); ok {
 			for _, o := range opt.Option {
@@ -94,9 +119,9 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 					if stale(e.InfoCode) {
 						// Kept, it would make a 30 s stale answer look
 						// fresh: the next query asks again instead.
-						return nil
+						return stored{}
 					}
-					a.ede = append(a.ede, *e)
+					a.options = appendEDE(a.options, e)
 				}
 			}
 		}
@@ -129,7 +154,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	}
 	rrs := rrForm{keep(r.Answer), keep(r.Ns), keep(r.Extra)}
 	if len(rrs.answer) > math.MaxUint16 || len(rrs.ns) > math.MaxUint16 || len(rrs.extra) > math.MaxUint16 {
-		return nil // no message holds as many
+		return stored{} // no message holds as many
 	}
 	a.counts = [3]uint16{uint16(len(rrs.answer)), uint16(len(rrs.ns)), uint16(len(rrs.extra))}
 
@@ -137,7 +162,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 	var neg uint32
 	if negative(k.qtype, a.rcode, rrs.answer) {
 		if soa = soaOf(rrs.ns); soa == nil || t.negative < 0 {
-			return nil
+			return stored{}
 		}
 		// RFC 2308 §5: the lesser of the SOA's TTL and its MINIMUM.
 		neg = min(t.clamp(soa.Hdr.Ttl), t.clamp(soa.Minttl))
@@ -145,7 +170,7 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		ttl = min(ttl, neg)
 	}
 	if ttl == 0 {
-		return nil
+		return stored{}
 	}
 	for _, section := range [][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
 		for _, rr := range section {
@@ -163,27 +188,22 @@ func (t ttls) prepare(k *key, r *dns.Msg) *answer {
 		soa.Hdr.Ttl = neg // §3: the SOA goes out with the negative TTL
 	}
 	a.ttl = ttl
-	a.size = keyCost(len(k.name)) + answerCost + edeBytes(a.ede)
-	if a.pack(k, &rrs); a.packed.wire != nil {
+	if blob := packBlob(k, &a, &rrs); blob != nil {
 		// Hits and the misses' waiters copy the packed form; the rare
 		// render (a stale answer, one to truncate) unpacks it.
-		a.compacted = true
-		a.size += packedBytes(&a.packed)
-		return a
+		return stored{blob: blob}
 	}
-	// A copy of its own: taking rrs's address would move it to the heap
-	// on every miss, packed (the common case) or not.
-	kept := rrs
-	a.rrs = &kept
-	a.rrSize = int32(allocSize(int(unsafe.Sizeof(rrs))))
+	rareAnswer := a
+	rareAnswer.rrs = &rrForm{}
+	*rareAnswer.rrs = rrs
+	rareAnswer.heap = answerCost + allocSize(cap(a.options)) + allocSize(int(unsafe.Sizeof(rrs)))
 	for _, section := range [][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
-		a.rrSize += int32(allocSize(cap(section) * int(unsafe.Sizeof(dns.RR(nil)))))
+		rareAnswer.heap += allocSize(cap(section) * int(unsafe.Sizeof(dns.RR(nil))))
 		for _, rr := range section {
-			a.rrSize += int32(rrOverhead + dns.Len(rr))
+			rareAnswer.heap += rrOverhead + dns.Len(rr)
 		}
 	}
-	a.size += int(a.rrSize)
-	return a
+	return stored{rare: &rareAnswer}
 }
 
 // hopRecord reports whether rr is about the message and its hop, not the
@@ -203,11 +223,11 @@ func failure(r *dns.Msg) *answer {
 	if opt := r.IsEdns0(); opt != nil {
 		for _, o := range opt.Option {
 			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				a.ede = append(a.ede, *e)
+				a.options = appendEDE(a.options, e)
 			}
 		}
 	}
-	a.size = answerCost + edeBytes(a.ede) // the entry's key is counted with the entry
+	a.heap = answerCost + allocSize(cap(a.options))
 	return a
 }
 

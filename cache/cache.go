@@ -121,6 +121,7 @@ func setDefault[T comparable](v *T, def T) {
 // refreshes.
 type Cache struct {
 	opts   Options
+	epoch  time.Time // the origin of the monotonic scale (mono)
 	ttls   ttls
 	log    *slog.Logger
 	store  *store
@@ -144,6 +145,7 @@ func New(opts Options) *Cache {
 	}
 	return &Cache{
 		opts:   opts,
+		epoch:  opts.Now(),
 		ttls:   ttls{min: seconds(opts.MinTTL), max: seconds(opts.MaxTTL), negative: negative},
 		log:    opts.Logger,
 		store:  newStore(opts.Size, opts.MaxBytes),

@@ -53,16 +53,20 @@ func TestCompactRendersAlike(t *testing.T) {
 			r.RecursionAvailable = true
 			tc.build(r)
 			k := keyOf(resolver.NewRequest(q))
-			c := ttls{max: 86400, negative: 86400}.prepare(&k, r)
-			if c == nil || c.packed.wire == nil || !c.compacted || c.rrs != nil {
-				t.Fatalf("prepared %+v: want it compact", c)
+			s := ttls{max: 86400, negative: 86400}.prepare(&k, r)
+			if s.blob == nil || s.rare != nil {
+				t.Fatalf("prepared %+v: want it compact", s)
+			}
+			c := s.view()
+			if c.wire == nil || c.rrs != nil {
+				t.Fatalf("viewed %+v: want it compact", c)
 			}
 			// The same answer with its records kept as dns.RRs: as
 			// stored, TTLs clamped.
-			a := *c
+			a := c
 			an, ns, ex := c.sections()
 			a.rrs = &rrForm{an, ns, ex}
-			a.compacted = false
+			a.wire = nil
 			if len(an)+len(ns)+len(ex) != c.records() {
 				t.Fatalf("%d records unpacked, %d stored", len(an)+len(ns)+len(ex), c.records())
 			}

@@ -47,9 +47,11 @@ type flight struct {
 	// Set before done is closed, read-only after.
 	resp     *dns.Msg // the response, when there is one
 	err      error
-	answer   *answer // resp as stored, when it was cacheable
-	failed   bool    // an error, SERVFAIL or REFUSED: a stale answer is better
-	upstream string  // the upstream that answered, from the query's own resolver.Info
+	answer   stored // resp as stored, when it was cacheable (ok)
+	failed   bool   // an error, SERVFAIL or REFUSED: a stale answer is better
+	upstream string // the upstream that answered, from the query's own resolver.Info
+
+	own ownQuery // the query run sends: part of the flight, one allocation fewer per miss
 }
 
 func newFlight(k key, h uint64, prefetch bool) *flight {
@@ -132,7 +134,7 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 			c.settle(f, nil, errPanicked)
 		}
 	}()
-	req := f.key.request()
+	req := f.own.fill(&f.key)
 	resp, err := next.Resolve(ctx, req)
 	f.upstream = req.Info.Upstream
 	var m *dns.Msg
@@ -177,22 +179,22 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 		delete(sh.flights, f.hash)
 	}
 	switch {
-	case f.answer != nil && c.ctx.Err() == nil:
-		e := sh.entryFor(&f.key, f.hash)
+	case f.answer.ok() && c.ctx.Err() == nil:
+		i := sh.entryFor(&f.key, f.hash, f.answer.blob)
 		// The flight's waiters answer from f.answer too: it is never
 		// changed once built.
-		e.data, e.stored, e.expires, e.hits, e.fail = f.answer, now, now.Add(time.Duration(f.answer.ttl)*time.Second), 0, nil
-		sh.resize(e)
+		sh.setAnswer(i, f.answer, c.mono(now))
+		sh.resize(i)
 	case remember:
-		e := sh.entryFor(&f.key, f.hash)
-		fail.until = now.Add(c.opts.ServfailTTL)
-		e.fail = fail
-		sh.resize(e)
+		i := sh.entryFor(&f.key, f.hash, nil)
+		fail.until = c.mono(now.Add(c.opts.ServfailTTL))
+		sh.setFailure(i, fail)
+		sh.resize(i)
 	case !f.failed:
 		// An answer, but not one to keep (TTL 0, truncated, negative
 		// without SOA): whatever the entry held is out of date.
-		if e := sh.find(&f.key, f.hash); e != nil {
-			sh.remove(e)
+		if i := sh.find(&f.key, f.hash); i != 0 {
+			sh.remove(i)
 		}
 	}
 	sh.mu.Unlock()
@@ -209,8 +211,9 @@ func (f *flight) expired() bool {
 // respond builds a waiter's response to q (key k) from f's outcome. The
 // caller has checked f.failed and has no stale answer to serve instead.
 func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error) {
-	if f.answer != nil {
-		return f.answer.response(q, k, 0), nil
+	if f.answer.ok() {
+		a := f.answer.view()
+		return a.response(q, k, 0), nil
 	}
 	if f.err != nil {
 		return resolver.Response{}, f.err
@@ -222,7 +225,8 @@ func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error)
 }
 
 // ownQuery is the cache's query for one key: the Request and the message
-// it carries, in one allocation, since a miss makes one.
+// it carries, kept in the flight that sends it: one allocation per miss
+// for both.
 type ownQuery struct {
 	req      resolver.Request
 	msg      dns.Msg
@@ -231,12 +235,11 @@ type ownQuery struct {
 	opt      dns.OPT
 }
 
-// request is the query the cache sends for k: its own, never a client's,
-// so that nothing a client put in its query (EDNS options, odd flags)
-// shapes an answer that others will get. It is Coalesced: the flight
-// asking it is the only one for k.
-func (k *key) request() *resolver.Request {
-	o := new(ownQuery)
+// fill makes o the query the cache sends for k and returns its Request:
+// the cache's own, never a client's, so that nothing a client put in its
+// query (EDNS options, odd flags) shapes an answer that others will get.
+// It is Coalesced: the flight asking it is the only one for k.
+func (o *ownQuery) fill(k *key) *resolver.Request {
 	q := &o.msg
 	// ID 0: the upstream connection writes a random one of its own, and
 	// dns.Id would cost a getrandom(2) per miss.

@@ -182,3 +182,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// request is the query the cache sends for k, as a flight's run builds
+// it.
+func (k *key) request() *resolver.Request { return new(ownQuery).fill(k) }

@@ -123,7 +123,8 @@ func TestCollision(t *testing.T) {
 		if r.outcome != hit {
 			return ""
 		}
-		an, _, _ := r.fresh.sections()
+		a := r.fresh.view()
+		an, _, _ := a.sections()
 		return an[0].Header().Name
 	}
 

@@ -2,8 +2,6 @@ package cache
 
 import (
 	"unsafe"
-
-	"github.com/miekg/dns"
 )
 
 // What the parts of an entry take on the heap, for the byte bound
@@ -12,18 +10,28 @@ import (
 // entries hold in memory; BenchmarkMemoryShapes compares the count with
 // the live heap for each kind of answer.
 var (
-	entryCost  = allocSize(int(unsafe.Sizeof(entry{})))
+	// slotCost is an entry's slot and its blob's slice header, with the
+	// room a shard's slices hold beyond their length (see grow).
+	slotCost   = int(unsafe.Sizeof(slot{})+unsafe.Sizeof([]byte(nil))) * (slotSlack + 1) / slotSlack
 	answerCost = allocSize(int(unsafe.Sizeof(answer{})))
 	failedCost = allocSize(int(unsafe.Sizeof(failed{})))
-	edeCost    = int(unsafe.Sizeof(dns.EDNS0_EDE{}))
+	// rareCost is what an entry with a rare answer or a failure takes
+	// beyond its slot: the side table's record and its map slot.
+	rareCost = allocSize(int(unsafe.Sizeof(rare{}))) + rareSlotCost
 )
 
 const (
-	// mapSlotCost is an entry's share of the store's map: a slot of an
-	// 8-octet key and an 8-octet pointer plus a control octet, with
-	// room for twice the entries, since a map that has just grown is
-	// not half full.
-	mapSlotCost = 2 * (8 + 8 + 1)
+	// slotSlack: a shard's slices grow by a quarter (grow), so they hold
+	// at most a quarter more slots than entries.
+	slotSlack = 4
+	// mapSlotCost is an entry's share of its shard's index: a slot of
+	// an 8-octet key and a 4-octet value, aligned to 16, plus a control
+	// octet, with room for twice the entries, since a map that has just
+	// grown is not half full.
+	mapSlotCost = 2 * (16 + 1)
+	// rareSlotCost is the same for the side table of rare entries: a
+	// 4-octet key and a pointer.
+	rareSlotCost = 2 * (16 + 1)
 	// rrOverhead is what one record of an answer kept as dns.RRs takes
 	// beyond dns.Len: the record's struct, its interface slot, the
 	// rounding of its fields' allocations.
@@ -33,27 +41,9 @@ const (
 	errCost = 256
 )
 
-// keyCost is what an entry for a name of n octets takes before its
-// answer: the entry, the folded name, the map slot.
-func keyCost(n int) int { return entryCost + allocSize(n) + mapSlotCost }
-
-// packedBytes is what a's packed form takes beyond the answer that holds
-// it, or 0 without one.
-func packedBytes(p *packed) int {
-	if p.wire == nil {
-		return 0
-	}
-	return allocSize(cap(p.wire)) + allocSize(2*cap(p.ttlAt)) + allocSize(cap(p.options))
-}
-
-// edeBytes is what an answer's Extended DNS Errors take.
-func edeBytes(ede []dns.EDNS0_EDE) int {
-	n := allocSize(cap(ede) * edeCost)
-	for _, e := range ede {
-		n += allocSize(len(e.ExtraText))
-	}
-	return n
-}
+// entryBytes is what an entry whose blob is blob takes, before anything
+// rare: its slot, its blob, its index slot.
+func entryBytes(blob []byte) int { return slotCost + allocSize(cap(blob)) + mapSlotCost }
 
 // sizeClasses are the Go allocator's size classes up to 32 KiB
 // (runtime/sizeclasses.go); larger objects take whole 8 KiB pages.

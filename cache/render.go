@@ -75,9 +75,9 @@ func (a *answer) render(q *resolver.Request, k *key, age uint32, isStale bool) *
 		slab = make([]dns.RR, n)
 	}
 	an, ns, ex := a.sections()
-	// A compacted answer's records were just unpacked: this render's
+	// A packed answer's records were just unpacked: this render's
 	// own, counted down in place rather than copied again.
-	c := copier{age: age, stale: isStale, owned: a.compacted}
+	c := copier{age: age, stale: isStale, owned: a.wire != nil}
 	if a.nA > 0 && !c.owned {
 		c.as = make([]aRR, a.nA)
 	}
@@ -96,7 +96,7 @@ func (a *answer) render(q *resolver.Request, k *key, age uint32, isStale bool) *
 		opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
 		opt.SetUDPSize(ednsUDPSize)
 		opt.SetDo(k.do)
-		for _, e := range a.ede {
+		for _, e := range edes(a.options) {
 			opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: e.InfoCode, ExtraText: e.ExtraText})
 		}
 		m.Extra = append(m.Extra, opt)

@@ -43,10 +43,12 @@ func (r *cached) Resolve(ctx context.Context, req *resolver.Request) (resolver.R
 		}
 		c.logQuery(ctx, "cache hit", req)
 		req.Info.SetCached(false)
-		return res.fresh.response(req, &k, res.age), nil
+		a := res.fresh.view()
+		return a.response(req, &k, res.age), nil
 	case failing:
-		if res.stale != nil {
-			return resolver.Response{Msg: c.serveStale(ctx, req, &k, res.stale)}, nil
+		if res.stale.ok() {
+			stale := res.stale.view()
+			return resolver.Response{Msg: c.serveStale(ctx, req, &k, &stale)}, nil
 		}
 		c.logQuery(ctx, "cache hit, failure", req)
 		req.Info.SetCached(false)
@@ -61,7 +63,12 @@ func (r *cached) Resolve(ctx context.Context, req *resolver.Request) (resolver.R
 		// it (a referral, REFUSED) is not an answer to keep.
 		return r.next.Resolve(ctx, req)
 	}
-	return c.miss(ctx, r.next, req, &k, h, res.stale)
+	var stale *answer
+	if res.stale.ok() {
+		a := res.stale.view()
+		stale = &a
+	}
+	return c.miss(ctx, r.next, req, &k, h, stale)
 }
 
 // cacheable reports whether req is a query the cache may answer: not

@@ -3,7 +3,6 @@ package cache
 import (
 	"hash/maphash"
 	"sync"
-	"time"
 )
 
 const (
@@ -20,7 +19,7 @@ const (
 )
 
 // store holds the entries, split into shards by key hash, each with its
-// own lock, map, LRU list and share of the bounds.
+// own lock, index, LRU list and share of the bounds.
 type store struct {
 	seed   maphash.Seed
 	shards []shard
@@ -29,10 +28,20 @@ type store struct {
 
 // shard is one lock's worth of the store. Everything in it is guarded by
 // mu.
+//
+// An entry is a slot, found by its hash in index, and a blob (blob.go)
+// in the parallel blobs: neither a slot nor the index holds a pointer,
+// and a blob is bytes, so the garbage collector marks a full cache
+// without walking it. What needs pointers (an answer that would not
+// pack, a remembered failure) is in rare, keyed by slot, for the few
+// entries that have it.
 type shard struct {
 	mu      sync.Mutex
-	entries map[uint64]*entry
-	lru     entry // sentinel of the LRU ring: lru.next is the most recent
+	index   map[uint64]int32 // hash → slot
+	slots   []slot           // slots[0] is the sentinel of the LRU ring: its next is the most recent
+	blobs   [][]byte         // each slot's blob; nil for a free slot
+	free    int32            // first free slot, linked by next; 0: none
+	rare    map[int32]*rare
 	flights map[uint64]*flight
 
 	maxEntries, maxBytes int
@@ -42,21 +51,48 @@ type shard struct {
 	_ [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
-// entry is what the store knows about one key: an answer (fresh or
-// expired), a failure remembered for a while, or both.
-type entry struct {
-	key  key // name folded
-	hash uint64
+// slot is what the store knows about one key, beside its blob. It holds
+// no pointer (TestSlotHasNoPointers): times are nanoseconds on the
+// cache's monotonic scale (Cache.mono), links are slot numbers.
+type slot struct {
+	hash    uint64
+	stored  int64 // when the answer came
+	expires int64 // stored + its TTL
+	// prev and next link the LRU ring, or (next) the free list.
+	prev, next    int32
+	hits          uint32 // since the answer came, for prefetch
+	size          int32  // memory the entry takes, for the byte bound (memsize.go)
+	qtype, qclass uint16
+	flags         uint8
+}
 
-	data    *answer   // nil when only a failure is known
-	stored  time.Time // when data came
-	expires time.Time // stored + data.ttl
-	hits    int       // since data came, for prefetch
+// A slot's flags.
+const (
+	slotDO     = 1 << iota // the key's DO bit
+	slotCD                 // the key's CD bit
+	slotPacked             // an answer, packed in the blob
+	slotRare               // an answer, as dns.RRs in rare.data
+	slotFail               // a failure remembered, in rare.fail
 
-	fail *failed // nil, or a failure to answer with until fail.until
+	slotAnswer = slotPacked | slotRare
+)
 
-	size       int
-	prev, next *entry
+// keyFlags returns the flags of k's slot that are part of the key.
+func keyFlags(k *key) uint8 {
+	var f uint8
+	if k.do {
+		f |= slotDO
+	}
+	if k.cd {
+		f |= slotCD
+	}
+	return f
+}
+
+// rare is what an entry holds that needs pointers.
+type rare struct {
+	data *answer // an answer that did not pack (slotRare)
+	fail *failed // a failure remembered (slotFail)
 }
 
 // failed is a failure remembered for a key: an upstream's SERVFAIL
@@ -64,7 +100,7 @@ type entry struct {
 type failed struct {
 	answer *answer
 	err    error
-	until  time.Time
+	until  int64 // on the cache's monotonic scale
 }
 
 // heapShare is the share of the byte bound the entries' heap may take,
@@ -91,9 +127,11 @@ func newStore(size, maxBytes int) *store {
 	s := &store{seed: maphash.MakeSeed(), shards: make([]shard, n), mask: uint64(n - 1)}
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.entries = make(map[uint64]*entry)
+		sh.index = make(map[uint64]int32)
+		sh.rare = make(map[int32]*rare)
 		sh.flights = make(map[uint64]*flight)
-		sh.lru.next, sh.lru.prev = &sh.lru, &sh.lru
+		sh.slots = make([]slot, 1, slotsGrowth)
+		sh.blobs = make([][]byte, 1, slotsGrowth)
 		sh.maxEntries = (size + n - 1) / n
 		sh.maxBytes = (maxBytes + n - 1) / n
 	}
@@ -104,86 +142,55 @@ func newStore(size, maxBytes int) *store {
 // map inside uses the whole hash.
 func (s *store) shard(h uint64) *shard { return &s.shards[h&s.mask] }
 
-// find returns the entry for k under hash h, or nil. A different key
-// under the same hash (a collision) is not k's entry. Caller holds mu.
-func (sh *shard) find(k *key, h uint64) *entry {
-	e := sh.entries[h]
-	if e == nil || !e.key.matches(k) {
-		return nil
+// find returns the slot of k under hash h, or 0. A different key under
+// the same hash (a collision) is not k's entry. Caller holds mu.
+func (sh *shard) find(k *key, h uint64) int32 {
+	i, ok := sh.index[h]
+	if !ok {
+		return 0
 	}
-	return e
-}
-
-// touch makes e the most recently used. Caller holds mu.
-func (sh *shard) touch(e *entry) {
-	if sh.lru.next == e {
-		return
+	s := &sh.slots[i]
+	if s.qtype != k.qtype || s.qclass != k.qclass || s.flags&(slotDO|slotCD) != keyFlags(k) ||
+		!equalFold(blobName(sh.blobs[i]), k.name) {
+		return 0
 	}
-	sh.unlink(e)
-	sh.pushFront(e)
+	return i
 }
 
-func (sh *shard) unlink(e *entry) {
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
-}
-
-func (sh *shard) pushFront(e *entry) {
-	e.prev, e.next = &sh.lru, sh.lru.next
-	sh.lru.next.prev = e
-	sh.lru.next = e
-}
-
-// remove deletes e. Caller holds mu.
-func (sh *shard) remove(e *entry) {
-	sh.unlink(e)
-	delete(sh.entries, e.hash)
-	sh.bytes -= e.size
-}
-
-// entryFor returns k's entry, made new and most recent when there is
-// none (replacing another key's under the same hash). Caller holds mu.
-func (sh *shard) entryFor(k *key, h uint64) *entry {
-	if e := sh.find(k, h); e != nil {
-		sh.touch(e)
-		return e
+// entryFor returns k's slot, made new and most recent when there is
+// none (replacing another key's under the same hash) with blob, or a
+// blob of k's name when blob is nil. Caller holds mu.
+func (sh *shard) entryFor(k *key, h uint64, blob []byte) int32 {
+	if i := sh.find(k, h); i != 0 {
+		sh.touch(i)
+		return i
 	}
-	if old := sh.entries[h]; old != nil {
+	if old, ok := sh.index[h]; ok {
 		sh.remove(old)
 	}
-	e := &entry{key: k.folded(), hash: h}
-	sh.entries[h] = e
-	sh.pushFront(e)
-	return e
+	if blob == nil {
+		blob = nameBlob(k.name)
+	}
+	i := sh.alloc()
+	sh.slots[i] = slot{hash: h, qtype: k.qtype, qclass: k.qclass, flags: keyFlags(k)}
+	sh.blobs[i] = blob
+	sh.index[h] = i
+	sh.pushFront(i)
+	return i
 }
 
-// resize records e's new size and evicts from the least recently used
-// end until the shard is within its bounds again; e itself, the most
-// recent, is evicted only when it alone exceeds the byte bound. Caller
-// holds mu.
-func (sh *shard) resize(e *entry) {
-	size := keyCost(len(e.key.name))
-	if e.data != nil {
-		size = e.data.size
+// remove deletes the entry in slot i. Caller holds mu.
+func (sh *shard) remove(i int32) {
+	s := &sh.slots[i]
+	sh.unlink(i)
+	delete(sh.index, s.hash)
+	if s.flags&(slotRare|slotFail) != 0 {
+		delete(sh.rare, i)
 	}
-	if f := e.fail; f != nil {
-		size += failedCost
-		if f.answer != nil {
-			size += f.answer.size
-		} else {
-			size += errCost
-		}
-	}
-	sh.bytes += size - e.size
-	e.size = size
-	for len(sh.entries) > sh.maxEntries || sh.bytes > sh.maxBytes {
-		last := sh.lru.prev
-		if last == &sh.lru {
-			return
-		}
-		sh.remove(last)
-		sh.evicts++
-	}
+	sh.bytes -= int(s.size)
+	*s = slot{next: sh.free}
+	sh.blobs[i] = nil
+	sh.free = i
 }
 
 // stats adds up every shard's counters.
@@ -195,9 +202,23 @@ func (s *store) stats() Stats {
 		st.Hits += sh.hits
 		st.Misses += sh.misses
 		st.Evictions += sh.evicts
-		st.Entries += len(sh.entries)
+		st.Entries += len(sh.index)
 		st.Bytes += sh.bytes
 		sh.mu.Unlock()
 	}
 	return st
+}
+
+// equalFold reports whether the stored, folded name s is name, compared
+// without regard to ASCII case.
+func equalFold[S string | []byte](s S, name string) bool {
+	if len(s) != len(name) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != lower(name[i]) {
+			return false
+		}
+	}
+	return true
 }

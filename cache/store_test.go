@@ -12,9 +12,9 @@ import (
 // TestEviction: past the entry or byte bound the least recently used
 // entry goes first; a hit counts as a use.
 func TestEviction(t *testing.T) {
-	// withA(300, 20) is 20 records; stored compact (packed form only),
-	// some 860 B of heap by the cache's count (memsize.go): two fit in
-	// the 2 kB of heap a MaxBytes of 5 kB leaves, three do not.
+	// withA(300, 30) is 30 records; stored packed, some 760 B of heap by
+	// the cache's count (memsize.go): two fit in the 2 kB of heap a
+	// MaxBytes of 5 kB leaves, three do not.
 	for _, tc := range []struct {
 		name     string
 		opts     Options
@@ -24,7 +24,7 @@ func TestEviction(t *testing.T) {
 		maxBytes int
 	}{
 		{name: "by count", opts: Options{Size: 3}, records: 1, evicted: "b", entries: 3},
-		{name: "by bytes", opts: Options{MaxBytes: 5000}, records: 20, evicted: "b", entries: 2, maxBytes: 2000},
+		{name: "by bytes", opts: Options{MaxBytes: 5000}, records: 30, evicted: "b", entries: 2, maxBytes: 2000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := answering(withA(300, tc.records))
@@ -109,8 +109,8 @@ func TestBytesAccounting(t *testing.T) {
 		for i := range c.store.shards {
 			sh := &c.store.shards[i]
 			sh.mu.Lock()
-			for _, e := range sh.entries {
-				total += e.size
+			for _, i := range sh.index {
+				total += int(sh.slots[i].size)
 			}
 			sh.mu.Unlock()
 		}

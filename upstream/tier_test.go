@@ -232,6 +232,10 @@ func TestFallbackQueries(t *testing.T) {
 					t.Fatalf("query %d: %v, %v", i, r, err)
 				}
 			}
+			if tc.copies {
+				// Copies go in goroutines of their own (explore).
+				waitFor(t, "a copy to the primary", func() bool { return primary.asked.Load() >= 1 })
+			}
 			p, f := primary.asked.Load(), fb.asked.Load()
 			primaryOK := p == tc.wantPrimary || tc.copies && p >= 1 && p <= tc.wantPrimary
 			if !primaryOK || f != tc.wantFallback {
@@ -259,6 +263,9 @@ func TestResolveAmong(t *testing.T) {
 			t.Fatalf("ResolveAmong: %v, %v", r, err)
 		}
 	}
+	// The copy goes in a goroutine of its own (explore), which may ask
+	// after the query has its answer.
+	waitFor(t, "the copy to the failing member", func() bool { return other.asked.Load() >= 1 })
 	if self.asked.Load() != 0 || fb.asked.Load() != 5 || other.asked.Load() != 1 {
 		t.Errorf("asked self %d, fallback %d, other %d; want 0, 5 (leading: the other is failing), 1 (a copy to bring it back)",
 			self.asked.Load(), fb.asked.Load(), other.asked.Load())

@@ -70,10 +70,9 @@ type h2Conn struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*h2Stream
-	nextID  uint32
-	// opened is the last stream ID taken, read by the reader without mu
-	// (checkIdle).
-	opened     atomic.Uint32
+	// nextID is the next stream ID to take: written under mu, read by
+	// the reader without it (checkIdle).
+	nextID     atomic.Uint32
 	maxStreams uint32 // the server's MAX_CONCURRENT_STREAMS
 	maxFrame   uint32 // the server's MAX_FRAME_SIZE: our DATA frames' bound
 	initWindow int32  // the server's INITIAL_WINDOW_SIZE: a new stream's send window
@@ -145,13 +144,13 @@ func startH2(tc *tls.Conn, authority, path string, stallAfter func() time.Durati
 		authority:  authority,
 		path:       path,
 		streams:    make(map[uint32]*h2Stream),
-		nextID:     1,
 		maxStreams: h2DefaultMaxStreams,
 		maxFrame:   16 << 10, // RFC 9113 §6.5.2's initial value
 		initWindow: 65535,
 		sendWindow: 65535,
 		done:       make(chan struct{}),
 	}
+	c.nextID.Store(1) // a client's streams are odd (RFC 9113 §5.1.1)
 	c.wfr = http2.NewFramer(c.bc, nil)
 	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.rfr = http2.NewFramer(nil, tc)
@@ -184,7 +183,7 @@ func startH2(tc *tls.Conn, authority, path string, stallAfter func() time.Durati
 func (c *h2Conn) alive() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err == nil && !c.goAway && c.nextID <= h2MaxStreamID
+	return c.err == nil && !c.goAway && c.nextID.Load() <= h2MaxStreamID
 }
 
 // lost implements httpConn: every error that is the connection's, not

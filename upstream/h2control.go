@@ -197,7 +197,7 @@ func (c *h2Conn) checkIdle(fh http2.FrameHeader) error {
 	default:
 		return nil // PRIORITY may name any stream; the rest name none
 	}
-	if id := fh.StreamID; id != 0 && (id%2 == 0 || id > c.opened.Load()) {
+	if id := fh.StreamID; id != 0 && (id%2 == 0 || id >= c.nextID.Load()) {
 		return c.protocolError(http2.ErrCodeProtocol, fmt.Errorf("%v frame on stream %d, which we never opened", fh.Type, id))
 	}
 	return nil

@@ -76,7 +76,7 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 			err := c.err
 			c.mu.Unlock()
 			return nil, err
-		case c.goAway || c.nextID > h2MaxStreamID:
+		case c.goAway || c.nextID.Load() > h2MaxStreamID:
 			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY): %w", ErrConnClosed, errUnprocessed)
 		case !wait && (!free || int64(min(c.sendWindow, c.initWindow)) < int64(size) || c.maxFrame == 0):
@@ -86,9 +86,7 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 			if len(c.streams) == 0 && c.unanswered == 0 {
 				c.quietSince = time.Now() // idle time is no failure
 			}
-			st := &h2Stream{id: c.nextID, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
-			c.opened.Store(c.nextID)
-			c.nextID += 2
+			st := &h2Stream{id: c.nextID.Add(2) - 2, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
 			c.streams[st.id] = st
 			c.mu.Unlock()
 			return st, nil

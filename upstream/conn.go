@@ -264,13 +264,22 @@ func (c *conn) close(err error) {
 // graceful, and then closes c.closed.
 func (c *conn) closeSocket(graceful bool) {
 	defer close(c.closed)
+	shutTLS(graceful, c.tc.Close, c.forceClose)
+}
+
+// shutTLS closes a TLS connection with closeTLS, which says close_notify
+// (and whatever else is queued) first: within closeNotifyTimeout when
+// graceful, after which force closes the socket under it; at once, the
+// socket forced first, otherwise. DoT's and DoH's connections both end
+// this way.
+func shutTLS(graceful bool, closeTLS func() error, force func()) {
 	if !graceful {
-		c.forceClose()
+		force()
 	} else {
-		t := time.AfterFunc(closeNotifyTimeout, c.forceClose)
+		t := time.AfterFunc(closeNotifyTimeout, force)
 		defer t.Stop()
 	}
-	c.tc.Close()
+	closeTLS()
 }
 
 // forceClose closes the socket under the TLS connection, which ends a

@@ -155,12 +155,8 @@ func (c *h2Conn) end(err error) {
 	for _, st := range streams {
 		st.ch <- result{err: err}
 	}
-	force := time.AfterFunc(closeNotifyTimeout, func() { c.tc.NetConn().Close() })
-	if told := (goAwaySent{}); err != errH2Closed && !errors.As(err, &told) {
-		c.tc.NetConn().Close()
-	}
-	c.bc.Close()
-	force.Stop()
+	told := goAwaySent{}
+	shutTLS(err == errH2Closed || errors.As(err, &told), c.bc.Close, func() { c.tc.NetConn().Close() })
 	close(c.done)
 }
 

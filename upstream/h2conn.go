@@ -64,7 +64,11 @@ type h2Conn struct {
 	wmu  sync.Mutex
 	wfr  *http2.Framer // writes to bc
 	enc  *hpack.Encoder
-	hbuf bytes.Buffer // the header block being encoded
+	hbuf bytes.Buffer // the last header block encoded
+	// hlen is the body length hbuf's block says; hreuse, that the block
+	// may be sent again as it is (headerBlock).
+	hlen   int
+	hreuse bool
 
 	rfr *http2.Framer // the reader's, reads tc
 

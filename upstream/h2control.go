@@ -39,6 +39,7 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame) error {
 			c.initWindow = int32(s.Val)
 		case http2.SettingHeaderTableSize:
 			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
+			c.hreuse = false // the table may have shrunk: encode again
 		}
 		return nil
 	})

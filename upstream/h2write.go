@@ -98,9 +98,34 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 	}
 }
 
+// requestFields is how many header fields writeHeaders encodes.
+const requestFields = 7
+
 // writeHeaders writes a request's HEADERS: only what RFC 8484 needs. No
 // User-Agent or any other field that tells which software asks.
 func (c *h2Conn) writeHeaders(id uint32, length int) error {
+	// The block is some 30 octets, far below any frame size limit
+	// (16 KiB at least): it never needs CONTINUATION frames.
+	return c.wrap("writing request", c.wfr.WriteHeaders(http2.HeadersFrameParam{
+		StreamID:      id,
+		BlockFragment: c.headerBlock(length),
+		EndHeaders:    true,
+	}))
+}
+
+// headerBlock is the HPACK block of a request with a body of length
+// octets, as c.enc encodes it. Every field of a request but its length is
+// the same on a connection, and queries are padded to a few lengths: once
+// the encoder's table holds them all, the block is one reference to the
+// table per field, and encoding it again would give the same octets and
+// leave the encoder as it was. Such a block is kept (hbuf) and sent again
+// for the next request of that length, until the encoder is used or
+// changed (hreuse). A block with any other representation (a literal that
+// adds to the table, a table size update) is never sent twice.
+func (c *h2Conn) headerBlock(length int) []byte {
+	if c.hreuse && c.hlen == length {
+		return c.hbuf.Bytes()
+	}
 	c.hbuf.Reset()
 	c.enc.WriteField(hpack.HeaderField{Name: ":method", Value: "POST"})
 	c.enc.WriteField(hpack.HeaderField{Name: ":scheme", Value: "https"})
@@ -109,13 +134,23 @@ func (c *h2Conn) writeHeaders(id uint32, length int) error {
 	c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: dohMediaType})
 	c.enc.WriteField(hpack.HeaderField{Name: "accept", Value: dohMediaType})
 	c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(length)})
-	// The block is some 30 octets, far below any frame size limit
-	// (16 KiB at least): it never needs CONTINUATION frames.
-	return c.wrap("writing request", c.wfr.WriteHeaders(http2.HeadersFrameParam{
-		StreamID:      id,
-		BlockFragment: c.hbuf.Bytes(),
-		EndHeaders:    true,
-	}))
+	c.hlen, c.hreuse = length, allIndexed(c.hbuf.Bytes(), requestFields)
+	return c.hbuf.Bytes()
+}
+
+// allIndexed reports whether block is n HPACK indexed header fields of
+// one octet each (RFC 7541 §6.1: the high bit set, an index under 127),
+// and nothing else.
+func allIndexed(block []byte, n int) bool {
+	if len(block) != n {
+		return false
+	}
+	for _, b := range block {
+		if b&0x80 == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeData writes wire as st's DATA, ending the stream, within the

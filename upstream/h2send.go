@@ -28,7 +28,8 @@ func (d h2Carrier) send(ctx context.Context, m *dns.Msg) (inflight, error) {
 		return nil, nil // Exchange reports it
 	}
 	q := m.Question[0]
-	st, err := c.conn.(*h2Conn).open(ctx, wire, q, false)
+	f := &h2Flight{d: d.doh, c: c}
+	err = c.conn.(*h2Conn).open(ctx, &f.st, wire, q, false)
 	if errors.Is(err, errNotNow) {
 		// The query would wait for a stream or for window: exchange
 		// waits, in an attempt of its own that the selector hedges.
@@ -47,15 +48,16 @@ func (d h2Carrier) send(ctx context.Context, m *dns.Msg) (inflight, error) {
 		d.log.DebugContext(ctx, "query sent", "qname", q.Name,
 			"qtype", dns.TypeToString[q.Qtype], "http", d.proto, "size", len(wire))
 	}
-	return &h2Flight{d: d.doh, c: c, st: st}, nil
+	return f, nil
 }
 
 // h2Flight is a query on an HTTP/2 stream; it holds its connection
-// (the pool's load) until finished or abandoned.
+// (the pool's load) until finished or abandoned. The stream is its own,
+// not a pointer: one allocation a query.
 type h2Flight struct {
 	d  *doh
 	c  *dohConn
-	st *h2Stream
+	st h2Stream
 }
 
 func (f *h2Flight) answer() <-chan result { return f.st.ch }
@@ -73,7 +75,7 @@ func (f *h2Flight) finish(res result) result {
 
 func (f *h2Flight) abandon() {
 	hc := f.c.conn.(*h2Conn)
-	hc.cancel(f.st, http2.ErrCodeCancel)
+	hc.cancel(&f.st, http2.ErrCodeCancel)
 	hc.giveUp()
 	f.d.pool.release(f.c, false)
 }

@@ -15,8 +15,8 @@ import (
 // post implements httpConn: a POST of wire on a new stream, and its
 // answer.
 func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Msg, error) {
-	st, err := c.open(ctx, wire, q, true)
-	if err != nil {
+	st := new(h2Stream)
+	if err := c.open(ctx, st, wire, q, true); err != nil {
 		return nil, err
 	}
 	select {
@@ -33,20 +33,21 @@ func (c *h2Conn) post(ctx context.Context, wire []byte, q dns.Question) (*dns.Ms
 // server's stream limit reached, or its windows short of the query).
 var errNotNow = errors.New("no stream or window free now")
 
-// open starts the query's stream: its HEADERS and as much of its DATA as
-// the server's windows allow go out at once, the rest as WINDOW_UPDATEs
-// come. With wait, it waits for a stream when the server's limit is
-// reached; without, it returns errNotNow, having sent nothing, when the
-// query would have to wait for a stream or for window.
-func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question, wait bool) (*h2Stream, error) {
+// open starts the query's stream as st, which the caller allocates (a
+// flight holds it) and the connection fills in: its HEADERS and as much
+// of its DATA as the server's windows allow go out at once, the rest as
+// WINDOW_UPDATEs come. With wait, it waits for a stream when the server's
+// limit is reached; without, it returns errNotNow, having sent nothing,
+// when the query would have to wait for a stream or for window.
+func (c *h2Conn) open(ctx context.Context, st *h2Stream, wire []byte, q dns.Question, wait bool) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err // out of time: send nothing
+		return err // out of time: send nothing
 	}
 	c.wmu.Lock()
-	st, err := c.newStream(ctx, wait, len(wire), q)
+	err := c.newStream(ctx, st, wait, len(wire), q)
 	if err != nil {
 		c.wmu.Unlock()
-		return nil, err
+		return err
 	}
 	err = c.writeHeaders(st.id, len(wire))
 	if err == nil {
@@ -56,18 +57,18 @@ func (c *h2Conn) open(ctx context.Context, wire []byte, q dns.Question, wait boo
 	}
 	if err != nil {
 		c.cancel(st, http2.ErrCodeCancel)
-		return nil, err
+		return err
 	}
-	return st, nil
+	return nil
 }
 
 // newStream takes the next stream ID for a query to q of size octets,
-// its stream registered (q set under mu, for the reader). With
+// st registered as its stream (set under mu, for the reader). With
 // wait it waits (with wmu released) while the server's stream limit is
 // reached; without, it returns errNotNow unless a stream is free and the
 // windows take the whole query. It is called, and returns, with wmu
 // held.
-func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Question) (*h2Stream, error) {
+func (c *h2Conn) newStream(ctx context.Context, st *h2Stream, wait bool, size int, q dns.Question) error {
 	c.mu.Lock()
 	for {
 		free := uint32(len(c.streams)) < c.maxStreams
@@ -75,24 +76,24 @@ func (c *h2Conn) newStream(ctx context.Context, wait bool, size int, q dns.Quest
 		case c.err != nil:
 			err := c.err
 			c.mu.Unlock()
-			return nil, err
+			return err
 		case c.goAway || c.nextID.Load() > h2MaxStreamID:
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: the server takes no new streams (GOAWAY): %w", ErrConnClosed, errUnprocessed)
+			return fmt.Errorf("%w: the server takes no new streams (GOAWAY): %w", ErrConnClosed, errUnprocessed)
 		case !wait && (!free || int64(min(c.sendWindow, c.initWindow)) < int64(size) || c.maxFrame == 0):
 			c.mu.Unlock()
-			return nil, errNotNow
+			return errNotNow
 		case free:
 			if len(c.streams) == 0 && c.unanswered == 0 {
 				c.quietSince = time.Now() // idle time is no failure
 			}
-			st := &h2Stream{id: c.nextID.Add(2) - 2, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
+			*st = h2Stream{id: c.nextID.Add(2) - 2, sendWindow: c.initWindow, q: q, ch: make(chan result, 1)}
 			c.streams[st.id] = st
 			c.mu.Unlock()
-			return st, nil
+			return nil
 		}
 		if err := c.awaitLocked(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		c.mu.Lock()
 	}

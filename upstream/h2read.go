@@ -169,7 +169,7 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 	}
 	c.mu.Unlock()
 	if ended {
-		st.finish()
+		st.finish(st.body)
 	}
 }
 
@@ -205,6 +205,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	badCode := http2.ErrCodeCancel // what the server is told then
 	var streamUpdate int32
 	ended := false
+	var whole []byte // the body, when this frame is all of it
 	if st != nil {
 		if st.status == 0 {
 			c.mu.Unlock()
@@ -228,7 +229,16 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 				badCode = 0
 			}
 		case st.status == http.StatusOK:
-			if bad = checkDNSBody(len(st.body) + len(f.Data())); bad == nil {
+			bad = checkDNSBody(len(st.body) + len(f.Data()))
+			switch {
+			case bad != nil:
+			case len(st.body) == 0 && f.StreamEnded():
+				// The whole body in one frame, as servers send
+				// a DNS answer: unpacked from the framer's buffer
+				// (finish, below, before the next frame is read)
+				// with no copy of its own.
+				whole = f.Data()
+			default:
 				st.body = append(st.body, f.Data()...)
 			}
 		}
@@ -239,7 +249,10 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	}
 	c.mu.Unlock()
 	if ended {
-		st.finish()
+		if whole == nil {
+			whole = st.body
+		}
+		st.finish(whole)
 		streamUpdate = 0 // the stream is over
 	}
 	if bad != nil {
@@ -264,11 +277,13 @@ func (c *h2Conn) giveBack(id uint32, n int32) error {
 }
 
 // finish hands a stream's response, ended and removed from the table,
-// to its query. A DNS answer is unpacked here, on the reader, as DoT's
-// reader does: the query's goroutine is new for each query, and would
-// grow its stack for the unpacking every time.
-func (st *h2Stream) finish() {
-	ans := dohAnswer{status: st.status, contentType: st.ctype, body: st.body}
+// to its query, with body, the response's body. A DNS answer is unpacked
+// here, on the reader, as DoT's reader does: the query's goroutine is new
+// for each query, and would grow its stack for the unpacking every time.
+// The message keeps nothing of body (dns.Msg.Unpack copies what it
+// keeps), which may be the framer's buffer.
+func (st *h2Stream) finish(body []byte) {
+	ans := dohAnswer{status: st.status, contentType: st.ctype, body: body}
 	m, err := ans.message(st.q)
 	st.ch <- result{msg: m, err: err}
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -70,7 +71,7 @@ type h2Conn struct {
 	hlen   int
 	hreuse bool
 
-	rfr *http2.Framer // the reader's, reads tc
+	rfr *http2.Framer // the reader's, reads tc through a bufio.Reader
 
 	mu      sync.Mutex
 	streams map[uint32]*h2Stream
@@ -157,7 +158,10 @@ func startH2(tc *tls.Conn, authority, path string, stallAfter func() time.Durati
 	c.nextID.Store(1) // a client's streams are odd (RFC 9113 §5.1.1)
 	c.wfr = http2.NewFramer(c.bc, nil)
 	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.rfr = http2.NewFramer(nil, tc)
+	// The reader's frames come through a buffer, as net/http's: a
+	// frame's header and payload, and the frames after it in the same
+	// TLS record, take one tls.Conn.Read instead of two a frame.
+	c.rfr = http2.NewFramer(nil, bufio.NewReader(tc))
 	c.rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.rfr.MaxHeaderListSize = h2MaxHeaderList
 	c.rfr.SetMaxReadFrameSize(16 << 10) // what we leave at its default

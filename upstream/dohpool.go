@@ -157,13 +157,14 @@ func (p *dohPool) pickLocked() *dohConn {
 	var best *dohConn
 	kept := p.conns[:0]
 	for _, c := range p.conns {
-		if !c.conn.alive() && c.load == 0 {
+		alive := c.conn.alive()
+		if !alive && c.load == 0 {
 			c.idle.Stop()
 			go c.conn.Close() // frees what the library still holds
 			continue
 		}
 		kept = append(kept, c)
-		if !c.retired && c.conn.alive() && (best == nil || c.load < best.load) {
+		if !c.retired && alive && (best == nil || c.load < best.load) {
 			best = c
 		}
 	}

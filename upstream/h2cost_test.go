@@ -3,14 +3,19 @@ package upstream
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/dotproxy/dotproxy/internal/dottest"
 )
 
 // settingsFrame is a SETTINGS frame with settings, as the reader gets it.
@@ -141,5 +146,93 @@ func TestH2AnswerKeepsNoBody(t *testing.T) {
 	}
 	if after := res.msg.String(); after != before {
 		t.Errorf("the answer changed with the body it came in:\n%s\nnow\n%s", before, after)
+	}
+}
+
+// TestH2WindowUpdatesBatched: the client gives the server's DATA back in
+// few WINDOW_UPDATE frames: none for a stream (a DNS answer is below half
+// its window), and one for the connection each time half of its window
+// has been used, not one a response.
+func TestH2WindowUpdatesBatched(t *testing.T) {
+	const (
+		records = 3800 // an answer of some 60 KB: below half a stream's window
+		queries = 150  // some 9 MB: over half the connection's window, once
+	)
+	q := query("big.test.", dns.TypeA)
+	q.Id = 0 // as DoH sends it
+	r := new(dns.Msg).SetReply(q)
+	for i := range records {
+		r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: "big.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(192, 0, byte(i>>8), byte(i))})
+	}
+	r.Compress = true
+	answer, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(answer) >= h2StreamWindow/2 || queries*len(answer) <= h2ConnWindow/2 || queries*len(answer) >= h2ConnWindow {
+		t.Fatalf("an answer of %d octets does not make the test", len(answer))
+	}
+
+	var mu sync.Mutex
+	var updates []*http2.WindowUpdateFrame // the client's, in order
+	ca := dottest.NewCA(t)
+	addr, _ := startRawH2(t, ca, func(fr *http2.Framer, enc func(bool, uint32, ...hpack.HeaderField) error, acks *atomic.Int64) {
+		fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.WindowUpdateFrame:
+				mu.Lock()
+				updates = append(updates, &http2.WindowUpdateFrame{FrameHeader: f.FrameHeader, Increment: f.Increment})
+				mu.Unlock()
+			case *http2.DataFrame:
+				if !f.StreamEnded() {
+					continue
+				}
+				enc(false, f.StreamID, hpack.HeaderField{Name: ":status", Value: "200"},
+					hpack.HeaderField{Name: "content-type", Value: dohMediaType},
+					hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(answer))})
+				for rest := answer; len(rest) > 0; {
+					n := min(len(rest), 16<<10)
+					fr.WriteData(f.StreamID, n == len(rest), rest[:n])
+					rest = rest[n:]
+				}
+			}
+		}
+	})
+	u := newUpstreamAt(t, ca, addr, Options{Transport: HTTPS, MaxConns: 1})
+	ctx := ctxFor(t, testTimeout)
+	for i := range queries {
+		m, err := u.Exchange(ctx, q.Copy())
+		if err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		if len(m.Answer) != records {
+			t.Fatalf("query %d: %d records, want %d", i, len(m.Answer), records)
+		}
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var conn []uint32
+	for _, f := range updates {
+		if f.StreamID != 0 {
+			t.Errorf("WINDOW_UPDATE of %d for stream %d: an answer never needs one", f.Increment, f.StreamID)
+			continue
+		}
+		conn = append(conn, f.Increment)
+	}
+	// The first is the connection's window grown at the start.
+	if len(conn) != 2 || conn[0] != h2ConnWindow-65535 || conn[1] < h2ConnWindow/2 {
+		t.Errorf("connection WINDOW_UPDATEs %v for %d octets of answers, want %d at the start and one of at least %d",
+			conn, queries*len(answer), h2ConnWindow-65535, h2ConnWindow/2)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -66,13 +67,12 @@ func detach(q *query) *query {
 	return w
 }
 
-// answerWaiting resolves the detached query q, in a worker, with the
-// query's own deadline, and returns its answer's wire form: nil when
-// Shutdown has answered q in the meantime.
+// answerWaiting resolves the detached query q, in a worker, within the
+// query timeout (see deadlines), and returns its answer's wire form: nil
+// when Shutdown has answered q in the meantime.
 func (s *Server) answerWaiting(q *query) []byte {
 	live := s.live.Load()
-	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
-	defer cancel()
+	ctx := live.deadlines.context(s.ctx, time.Now())
 	resp, err := s.resolve(ctx, live, q)
 	if err == resolver.ErrWouldWait {
 		err = fmt.Errorf("%w, though not inline", err) // a layer broke the contract

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -50,8 +51,6 @@ type flight struct {
 	answer   stored // resp as stored, when it was cacheable (ok)
 	failed   bool   // an error, SERVFAIL or REFUSED: a stale answer is better
 	upstream string // the upstream that answered, from the query's own resolver.Info
-
-	own ownQuery // the query run sends: part of the flight, one allocation fewer per miss
 }
 
 func newFlight(k key, h uint64, prefetch bool) *flight {
@@ -134,9 +133,14 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 			c.settle(f, nil, errPanicked)
 		}
 	}()
-	req := f.own.fill(&f.key)
+	o := ownQueries.Get().(*ownQuery)
+	req := o.fill(&f.key)
 	resp, err := next.Resolve(ctx, req)
 	f.upstream = req.Info.Upstream
+	// next has let go of req and its message (resolver.Resolver's
+	// contract): the next miss may use them. After a panic they are not
+	// given back: something may still hold them.
+	ownQueries.Put(o)
 	var m *dns.Msg
 	if err == nil {
 		m, err = resp.Unpack()
@@ -225,8 +229,7 @@ func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error)
 }
 
 // ownQuery is the cache's query for one key: the Request and the message
-// it carries, kept in the flight that sends it: one allocation per miss
-// for both.
+// it carries, taken from ownQueries for the time of one upstream query.
 type ownQuery struct {
 	req      resolver.Request
 	msg      dns.Msg
@@ -241,6 +244,7 @@ type ownQuery struct {
 // It is Coalesced: the flight asking it is the only one for k.
 func (o *ownQuery) fill(k *key) *resolver.Request {
 	q := &o.msg
+	*q = dns.Msg{}
 	// ID 0: the upstream connection writes a random one of its own, and
 	// dns.Id would cost a getrandom(2) per miss.
 	q.RecursionDesired = true
@@ -250,7 +254,7 @@ func (o *ownQuery) fill(k *key) *resolver.Request {
 	q.CheckingDisabled = k.cd
 	o.question[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
 	q.Question = o.question[:]
-	o.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+	o.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	o.opt.SetUDPSize(ednsUDPSize)
 	o.opt.SetDo(k.do)
 	o.extra[0] = &o.opt
@@ -260,3 +264,7 @@ func (o *ownQuery) fill(k *key) *resolver.Request {
 	o.req.SetMsg(q)
 	return &o.req
 }
+
+// ownQueries hold the cache's queries between misses: a miss would
+// otherwise allocate (and the collector clear) one each.
+var ownQueries = sync.Pool{New: func() any { return new(ownQuery) }}

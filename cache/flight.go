@@ -44,8 +44,12 @@ type flight struct {
 	prefetch bool
 	waiters  int // misses that joined; guarded by the shard's mu
 
+	// done is closed when the flight has settled. Made (under the
+	// shard's mu) only for someone who will wait on it: a miss that
+	// joins, or a leader that does not run the query itself. The usual
+	// miss, alone on its key, runs it and needs none.
 	done chan struct{}
-	// Set before done is closed, read-only after.
+	// Set before the flight settles, read-only after.
 	resp     *dns.Msg // the response, when there is one
 	err      error
 	answer   stored // resp as stored, when it was cacheable (ok)
@@ -54,21 +58,28 @@ type flight struct {
 }
 
 func newFlight(k key, h uint64, prefetch bool) *flight {
-	return &flight{key: k, hash: h, prefetch: prefetch, done: make(chan struct{})}
+	return &flight{key: k, hash: h, prefetch: prefetch}
 }
 
 // join returns the flight for k that a miss should wait on, and whether
-// the caller must start it.
-func (c *Cache) join(k *key, h uint64) (f *flight, leader bool) {
+// the caller must start it. A miss that joins waits on the flight's
+// done; so does the caller that starts it when leaderWaits.
+func (c *Cache) join(k *key, h uint64, leaderWaits bool) (f *flight, leader bool) {
 	sh := c.store.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if f := sh.flights[h]; f != nil && f.key.matches(k) {
 		f.waiters++
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 		return f, false
 	}
 	f = newFlight(k.folded(), h, false)
 	f.waiters = 1
+	if leaderWaits {
+		f.done = make(chan struct{})
+	}
 	if sh.flights[h] == nil {
 		// Otherwise another key's flight holds the slot (a collision):
 		// this one runs on its own.
@@ -182,6 +193,7 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	if sh.flights[f.hash] == f {
 		delete(sh.flights, f.hash)
 	}
+	done := f.done // whoever waits has made it by now: f is out of the map
 	switch {
 	case f.answer.ok() && c.ctx.Err() == nil:
 		i := sh.entryFor(&f.key, f.hash, f.answer.blob)
@@ -202,7 +214,9 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 		}
 	}
 	sh.mu.Unlock()
-	close(f.done)
+	if done != nil {
+		close(done)
+	}
 }
 
 // expired reports whether f ended only because the time it ran on ran

@@ -14,9 +14,9 @@ const maxDeadlineWindow = 10 * time.Millisecond
 
 // deadlines hands every query that starts within one window the same
 // context, which ends the query timeout after the window closes: one
-// context, timer and Done channel per window rather than per query, on a
-// path where they were a fifth of a cache miss's allocations. A query gets
-// at least its timeout and at most one window more.
+// context, runtime timer and Done channel per window rather than per
+// query, whose allocations and timer-heap work every cache miss paid. A
+// query gets at least its timeout and at most one window more.
 //
 // A window's context is never cancelled before its deadline, since
 // queries that started in it may still be running: the deadline, or the

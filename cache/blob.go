@@ -34,13 +34,21 @@ const (
 	blobMeta   = 8 // ttl, question, wireLen
 )
 
-// packBuffers hold the messages packBlob packs: dns.Msg sizes its
-// buffer for the message uncompressed, so the blob takes a copy of the
-// packed length instead, and the buffer serves the next miss.
-var packBuffers = sync.Pool{New: func() any { b := make([]byte, packBufferSize); return &b }}
+// A packer is what packBlob packs a message with: a buffer and a
+// compression table, both kept for the next miss. dns.Msg's Pack makes a
+// table of its own for every message.
+type packer struct {
+	buf   []byte
+	names map[string]int // name → offset, for compression
+	ttlAt []byte         // the records' TTL offsets, two octets each
+}
 
-// packBufferSize holds most answers; a larger one gets a buffer of its
-// own, which the pool then keeps up to maxPackBuffer.
+var packers = sync.Pool{New: func() any {
+	return &packer{buf: make([]byte, packBufferSize), names: make(map[string]int)}
+}}
+
+// packBufferSize holds most answers; a larger one grows the buffer, which
+// the pool then keeps up to maxPackBuffer.
 const (
 	packBufferSize = 2048
 	maxPackBuffer  = 16 << 10
@@ -69,48 +77,104 @@ func blobAnswer(b []byte) int { return blobNameAt + int(binary.BigEndian.Uint16(
 // records' TTLs; or nil when they cannot be packed, and the store keeps
 // them as dns.RRs.
 func packBlob(k *key, a *answer, rrs *rrForm) []byte {
-	m := dns.Msg{
-		MsgHdr: dns.MsgHdr{Response: true, Rcode: int(a.rcode),
-			Authoritative: a.aa, RecursionAvailable: a.ra, AuthenticatedData: a.ad},
-		Compress: true,
-	}
-	m.Question = []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}}
-	m.Answer, m.Ns, m.Extra = rrs.answer, rrs.ns, rrs.extra
-	buf := packBuffers.Get().(*[]byte)
-	defer packBuffers.Put(buf)
-	w, err := m.PackBuffer(*buf)
-	if cap(w) > cap(*buf) && cap(w) <= maxPackBuffer {
-		*buf = w[:cap(w)]
-	}
-	if err != nil || len(w)+optLen+len(a.options) > dns.MaxMsgSize || len(k.name) > 0xFFFF {
+	if len(k.name) > 0xFFFF {
 		return nil
 	}
-	question, err := wire.SkipName(w, wire.HeaderLen)
-	if err != nil {
+	p := packers.Get().(*packer)
+	defer p.release()
+	var w []byte
+	var question int
+	for {
+		var err error
+		if w, question, err = p.pack(k, a, rrs); err == nil {
+			break
+		}
+		// dns.ErrBuf or an "overflow" of one record's data: most likely
+		// the buffer, which grows up to the largest message there is.
+		if len(p.buf) >= dns.MaxMsgSize {
+			return nil
+		}
+		p.buf = make([]byte, min(2*len(p.buf), dns.MaxMsgSize))
+	}
+	if len(w)+optLen+len(a.options) > dns.MaxMsgSize {
 		return nil
 	}
-	question += 4
-	records := a.records()
-	b := make([]byte, 0, blobNameAt+len(k.name)+blobMeta+len(w)+2*records+len(a.options))
+	ttlAt := p.ttlAt
+	b := make([]byte, 0, blobNameAt+len(k.name)+blobMeta+len(w)+len(ttlAt)+len(a.options))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(k.name)))
 	b = append(b, k.name...)
 	b = binary.BigEndian.AppendUint32(b, a.ttl)
 	b = binary.BigEndian.AppendUint16(b, uint16(question))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(w)))
 	b = append(b, w...)
-	off := question
-	for range records {
-		r, err := wire.NextRecord(w, off)
-		if err != nil {
-			return nil
-		}
-		b = binary.BigEndian.AppendUint16(b, uint16(r.TTLAt))
-		off = r.End
-	}
-	if off != len(w) {
-		return nil
-	}
+	b = append(b, ttlAt...)
 	return append(b, a.options...)
+}
+
+// pack writes into p.buf the message a blob keeps: a header with a's
+// flags, rcode and counts (ID 0), the question k, and a's records rrs,
+// names compressed as dns.Msg compresses them; and into p.ttlAt the
+// offset of each record's TTL. It returns the message and the offset
+// just past its question, or an error when p.buf is too small (or a
+// record does not pack).
+func (p *packer) pack(k *key, a *answer, rrs *rrForm) (w []byte, question int, err error) {
+	buf := p.buf
+	clear(p.names)
+	p.ttlAt = p.ttlAt[:0]
+	flags := uint16(1<<15) | a.rcode&0xF // QR, opcode QUERY
+	if a.aa {
+		flags |= 1 << 10
+	}
+	if a.ra {
+		flags |= 1 << 7
+	}
+	if a.ad {
+		flags |= 1 << 5
+	}
+	if len(buf) < wire.HeaderLen {
+		return nil, 0, dns.ErrBuf
+	}
+	binary.BigEndian.PutUint16(buf, 0)
+	binary.BigEndian.PutUint16(buf[2:], flags)
+	binary.BigEndian.PutUint16(buf[4:], 1)
+	for i, n := range a.counts {
+		binary.BigEndian.PutUint16(buf[6+2*i:], n)
+	}
+	off, err := dns.PackDomainName(k.name, buf, wire.HeaderLen, p.names, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	if off+4 > len(buf) {
+		return nil, 0, dns.ErrBuf
+	}
+	binary.BigEndian.PutUint16(buf[off:], k.qtype)
+	binary.BigEndian.PutUint16(buf[off+2:], k.qclass)
+	off += 4
+	question = off
+	for _, section := range [...][]dns.RR{rrs.answer, rrs.ns, rrs.extra} {
+		for _, rr := range section {
+			start := off
+			if off, err = dns.PackRR(rr, buf, off, p.names, true); err != nil {
+				return nil, 0, err
+			}
+			at, err := wire.SkipName(buf[:off], start)
+			if err != nil {
+				return nil, 0, err
+			}
+			p.ttlAt = binary.BigEndian.AppendUint16(p.ttlAt, uint16(at+4))
+		}
+	}
+	return buf[:off], question, nil
+}
+
+// release gives p back to the pool, unless a large answer grew its
+// buffer past what is worth keeping.
+func (p *packer) release() {
+	clear(p.names)
+	if len(p.buf) > maxPackBuffer {
+		return
+	}
+	packers.Put(p)
 }
 
 // viewBlob returns the packed answer b holds, its slices into b: b must

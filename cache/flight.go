@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -43,33 +44,42 @@ type flight struct {
 	prefetch bool
 	waiters  int // misses that joined; guarded by the shard's mu
 
+	// done is closed when the flight has settled. Made (under the
+	// shard's mu) only for someone who will wait on it: a miss that
+	// joins, or a leader that does not run the query itself. The usual
+	// miss, alone on its key, runs it and needs none.
 	done chan struct{}
-	// Set before done is closed, read-only after.
+	// Set before the flight settles, read-only after.
 	resp     *dns.Msg // the response, when there is one
 	err      error
 	answer   stored // resp as stored, when it was cacheable (ok)
 	failed   bool   // an error, SERVFAIL or REFUSED: a stale answer is better
 	upstream string // the upstream that answered, from the query's own resolver.Info
-
-	own ownQuery // the query run sends: part of the flight, one allocation fewer per miss
 }
 
 func newFlight(k key, h uint64, prefetch bool) *flight {
-	return &flight{key: k, hash: h, prefetch: prefetch, done: make(chan struct{})}
+	return &flight{key: k, hash: h, prefetch: prefetch}
 }
 
 // join returns the flight for k that a miss should wait on, and whether
-// the caller must start it.
-func (c *Cache) join(k *key, h uint64) (f *flight, leader bool) {
+// the caller must start it. A miss that joins waits on the flight's
+// done; so does the caller that starts it when leaderWaits.
+func (c *Cache) join(k *key, h uint64, leaderWaits bool) (f *flight, leader bool) {
 	sh := c.store.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if f := sh.flights[h]; f != nil && f.key.matches(k) {
 		f.waiters++
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 		return f, false
 	}
 	f = newFlight(k.folded(), h, false)
 	f.waiters = 1
+	if leaderWaits {
+		f.done = make(chan struct{})
+	}
 	if sh.flights[h] == nil {
 		// Otherwise another key's flight holds the slot (a collision):
 		// this one runs on its own.
@@ -134,9 +144,14 @@ func (c *Cache) run(ctx context.Context, next resolver.Resolver, f *flight) {
 			c.settle(f, nil, errPanicked)
 		}
 	}()
-	req := f.own.fill(&f.key)
+	o := ownQueries.Get().(*ownQuery)
+	req := o.fill(&f.key)
 	resp, err := next.Resolve(ctx, req)
 	f.upstream = req.Info.Upstream
+	// next has let go of req and its message (resolver.Resolver's
+	// contract): the next miss may use them. After a panic they are not
+	// given back: something may still hold them.
+	ownQueries.Put(o)
 	var m *dns.Msg
 	if err == nil {
 		m, err = resp.Unpack()
@@ -178,6 +193,7 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 	if sh.flights[f.hash] == f {
 		delete(sh.flights, f.hash)
 	}
+	done := f.done // whoever waits has made it by now: f is out of the map
 	switch {
 	case f.answer.ok() && c.ctx.Err() == nil:
 		i := sh.entryFor(&f.key, f.hash, f.answer.blob)
@@ -198,7 +214,9 @@ func (c *Cache) settle(f *flight, resp *dns.Msg, err error) {
 		}
 	}
 	sh.mu.Unlock()
-	close(f.done)
+	if done != nil {
+		close(done)
+	}
 }
 
 // expired reports whether f ended only because the time it ran on ran
@@ -225,8 +243,7 @@ func (f *flight) respond(q *resolver.Request, k *key) (resolver.Response, error)
 }
 
 // ownQuery is the cache's query for one key: the Request and the message
-// it carries, kept in the flight that sends it: one allocation per miss
-// for both.
+// it carries, taken from ownQueries for the time of one upstream query.
 type ownQuery struct {
 	req      resolver.Request
 	msg      dns.Msg
@@ -241,6 +258,7 @@ type ownQuery struct {
 // It is Coalesced: the flight asking it is the only one for k.
 func (o *ownQuery) fill(k *key) *resolver.Request {
 	q := &o.msg
+	*q = dns.Msg{}
 	// ID 0: the upstream connection writes a random one of its own, and
 	// dns.Id would cost a getrandom(2) per miss.
 	q.RecursionDesired = true
@@ -250,7 +268,7 @@ func (o *ownQuery) fill(k *key) *resolver.Request {
 	q.CheckingDisabled = k.cd
 	o.question[0] = dns.Question{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}
 	q.Question = o.question[:]
-	o.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+	o.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	o.opt.SetUDPSize(ednsUDPSize)
 	o.opt.SetDo(k.do)
 	o.extra[0] = &o.opt
@@ -260,3 +278,7 @@ func (o *ownQuery) fill(k *key) *resolver.Request {
 	o.req.SetMsg(q)
 	return &o.req
 }
+
+// ownQueries hold the cache's queries between misses: a miss would
+// otherwise allocate (and the collector clear) one each.
+var ownQueries = sync.Pool{New: func() any { return new(ownQuery) }}

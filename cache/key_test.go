@@ -111,7 +111,7 @@ func TestCollision(t *testing.T) {
 	a := key{name: "a.example.", qtype: dns.TypeA, qclass: dns.ClassINET}
 	b := key{name: "b.example.", qtype: dns.TypeA, qclass: dns.ClassINET}
 	store := func(k key) {
-		f, leader := c.join(&k, h)
+		f, leader := c.join(&k, h, false)
 		if !leader {
 			t.Fatalf("joined another key's flight for %s", k.name)
 		}
@@ -148,8 +148,8 @@ func TestCollision(t *testing.T) {
 
 	// A miss on b while a's query is in flight under the same hash runs
 	// its own query instead of taking a's answer.
-	fa, _ := c.join(&a, h)
-	if fb, leader := c.join(&b, h); !leader || fb == fa {
+	fa, _ := c.join(&a, h, false)
+	if fb, leader := c.join(&b, h, false); !leader || fb == fa {
 		t.Fatal("b joined a's flight")
 	}
 	c.settle(fa, withA(300, 1)(a.request().Msg()), nil)

@@ -81,46 +81,26 @@ func cacheable(req *resolver.Request) bool { return !req.Signed }
 // instead if the query fails or has not answered within StaleAfter; the
 // query goes on and refreshes the entry.
 func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.Request, k *key, h uint64, stale *answer) (resolver.Response, error) {
-	f, leader := c.join(k, h)
 	_, bounded := ctx.Deadline()
-	switch {
-	case leader && stale == nil && bounded:
-		// Nothing to serve meanwhile: the first miss runs the query
-		// itself, bound by its own deadline as a background run would
-		// be (no goroutine, context or timer of its own). Misses that
-		// join get its outcome.
+	// With nothing to serve meanwhile, the first miss runs the query
+	// itself, bound by its own deadline as a background run would be (no
+	// goroutine, context or timer of its own), and has nothing to wait
+	// for once it returns. Misses that join get its outcome.
+	runs := stale == nil && bounded
+	f, leader := c.join(k, h, !runs)
+	if leader && runs {
 		c.run(ctx, next, f)
-	case leader:
-		deadline, ok := ctx.Deadline()
-		if !ok {
-			deadline = time.Now().Add(refreshTimeout)
+	} else {
+		if leader {
+			deadline, ok := ctx.Deadline()
+			if !ok {
+				deadline = time.Now().Add(refreshTimeout)
+			}
+			c.start(ctx, next, f, deadline)
 		}
-		c.start(ctx, next, f, deadline)
-	}
-	var slow <-chan time.Time
-	if stale != nil {
-		t := time.NewTimer(c.opts.StaleAfter)
-		defer t.Stop()
-		slow = t.C
-	}
-	select {
-	case <-f.done:
-	case <-slow:
-		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
-	case <-c.ctx.Done():
-		// Closed under a miss that waits on another's query: the
-		// listener is gone, and so is whoever would read the answer.
-		select {
-		case <-f.done:
-		default:
-			return resolver.Response{}, errClosed
+		if resp, err, settled := c.await(ctx, req, k, f, stale); !settled {
+			return resp, err
 		}
-	case <-ctx.Done():
-		if stale != nil {
-			return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
-		}
-		return resolver.Response{}, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
-			Text: "no upstream answered in time", Err: ctx.Err()}
 	}
 	if f.failed && stale != nil {
 		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil
@@ -130,6 +110,39 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.
 	}
 	req.Info.SetUpstream(f.upstream)
 	return f.respond(req, k)
+}
+
+// await waits for f to settle and reports true when it has; otherwise
+// it answers req itself: stale when there is a stale answer and f is
+// slow, or with why the wait ended (the query's deadline, Close).
+func (c *Cache) await(ctx context.Context, req *resolver.Request, k *key, f *flight, stale *answer) (resolver.Response, error, bool) {
+	var slow <-chan time.Time
+	if stale != nil {
+		t := time.NewTimer(c.opts.StaleAfter)
+		defer t.Stop()
+		slow = t.C
+	}
+	select {
+	case <-f.done:
+		return resolver.Response{}, nil, true
+	case <-slow:
+		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil, false
+	case <-c.ctx.Done():
+		// Closed under a miss that waits on another's query: the
+		// listener is gone, and so is whoever would read the answer.
+		select {
+		case <-f.done:
+			return resolver.Response{}, nil, true
+		default:
+			return resolver.Response{}, errClosed, false
+		}
+	case <-ctx.Done():
+		if stale != nil {
+			return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil, false
+		}
+		return resolver.Response{}, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
+			Text: "no upstream answered in time", Err: ctx.Err()}, false
+	}
 }
 
 // serveStale answers req with the expired answer a (RFC 8767): TTL 30 and

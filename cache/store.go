@@ -145,27 +145,28 @@ func (s *store) shard(h uint64) *shard { return &s.shards[h&s.mask] }
 // find returns the slot of k under hash h, or 0. A different key under
 // the same hash (a collision) is not k's entry. Caller holds mu.
 func (sh *shard) find(k *key, h uint64) int32 {
-	i, ok := sh.index[h]
-	if !ok {
-		return 0
+	if i, ok := sh.index[h]; ok && sh.holds(i, k) {
+		return i
 	}
+	return 0
+}
+
+// holds reports whether slot i is k's entry. Caller holds mu.
+func (sh *shard) holds(i int32, k *key) bool {
 	s := &sh.slots[i]
-	if s.qtype != k.qtype || s.qclass != k.qclass || s.flags&(slotDO|slotCD) != keyFlags(k) ||
-		!equalFold(blobName(sh.blobs[i]), k.name) {
-		return 0
-	}
-	return i
+	return s.qtype == k.qtype && s.qclass == k.qclass && s.flags&(slotDO|slotCD) == keyFlags(k) &&
+		equalFold(blobName(sh.blobs[i]), k.name)
 }
 
 // entryFor returns k's slot, made new and most recent when there is
 // none (replacing another key's under the same hash) with blob, or a
 // blob of k's name when blob is nil. Caller holds mu.
 func (sh *shard) entryFor(k *key, h uint64, blob []byte) int32 {
-	if i := sh.find(k, h); i != 0 {
-		sh.touch(i)
-		return i
-	}
 	if old, ok := sh.index[h]; ok {
+		if sh.holds(old, k) {
+			sh.touch(old)
+			return old
+		}
 		sh.remove(old)
 	}
 	if blob == nil {

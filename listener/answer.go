@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -57,22 +58,41 @@ func (s *Server) answerNow(sc *scratch, dst, raw []byte, client netip.AddrPort, 
 }
 
 // detach returns a copy of q, the query answerNow left waiting, that
-// owns its wire form, for a worker: the reader reuses q and raw.
+// owns its wire form, for a worker: the reader reuses q and raw. A
+// query of the usual size gets one allocation for both.
 func detach(q *query) *query {
-	w := new(query)
-	*w = *q
-	w.req.Wire = append([]byte(nil), q.req.Wire...)
+	var w *query
+	if n := len(q.req.Wire); n <= detachedWire {
+		d := new(detached)
+		d.query = *q
+		d.req.Wire = append(d.wire[:0], q.req.Wire...)
+		w = &d.query
+	} else {
+		w = new(query)
+		*w = *q
+		w.req.Wire = append([]byte(nil), q.req.Wire...)
+	}
 	w.req.Inline, w.req.Buf, w.req.Info = false, nil, resolver.Info{}
 	return w
 }
 
-// answerWaiting resolves the detached query q, in a worker, with the
-// query's own deadline, and returns its answer's wire form: nil when
-// Shutdown has answered q in the meantime.
+// detachedWire is the longest query a detached query holds within its
+// own allocation: more than a question with an EDNS record and a cookie
+// takes.
+const detachedWire = 128
+
+// detached is a query with room for its wire form.
+type detached struct {
+	query
+	wire [detachedWire]byte
+}
+
+// answerWaiting resolves the detached query q, in a worker, within the
+// query timeout (see deadlines), and returns its answer's wire form: nil
+// when Shutdown has answered q in the meantime.
 func (s *Server) answerWaiting(q *query) []byte {
 	live := s.live.Load()
-	ctx, cancel := context.WithTimeout(s.ctx, live.queryTimeout)
-	defer cancel()
+	ctx := live.deadlines.context(s.ctx, time.Now())
 	resp, err := s.resolve(ctx, live, q)
 	if err == resolver.ErrWouldWait {
 		err = fmt.Errorf("%w, though not inline", err) // a layer broke the contract

@@ -186,6 +186,7 @@ type settings struct {
 	maxConns, perClient, inflightConn int
 	maxUDPSize                        int
 	limiter                           *ratelimit.Limiter // nil: off
+	deadlines                         *deadlines         // of queryTimeout
 }
 
 func newSettings(o Options) *settings {
@@ -193,6 +194,7 @@ func newSettings(o Options) *settings {
 		resolver:     o.Resolver,
 		allow:        newACL(o.Allow),
 		queryTimeout: o.QueryTimeout,
+		deadlines:    newDeadlines(o.QueryTimeout),
 		tcpIdle:      o.TCPIdleTimeout,
 		maxConns:     o.MaxTCPConns,
 		perClient:    o.MaxTCPConnsPerClient,

@@ -3,6 +3,7 @@ package listener
 import (
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -69,24 +70,16 @@ func sendMessages(fd uintptr, hdrs *mmsg, count int) (uintptr, syscall.Errno) {
 // a blocking call is what wakes the runtime's monitor thread after the
 // process was idle, which at a low query rate is every answer.
 func (c *udpConn) writeTo(b, oob []byte, to netip.AddrPort) error {
-	var name unix.RawSockaddrInet6
-	h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&name)), Namelen: putSockaddr(&name, to, c.v6)}
-	iov := unix.Iovec{Base: unsafe.SliceData(b)}
-	iov.SetLen(len(b))
-	h.Iov, h.Iovlen = &iov, 1
-	setControl(&h, oob)
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for {
-			_, _, errno = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), unix.MSG_DONTWAIT)
-			if errno == unix.EAGAIN {
-				_, _, errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), 0)
-			}
-			if errno != unix.EINTR {
-				return true
-			}
-		}
-	})
+	s := senders.Get().(*sender)
+	s.h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&s.name)), Namelen: putSockaddr(&s.name, to, c.v6)}
+	s.iov = unix.Iovec{Base: unsafe.SliceData(b)}
+	s.iov.SetLen(len(b))
+	s.h.Iov, s.h.Iovlen = &s.iov, 1
+	setControl(&s.h, oob)
+	err := c.rc.Write(s.send)
+	errno := s.errno
+	s.h, s.iov = unix.Msghdr{}, unix.Iovec{} // b and oob are the caller's again
+	senders.Put(s)
 	if err != nil {
 		return err
 	}
@@ -94,4 +87,36 @@ func (c *udpConn) writeTo(b, oob []byte, to netip.AddrPort) error {
 		return os.NewSyscallError("sendmsg", errno)
 	}
 	return nil
+}
+
+// sender holds one writeTo's sendmsg(2) arguments. Locals captured by a
+// closure that RawConn.Write takes escape to the heap: they were five
+// allocations per answer. Kept in senders between calls, with the
+// method value bound once.
+type sender struct {
+	name  unix.RawSockaddrInet6
+	h     unix.Msghdr
+	iov   unix.Iovec
+	errno syscall.Errno
+	send  func(fd uintptr) bool // sendmsg, bound to this sender
+}
+
+var senders = sync.Pool{New: func() any {
+	s := new(sender)
+	s.send = s.sendmsg
+	return s
+}}
+
+// sendmsg makes s's call on fd: raw with MSG_DONTWAIT, blocking (a
+// syscall.Syscall, see sendMessages) only when the buffer is full.
+func (s *sender) sendmsg(fd uintptr) bool {
+	for {
+		_, _, s.errno = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.h)), unix.MSG_DONTWAIT)
+		if s.errno == unix.EAGAIN {
+			_, _, s.errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.h)), 0)
+		}
+		if s.errno != unix.EINTR {
+			return true
+		}
+	}
 }

@@ -31,7 +31,11 @@ type attempts struct {
 	explored   Member
 	exploredCh chan attempt
 
-	first         *pending  // the first attempt, while it is unanswered
+	// first is the first attempt, made by Upstream.send, while waiting
+	// says it is unanswered. A value, not a pointer: a pointer to it
+	// stored in the attempts would move them to the heap.
+	first         pending
+	waiting       bool
 	firstDeadline time.Time // when it times out
 
 	results chan attempt // reports of the attempts in goroutines
@@ -59,14 +63,14 @@ type attempt struct {
 func (a *attempts) start() bool {
 	u := a.cands[0]
 	a.next = 1
-	var p *pending
+	var sent bool
 	var err error
 	if up, ok := u.(*Upstream); ok {
-		p, err = up.send(a.ctx, a.q)
+		sent, err = up.send(a.ctx, a.q, &a.first)
 	}
 	switch {
-	case p != nil:
-		a.first, a.firstDeadline = p, p.start.Add(a.s.opts.AttemptTimeout)
+	case sent:
+		a.waiting, a.firstDeadline = true, a.first.start.Add(a.s.opts.AttemptTimeout)
 	case err != nil:
 		return a.report(u, nil, err) // it asks the next candidate, if any
 	default:
@@ -84,7 +88,7 @@ func (a *attempts) start() bool {
 func (a *attempts) wait() {
 	for {
 		var firstCh <-chan result
-		if a.first != nil {
+		if a.waiting {
 			firstCh = a.first.f.answer()
 		}
 		var timer <-chan time.Time
@@ -93,8 +97,8 @@ func (a *attempts) wait() {
 		}
 		select {
 		case res := <-firstCh:
-			p := a.first
-			a.first = nil
+			p := &a.first
+			a.waiting = false
 			r, err, resend := p.finish(a.ctx, res)
 			if resend {
 				// Exchange resends it on another connection, within the
@@ -153,7 +157,7 @@ func (a *attempts) report(u Member, r *dns.Msg, err error) bool {
 		a.launchNext()
 		return false
 	}
-	return a.first == nil && a.running == 0
+	return !a.waiting && a.running == 0
 }
 
 // logFailover logs a failed attempt at u. At Debug every one is logged
@@ -174,9 +178,9 @@ func (a *attempts) logFailover(u Member, msg string, args ...any) {
 // that is due. It reports whether the query is decided.
 func (a *attempts) tick() bool {
 	now := time.Now()
-	if a.first != nil && !now.Before(a.firstDeadline) {
-		p := a.first
-		a.first = nil
+	if a.waiting && !now.Before(a.firstDeadline) {
+		p := &a.first
+		a.waiting = false
 		if a.report(p.u, nil, p.abandon(context.DeadlineExceeded)) {
 			return true
 		}
@@ -239,7 +243,7 @@ func (a *attempts) armHedge(u Member) {
 // attempt's timeout, or stops it when neither is due.
 func (a *attempts) rearm() {
 	at := a.hedgeAt
-	if a.first != nil && (at.IsZero() || a.firstDeadline.Before(at)) {
+	if a.waiting && (at.IsZero() || a.firstDeadline.Before(at)) {
 		at = a.firstDeadline
 	}
 	if at.IsZero() {
@@ -259,8 +263,9 @@ func (a *attempts) rearm() {
 // end gives up on the attempts still running and waits for them to let
 // go of the query; cancelled ones return at once.
 func (a *attempts) end() {
-	if p := a.first; p != nil {
-		a.first = nil
+	if a.waiting {
+		p := &a.first
+		a.waiting = false
 		err := a.ctx.Err()
 		if err == nil {
 			err = context.Canceled // another attempt answered

@@ -171,14 +171,22 @@ func (c *conn) giveUp() {
 	}
 }
 
+// readLoop reads answers one after another into one buffer: deliver
+// unpacks each before the next is read, and dns.Msg.Unpack keeps
+// nothing of what it reads (TestAnswerKeepsNoBuffer).
 func (c *conn) readLoop() {
 	var lenBuf [2]byte
+	var buf []byte
 	for {
 		if _, err := io.ReadFull(c.tc, lenBuf[:]); err != nil {
 			c.close(readErr(err))
 			return
 		}
-		buf := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
 		if _, err := io.ReadFull(c.tc, buf); err != nil {
 			c.close(readErr(err))
 			return

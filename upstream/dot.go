@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -27,7 +28,12 @@ func (p *pool) send(ctx context.Context, m *dns.Msg) (inflight, error) {
 	if !ok {
 		return nil, nil
 	}
-	wire, err := packQuery(m)
+	// The connection's queue takes a copy: the query is packed into a
+	// buffer the next query reuses.
+	buf := queryBufs.Get().(*[]byte)
+	defer queryBufs.Put(buf)
+	wire, err := appendQuery((*buf)[:0], m)
+	*buf = wire
 	if err != nil {
 		return nil, nil // Exchange reports it
 	}
@@ -64,3 +70,6 @@ func (f *dotFlight) abandon() {
 	f.c.unregister(f.id)
 	f.c.giveUp()
 }
+
+// queryBufs hold the buffers DoT's send packs queries into.
+var queryBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2*paddingBlock); return &b }}

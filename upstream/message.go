@@ -3,6 +3,7 @@ package upstream
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -23,11 +24,18 @@ const (
 // (cookies, client subnet, its padding) are dropped for privacy, our
 // buffer size is advertised, the DO bit kept, and the message padded to a
 // multiple of paddingBlock octets.
-func packQuery(q *dns.Msg) ([]byte, error) {
-	if wire, ok := packPlainQuery(q); ok {
+func packQuery(q *dns.Msg) ([]byte, error) { return appendQuery(nil, q) }
+
+// appendQuery is packQuery appending to dst.
+func appendQuery(dst []byte, q *dns.Msg) ([]byte, error) {
+	if wire, ok := appendPlainQuery(dst, q); ok {
 		return wire, nil
 	}
-	return packQueryMsg(q)
+	wire, err := packQueryMsg(q)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, wire...), nil
 }
 
 // packQueryMsg is packQuery for any query, through dns.Msg.
@@ -69,11 +77,11 @@ func packQueryMsg(q *dns.Msg) ([]byte, error) {
 // name, type, class, TTL, RDLENGTH, then the option's code and length.
 const optPaddingLen = 11 + 4
 
-// packPlainQuery is packQuery for the common query: one question, no
-// records but an OPT, no extended rcode. It writes the octets dns.Msg
-// would, without building a message to pack; ok is false for any other
-// query.
-func packPlainQuery(q *dns.Msg) (wire []byte, ok bool) {
+// appendPlainQuery is appendQuery for the common query: one question, no
+// records but an OPT, no extended rcode. It appends the octets dns.Msg
+// would write, without building a message to pack; ok is false for any
+// other query.
+func appendPlainQuery(dst []byte, q *dns.Msg) (wire []byte, ok bool) {
 	if len(q.Question) != 1 || len(q.Answer) != 0 || len(q.Ns) != 0 || q.Rcode > 0xF || q.Opcode > 0xF {
 		return nil, false
 	}
@@ -93,7 +101,7 @@ func packPlainQuery(q *dns.Msg) (wire []byte, ok bool) {
 	}
 	unpadded := headerLen + n + 4 + optPaddingLen
 	pad := (paddingBlock - unpadded%paddingBlock) % paddingBlock
-	wire = make([]byte, 0, unpadded+pad)
+	wire = slices.Grow(dst, unpadded+pad)
 	var flags uint16
 	for _, f := range []struct {
 		set bool

@@ -193,3 +193,26 @@ func TestRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendQuery: appendQuery appends packQuery's octets to what dst
+// holds, for the common query and for one only dns.Msg packs.
+func TestAppendQuery(t *testing.T) {
+	plain := query("example.com.", dns.TypeA)
+	plain.SetEdns0(4096, true)
+	general := query("example.com.", dns.TypeA)
+	general.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "com.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 60}, Ns: "a.gtld-servers.net."}}
+	for name, q := range map[string]*dns.Msg{"plain": plain, "through dns.Msg": general} {
+		want, err := packQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := []byte("prefix")
+		got, err := appendQuery(append(make([]byte, 0, 8), prefix...), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got[:len(prefix)]) != string(prefix) || string(got[len(prefix):]) != string(want) {
+			t.Errorf("%s: appended\n%x\nwant %x then\n%x", name, got, prefix, want)
+		}
+	}
+}

@@ -43,25 +43,27 @@ type inflight interface {
 }
 
 // send writes q on one of u's open connections without waiting for a
-// dial. It returns nil when u has no open connection or the one it took
-// has just closed: the caller then runs Exchange, which dials and
-// resends; nothing has been counted. An error is an attempt that failed
-// (the context ended), counted as Exchange counts it.
-func (u *Upstream) send(ctx context.Context, q *dns.Msg) (*pending, error) {
+// dial, and fills p (the caller's: a query's attempts keep it in their
+// own frame) when it did. It reports false when u has no open connection
+// or the one it took has just closed: the caller then runs Exchange,
+// which dials and resends; nothing has been counted. An error is an
+// attempt that failed (the context ended), counted as Exchange counts
+// it.
+func (u *Upstream) send(ctx context.Context, q *dns.Msg, p *pending) (bool, error) {
 	if len(q.Question) != 1 || u.sender == nil {
-		return nil, nil
+		return false, nil
 	}
 	start := time.Now()
 	f, err := u.sender.send(ctx, q)
 	if f == nil && err == nil {
-		return nil, nil
+		return false, nil
 	}
 	u.counters.queries.Add(1)
-	p := &pending{u: u, f: f, q: q, start: start}
+	*p = pending{u: u, f: f, q: q, start: start}
 	if err != nil {
-		return nil, p.failed(err)
+		return false, p.failed(err)
 	}
-	return p, nil
+	return true, nil
 }
 
 // finish accounts for the result res read from p.ch, as Exchange does,

@@ -87,10 +87,24 @@ type ranked struct {
 	score time.Duration
 }
 
-// rankAll ranks a copy of ms, in ms's order, at one instant.
-func rankAll(ms []Member, rank rankFunc) []ranked {
+// rankedOnStack is how many members an ordering ranks in its own stack
+// frame (rankBuf) before it takes memory from the heap: more than most
+// configurations list, so that ordering a query's upstreams allocates
+// only the order it returns.
+const rankedOnStack = 8
+
+// rankBuf is an ordering's room for its ranks.
+type rankBuf [rankedOnStack]ranked
+
+// rankAll ranks a copy of ms, in ms's order, at one instant, in buf when
+// they fit.
+func rankAll(buf *rankBuf, ms []Member, rank rankFunc) []ranked {
 	now := time.Now()
-	rs := make([]ranked, len(ms))
+	rs := buf[:0]
+	if len(ms) > len(buf) {
+		rs = make([]ranked, 0, len(ms))
+	}
+	rs = rs[:len(ms)]
 	for i, m := range ms {
 		st := m.Standing(now)
 		rs[i] = ranked{m, rank(m, st), st.Score}
@@ -109,8 +123,8 @@ func membersOf(rs []ranked) []Member {
 
 // byTier sorts a copy of ms stably by tier, keeping the given order
 // within each tier.
-func byTier(ms []Member, rank rankFunc) []ranked {
-	rs := rankAll(ms, rank)
+func byTier(buf *rankBuf, ms []Member, rank rankFunc) []ranked {
+	rs := rankAll(buf, ms, rank)
 	slices.SortStableFunc(rs, func(a, b ranked) int { return a.tier - b.tier })
 	return rs
 }
@@ -119,7 +133,10 @@ type ordered struct{}
 
 func (p ordered) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
 
-func (ordered) orderBy(ms []Member, rank rankFunc) []Member { return membersOf(byTier(ms, rank)) }
+func (ordered) orderBy(ms []Member, rank rankFunc) []Member {
+	var buf rankBuf
+	return membersOf(byTier(&buf, ms, rank))
+}
 
 type random struct{}
 
@@ -128,7 +145,8 @@ func (p random) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
 func (random) orderBy(ms []Member, rank rankFunc) []Member {
 	out := slices.Clone(ms)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return membersOf(byTier(out, rank))
+	var buf rankBuf
+	return membersOf(byTier(&buf, out, rank))
 }
 
 // roundRobin takes turns within each tier. Rotating before sorting by
@@ -140,7 +158,8 @@ func (r *roundRobin) Order(ms []Member) []Member { return r.orderBy(ms, byHealth
 
 func (r *roundRobin) orderBy(ms []Member, rank rankFunc) []Member {
 	turn := int(r.next.Add(1) - 1)
-	rs := byTier(ms, rank)
+	var buf rankBuf
+	rs := byTier(&buf, ms, rank)
 	for i := 0; i < len(rs); {
 		j := i + 1
 		for j < len(rs) && rs[j].tier == rs[i].tier {
@@ -164,7 +183,8 @@ type fastest struct{}
 func (p fastest) Order(ms []Member) []Member { return p.orderBy(ms, byHealth) }
 
 func (fastest) orderBy(ms []Member, rank rankFunc) []Member {
-	rs := rankAll(ms, rank)
+	var buf rankBuf
+	rs := rankAll(&buf, ms, rank)
 	slices.SortStableFunc(rs, func(a, b ranked) int {
 		if d := a.tier - b.tier; d != 0 {
 			return d

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,6 +137,42 @@ func TestPolicyTiers(t *testing.T) {
 				got := p.Order([]Member{down, failing, healthy})
 				if len(got) != 3 || got[0] != healthy || got[1] != failing || got[2] != down {
 					t.Fatalf("order %v, want healthy, failing, down", names(got))
+				}
+			}
+		})
+	}
+}
+
+// TestPolicyTiersManyMembers: past the members an ordering ranks on its
+// stack, every policy still returns each member once, by tier.
+func TestPolicyTiersManyMembers(t *testing.T) {
+	mk := func(name string) *Upstream {
+		u, err := New(Options{Name: name, Addr: netip.MustParseAddrPort("192.0.2.53:853"), TLSName: testTLSName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	for _, name := range []string{PolicyOrdered, PolicyRoundRobin, PolicyRandom, PolicyFastest} {
+		t.Run(name, func(t *testing.T) {
+			down, failing := mk("D"), mk("F")
+			down.SetHealthy(false)
+			failing.streak.Store(2)
+			ms := []Member{down, failing}
+			for i := range rankedOnStack + 1 {
+				ms = append(ms, mk(string(rune('a'+i))))
+			}
+			p, err := NewPolicy(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 20 {
+				got := names(p.Order(ms))
+				healthy := got[:len(got)-2]
+				sorted := []byte(healthy)
+				slices.Sort(sorted)
+				if len(got) != len(ms) || got[len(got)-2:] != "FD" || string(sorted) != "abcdefghi" {
+					t.Fatalf("order %s, want a..i in any order, then F, then D", got)
 				}
 			}
 		})

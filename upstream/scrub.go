@@ -28,7 +28,8 @@ func scrub(r *dns.Msg, q dns.Question) {
 	if len(r.Answer) == 0 && len(r.Ns) == 0 && len(r.Extra) == 0 {
 		return
 	}
-	chain := chainNames(r.Answer, q)
+	var buf [chainOnStack]string
+	chain := chainNames(buf[:0], r.Answer, q)
 	r.Answer = keep(r.Answer, func(rr dns.RR) bool { return inAnswer(rr, q.Qtype, chain) })
 	r.Ns = keep(r.Ns, func(rr dns.RR) bool { return inAuthority(rr, chain) })
 	if len(r.Extra) == 0 {
@@ -54,12 +55,17 @@ func keep(rrs []dns.RR, want func(dns.RR) bool) []dns.RR {
 	return kept
 }
 
-// chainNames returns the query name and the names its CNAME and DNAME
-// records in answer lead to, lower case, in any order of the records. A
-// query for CNAME, DNAME or ANY asks about the name itself: its chain is
-// not followed.
-func chainNames(answer []dns.RR, q dns.Question) []string {
-	chain := []string{strings.ToLower(q.Name)}
+// chainOnStack is how many chain names scrub keeps in its own frame
+// before the chain takes memory from the heap: more than most answers'
+// chains hold.
+const chainOnStack = 4
+
+// chainNames appends to dst the query name and the names its CNAME and
+// DNAME records in answer lead to, lower case, in any order of the
+// records. A query for CNAME, DNAME or ANY asks about the name itself:
+// its chain is not followed.
+func chainNames(dst []string, answer []dns.RR, q dns.Question) []string {
+	chain := append(dst, strings.ToLower(q.Name))
 	if q.Qtype == dns.TypeCNAME || q.Qtype == dns.TypeDNAME || q.Qtype == dns.TypeANY {
 		return chain
 	}

@@ -111,7 +111,8 @@ func (s *Selector) order(ms []Member) []Member {
 	}
 	// A Policy of another package: its order, within the tiers.
 	out := s.policy.Order(ms)
-	rs := rankAll(out, s.rank)
+	var buf rankBuf
+	rs := rankAll(&buf, out, s.rank)
 	slices.SortStableFunc(rs, func(a, b ranked) int { return a.tier - b.tier })
 	return membersOf(rs)
 }
@@ -155,14 +156,22 @@ func (s *Selector) Resolve(ctx context.Context, req *resolver.Request) (resolver
 	} else {
 		r, err = s.flight.do(ctx, q, &req.Info, s.resolve)
 	}
-	var re *resolver.Error
-	if err != nil && ctx.Err() != nil && !errors.As(err, &re) {
+	if err != nil && ctx.Err() != nil && !carriesEDE(err) {
 		// The caller's deadline ended its wait before the shared run,
 		// bound by the same deadline, could report: it still gets the
 		// Extended DNS Error saying nothing answered in time.
 		r, err = s.giveUp(q, nil, []error{err})
 	}
 	return resolver.Response{Msg: r}, err
+}
+
+// carriesEDE reports whether err carries an Extended DNS Error
+// (resolver.Error). The target whose address errors.As takes escapes:
+// declared in Resolve's body, it was allocated for every query, failing
+// or not; here, only when this runs.
+func carriesEDE(err error) bool {
+	var re *resolver.Error
+	return errors.As(err, &re)
 }
 
 // resolve runs the attempts for one query (see attempts) and records in

@@ -106,30 +106,7 @@ func TestH2HeaderBlockReuse(t *testing.T) {
 // overwrites).
 func TestH2AnswerKeepsNoBody(t *testing.T) {
 	q := query("a.test.", dns.TypeA)
-	r := new(dns.Msg).SetReply(q)
-	for _, s := range []string{
-		"a.test. 60 IN A 192.0.2.1",
-		"a.test. 60 IN AAAA 2001:db8::1",
-		"a.test. 60 IN CNAME b.test.",
-		`a.test. 60 IN TXT "some text" "more"`,
-		"a.test. 60 IN MX 10 mx.test.",
-		"a.test. 60 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.2 ech=AEn+DQBFKwAgACABWIHUGj4u+PIggYXcR5JF0gYk3dCRioBW8uJq9H4mKAAIAAEAAQABAANAEnB1YmxpYy50bHMtZWNoLmRldgAA",
-		"a.test. 60 IN TYPE65280 \\# 4 deadbeef",
-		"a.test. 60 IN DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118",
-	} {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Answer = append(r.Answer, rr)
-	}
-	r.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
-		Ns: "ns.test.", Mbox: "host.test.", Serial: 1, Refresh: 2, Retry: 3, Expire: 4, Minttl: 5}}
-	r.SetEdns0(1232, true)
-	opt := r.IsEdns0()
-	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, 40)},
-		&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "why"},
-		&dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3}})
+	r := answerOfEveryKind(t, q)
 	body, err := r.Pack()
 	if err != nil {
 		t.Fatal(err)

@@ -10,10 +10,10 @@ import (
 	"github.com/dotproxy/dotproxy/internal/dottest"
 )
 
-// answerOfEveryKind is a reply to q (for ANY, so that scrub keeps it
-// whole) holding records whose data miekg/dns unpacks into byte slices,
-// strings and options: what would change with the buffer it was read
-// from, were any of it kept rather than copied.
+// answerOfEveryKind is a reply to q holding records whose data
+// miekg/dns unpacks into byte slices, strings and options: what would
+// change with the buffer it was read from, were any of it kept rather
+// than copied. To a query for ANY, scrub keeps all of it.
 func answerOfEveryKind(t *testing.T, q *dns.Msg) *dns.Msg {
 	t.Helper()
 	name := q.Question[0].Name
@@ -21,6 +21,7 @@ func answerOfEveryKind(t *testing.T, q *dns.Msg) *dns.Msg {
 	for _, s := range []string{
 		"60 IN A 192.0.2.1",
 		"60 IN AAAA 2001:db8::1",
+		"60 IN CNAME b.test.",
 		`60 IN TXT "some text" "more"`,
 		"60 IN MX 10 mx.test.",
 		"60 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.2 ech=AEn+DQBFKwAgACABWIHUGj4u+PIggYXcR5JF0gYk3dCRioBW8uJq9H4mKAAIAAEAAQABAANAEnB1YmxpYy50bHMtZWNoLmRldgAA",
@@ -37,7 +38,8 @@ func answerOfEveryKind(t *testing.T, q *dns.Msg) *dns.Msg {
 		Ns: "ns.test.", Mbox: "host.test.", Serial: 1, Refresh: 2, Retry: 3, Expire: 4, Minttl: 5}}
 	r.SetEdns0(1232, true)
 	opt := r.IsEdns0()
-	opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "why"},
+	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, 40)},
+		&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: "why"},
 		&dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3}})
 	return r
 }
@@ -63,8 +65,8 @@ func TestAnswerKeepsNoBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first.Answer) != 7 {
-		t.Fatalf("%d answer records, want 7: %v", len(first.Answer), first)
+	if len(first.Answer) != 8 {
+		t.Fatalf("%d answer records, want 8: %v", len(first.Answer), first)
 	}
 	before := first.String()
 	if _, err := u.Exchange(ctx, query("every.test.", dns.TypeTXT)); err != nil {

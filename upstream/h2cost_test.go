@@ -156,34 +156,23 @@ func TestH2WindowUpdatesBatched(t *testing.T) {
 	ca := dottest.NewCA(t)
 	addr, _ := startRawH2(t, ca, func(fr *http2.Framer, enc func(bool, uint32, ...hpack.HeaderField) error, acks *atomic.Int64) {
 		fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
+		serveLoopWith(fr, acks, nil, func(f *http2.DataFrame) {
+			if !f.StreamEnded() {
 				return
 			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					fr.WriteSettingsAck()
-				}
-			case *http2.WindowUpdateFrame:
-				mu.Lock()
-				updates = append(updates, &http2.WindowUpdateFrame{FrameHeader: f.FrameHeader, Increment: f.Increment})
-				mu.Unlock()
-			case *http2.DataFrame:
-				if !f.StreamEnded() {
-					continue
-				}
-				enc(false, f.StreamID, hpack.HeaderField{Name: ":status", Value: "200"},
-					hpack.HeaderField{Name: "content-type", Value: dohMediaType},
-					hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(answer))})
-				for rest := answer; len(rest) > 0; {
-					n := min(len(rest), 16<<10)
-					fr.WriteData(f.StreamID, n == len(rest), rest[:n])
-					rest = rest[n:]
-				}
+			enc(false, f.StreamID, hpack.HeaderField{Name: ":status", Value: "200"},
+				hpack.HeaderField{Name: "content-type", Value: dohMediaType},
+				hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(answer))})
+			for rest := answer; len(rest) > 0; {
+				n := min(len(rest), 16<<10)
+				fr.WriteData(f.StreamID, n == len(rest), rest[:n])
+				rest = rest[n:]
 			}
-		}
+		}, func(f *http2.WindowUpdateFrame) {
+			mu.Lock()
+			updates = append(updates, &http2.WindowUpdateFrame{FrameHeader: f.FrameHeader, Increment: f.Increment})
+			mu.Unlock()
+		})
 	})
 	u := newUpstreamAt(t, ca, addr, Options{Transport: HTTPS, MaxConns: 1})
 	ctx := ctxFor(t, testTimeout)

@@ -60,9 +60,16 @@ func startRawH2(t *testing.T, ca *dottest.CA, script rawScript) (netip.AddrPort,
 	return netip.MustParseAddrPort(ln.Addr().String()), &acks
 }
 
-// serveLoop reads frames, ACKs SETTINGS, counts ACKs, and calls onReq
-// for each request's HEADERS.
+// serveLoop reads frames, ACKs SETTINGS, counts ACKs, and calls onHeaders
+// for each request's HEADERS and onData for each DATA frame.
 func serveLoop(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint32), onData func(f *http2.DataFrame)) {
+	serveLoopWith(fr, acks, onHeaders, onData, nil)
+}
+
+// serveLoopWith is serveLoop that also calls onUpdate for each
+// WINDOW_UPDATE frame.
+func serveLoopWith(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint32), onData func(f *http2.DataFrame),
+	onUpdate func(f *http2.WindowUpdateFrame)) {
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -82,6 +89,10 @@ func serveLoop(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint32), 
 		case *http2.DataFrame:
 			if onData != nil {
 				onData(f)
+			}
+		case *http2.WindowUpdateFrame:
+			if onUpdate != nil {
+				onUpdate(f)
 			}
 		}
 	}

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// TestDeadlinesShareAWindow: queries that start within one window share
+// its context, which gives each of them the query timeout and at most one
+// window more; the next window has its own; none ends before its
+// deadline but with the parent.
 func TestDeadlinesShareAWindow(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -66,6 +70,7 @@ func TestDeadlinesShareAWindow(t *testing.T) {
 	}
 }
 
+// TestDeadlinesEnd: a window's context ends at its deadline by itself.
 func TestDeadlinesEnd(t *testing.T) {
 	d := newDeadlines(30 * time.Millisecond)
 	ctx := d.context(context.Background(), time.Now())

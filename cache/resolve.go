@@ -98,7 +98,7 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.
 			}
 			c.start(ctx, next, f, deadline)
 		}
-		if resp, err, settled := c.await(ctx, req, k, f, stale); !settled {
+		if resp, settled, err := c.await(ctx, req, k, f, stale); !settled {
 			return resp, err
 		}
 	}
@@ -115,7 +115,7 @@ func (c *Cache) miss(ctx context.Context, next resolver.Resolver, req *resolver.
 // await waits for f to settle and reports true when it has; otherwise
 // it answers req itself: stale when there is a stale answer and f is
 // slow, or with why the wait ended (the query's deadline, Close).
-func (c *Cache) await(ctx context.Context, req *resolver.Request, k *key, f *flight, stale *answer) (resolver.Response, error, bool) {
+func (c *Cache) await(ctx context.Context, req *resolver.Request, k *key, f *flight, stale *answer) (resolver.Response, bool, error) {
 	var slow <-chan time.Time
 	if stale != nil {
 		t := time.NewTimer(c.opts.StaleAfter)
@@ -124,24 +124,24 @@ func (c *Cache) await(ctx context.Context, req *resolver.Request, k *key, f *fli
 	}
 	select {
 	case <-f.done:
-		return resolver.Response{}, nil, true
+		return resolver.Response{}, true, nil
 	case <-slow:
-		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil, false
+		return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, false, nil
 	case <-c.ctx.Done():
 		// Closed under a miss that waits on another's query: the
 		// listener is gone, and so is whoever would read the answer.
 		select {
 		case <-f.done:
-			return resolver.Response{}, nil, true
+			return resolver.Response{}, true, nil
 		default:
-			return resolver.Response{}, errClosed, false
+			return resolver.Response{}, false, errClosed
 		}
 	case <-ctx.Done():
 		if stale != nil {
-			return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, nil, false
+			return resolver.Response{Msg: c.serveStale(ctx, req, k, stale)}, false, nil
 		}
-		return resolver.Response{}, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
-			Text: "no upstream answered in time", Err: ctx.Err()}, false
+		return resolver.Response{}, false, &resolver.Error{Code: dns.ExtendedErrorCodeNoReachableAuthority,
+			Text: "no upstream answered in time", Err: ctx.Err()}
 	}
 }
 

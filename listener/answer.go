@@ -58,27 +58,19 @@ func (s *Server) answerNow(sc *scratch, dst, raw []byte, client netip.AddrPort, 
 }
 
 // detach returns a copy of q, the query answerNow left waiting, that
-// owns its wire form, for a worker: the reader reuses q and raw. A
-// query of the usual size gets one allocation for both.
+// owns its wire form, for a worker: the reader reuses q and raw. The
+// copy has room for a query of the usual size, so that it and its wire
+// form are one allocation; a longer one's append allocates its own.
 func detach(q *query) *query {
-	var w *query
-	if n := len(q.req.Wire); n <= detachedWire {
-		d := new(detached)
-		d.query = *q
-		d.req.Wire = append(d.wire[:0], q.req.Wire...)
-		w = &d.query
-	} else {
-		w = new(query)
-		*w = *q
-		w.req.Wire = append([]byte(nil), q.req.Wire...)
-	}
-	w.req.Inline, w.req.Buf, w.req.Info = false, nil, resolver.Info{}
-	return w
+	d := new(detached)
+	d.query = *q
+	d.req.Wire = append(d.wire[:0], q.req.Wire...)
+	d.req.Inline, d.req.Buf, d.req.Info = false, nil, resolver.Info{}
+	return &d.query
 }
 
-// detachedWire is the longest query a detached query holds within its
-// own allocation: more than a question with an EDNS record and a cookie
-// takes.
+// detachedWire is the room a detached query has for its wire form: more
+// than a question with an EDNS record and a cookie takes.
 const detachedWire = 128
 
 // detached is a query with room for its wire form.

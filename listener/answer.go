@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime/debug"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -80,11 +79,12 @@ type detached struct {
 }
 
 // answerWaiting resolves the detached query q, in a worker, within the
-// query timeout (see deadlines), and returns its answer's wire form: nil
+// query timeout counted from q's arrival (see deadlines: parse's clock
+// reading serves, not another), and returns its answer's wire form: nil
 // when Shutdown has answered q in the meantime.
 func (s *Server) answerWaiting(q *query) []byte {
 	live := s.live.Load()
-	ctx := live.deadlines.context(s.ctx, time.Now())
+	ctx := live.deadlines.context(s.ctx, q.start)
 	resp, err := s.resolve(ctx, live, q)
 	if err == resolver.ErrWouldWait {
 		err = fmt.Errorf("%w, though not inline", err) // a layer broke the contract

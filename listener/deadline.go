@@ -40,8 +40,10 @@ func newDeadlines(timeout time.Duration) *deadlines {
 	return &deadlines{timeout: timeout, width: min(maxDeadlineWindow, timeout/16)}
 }
 
-// context returns the context of a query starting at now, a child of
-// parent: the same parent on every call.
+// context returns the context of a query that started at now (its
+// arrival), a child of parent: the same parent on every call. A start
+// before the current window's takes that window, and gets more than its
+// timeout, never less.
 func (d *deadlines) context(parent context.Context, now time.Time) context.Context {
 	if w := d.cur.Load(); w != nil && now.Before(w.end) {
 		return w.ctx

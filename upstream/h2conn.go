@@ -84,9 +84,6 @@ type h2Conn struct {
 	sendWindow int32  // the connection's send window
 	recvUsed   int32  // connection window used and not given back yet
 	goAway     bool   // the server sent GOAWAY: no new streams
-	// shut is set with err or goAway, for alive: the pool asks it of
-	// every connection for every request, without taking mu.
-	shut atomic.Bool
 	// quietSince is when the connection last finished a response or,
 	// idle, was asked something; unanswered counts the queries given up
 	// on since (see giveUp).
@@ -192,7 +189,9 @@ func startH2(tc *tls.Conn, authority, path string, stallAfter func() time.Durati
 
 // alive implements httpConn: open, and taking new streams.
 func (c *h2Conn) alive() bool {
-	return !c.shut.Load() && c.nextID.Load() <= h2MaxStreamID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && !c.goAway && c.nextID.Load() <= h2MaxStreamID
 }
 
 // lost implements httpConn: every error that is the connection's, not

@@ -88,7 +88,6 @@ func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) {
 	c.mu.Lock()
 	c.goAway = true
-	c.shut.Store(true)
 	var lost []*h2Stream
 	for id, st := range c.streams {
 		if id > f.LastStreamID {
@@ -149,7 +148,6 @@ func (c *h2Conn) end(err error) {
 		return
 	}
 	c.err = err
-	c.shut.Store(true)
 	streams := c.streams
 	c.streams = nil
 	c.wakeLocked()

@@ -156,7 +156,7 @@ func TestH2WindowUpdatesBatched(t *testing.T) {
 	ca := dottest.NewCA(t)
 	addr, _ := startRawH2(t, ca, func(fr *http2.Framer, enc func(bool, uint32, ...hpack.HeaderField) error, acks *atomic.Int64) {
 		fr.WriteSettings()
-		serveLoopWith(fr, acks, nil, func(f *http2.DataFrame) {
+		serveFrames(fr, acks, frameHooks{data: func(f *http2.DataFrame) {
 			if !f.StreamEnded() {
 				return
 			}
@@ -168,11 +168,11 @@ func TestH2WindowUpdatesBatched(t *testing.T) {
 				fr.WriteData(f.StreamID, n == len(rest), rest[:n])
 				rest = rest[n:]
 			}
-		}, func(f *http2.WindowUpdateFrame) {
+		}, update: func(f *http2.WindowUpdateFrame) {
 			mu.Lock()
 			updates = append(updates, &http2.WindowUpdateFrame{FrameHeader: f.FrameHeader, Increment: f.Increment})
 			mu.Unlock()
-		})
+		}})
 	})
 	u := newUpstreamAt(t, ca, addr, Options{Transport: HTTPS, MaxConns: 1})
 	ctx := ctxFor(t, testTimeout)

@@ -63,13 +63,23 @@ func startRawH2(t *testing.T, ca *dottest.CA, script rawScript) (netip.AddrPort,
 // serveLoop reads frames, ACKs SETTINGS, counts ACKs, and calls onHeaders
 // for each request's HEADERS and onData for each DATA frame.
 func serveLoop(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint32), onData func(f *http2.DataFrame)) {
-	serveLoopWith(fr, acks, onHeaders, onData, nil)
+	serveFrames(fr, acks, frameHooks{headers: onHeaders, data: onData})
 }
 
-// serveLoopWith is serveLoop that also calls onUpdate for each
-// WINDOW_UPDATE frame.
-func serveLoopWith(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint32), onData func(f *http2.DataFrame),
-	onUpdate func(f *http2.WindowUpdateFrame)) {
+// frameHooks are what a scripted server does with the client's frames
+// besides SETTINGS, which serveFrames ACKs and counts; nil: nothing.
+type frameHooks struct {
+	headers func(id uint32)
+	data    func(f *http2.DataFrame)
+	update  func(f *http2.WindowUpdateFrame)
+	goAway  func(f *http2.GoAwayFrame)
+	reset   func(f *http2.RSTStreamFrame)
+}
+
+// serveFrames reads frames until the connection ends, ACKs SETTINGS,
+// counts the client's ACKs in acks, and hands every other frame to its
+// hook.
+func serveFrames(fr *http2.Framer, acks *atomic.Int64, h frameHooks) {
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -83,16 +93,24 @@ func serveLoopWith(fr *http2.Framer, acks *atomic.Int64, onHeaders func(id uint3
 				fr.WriteSettingsAck()
 			}
 		case *http2.MetaHeadersFrame:
-			if onHeaders != nil {
-				onHeaders(f.StreamID)
+			if h.headers != nil {
+				h.headers(f.StreamID)
 			}
 		case *http2.DataFrame:
-			if onData != nil {
-				onData(f)
+			if h.data != nil {
+				h.data(f)
 			}
 		case *http2.WindowUpdateFrame:
-			if onUpdate != nil {
-				onUpdate(f)
+			if h.update != nil {
+				h.update(f)
+			}
+		case *http2.GoAwayFrame:
+			if h.goAway != nil {
+				h.goAway(f)
+			}
+		case *http2.RSTStreamFrame:
+			if h.reset != nil {
+				h.reset(f)
 			}
 		}
 	}

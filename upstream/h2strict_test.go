@@ -45,31 +45,24 @@ func (t *told) codes() (goAways, resets []http2.ErrCode) {
 func startScripted(t *testing.T, ca *dottest.CA, answer answerFunc) (*Upstream, *told) {
 	t.Helper()
 	rec := new(told)
-	addr, _ := startRawH2(t, ca, func(fr *http2.Framer, enc func(bool, uint32, ...hpack.HeaderField) error, _ *atomic.Int64) {
+	addr, _ := startRawH2(t, ca, func(fr *http2.Framer, enc func(bool, uint32, ...hpack.HeaderField) error, acks *atomic.Int64) {
 		fr.WriteSettings()
 		bodies := map[uint32][]byte{}
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					fr.WriteSettingsAck()
-				}
-			case *http2.GoAwayFrame:
+		serveFrames(fr, acks, frameHooks{
+			goAway: func(f *http2.GoAwayFrame) {
 				rec.mu.Lock()
 				rec.goAways = append(rec.goAways, f.ErrCode)
 				rec.mu.Unlock()
-			case *http2.RSTStreamFrame:
+			},
+			reset: func(f *http2.RSTStreamFrame) {
 				rec.mu.Lock()
 				rec.resets = append(rec.resets, f.ErrCode)
 				rec.mu.Unlock()
-			case *http2.DataFrame:
+			},
+			data: func(f *http2.DataFrame) {
 				bodies[f.StreamID] = append(bodies[f.StreamID], f.Data()...)
 				if !f.StreamEnded() {
-					continue
+					return
 				}
 				q := new(dns.Msg)
 				if err := q.Unpack(bodies[f.StreamID]); err != nil {
@@ -84,8 +77,8 @@ func startScripted(t *testing.T, ca *dottest.CA, answer answerFunc) (*Upstream, 
 					return
 				}
 				answer(fr, enc, f.StreamID, body)
-			}
-		}
+			},
+		})
 	})
 	return newUpstreamAt(t, ca, addr, Options{Transport: HTTPS, MaxConns: 1}), rec
 }

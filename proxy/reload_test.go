@@ -74,8 +74,7 @@ func TestReloadKeepsAddsAndRemovesUpstreams(t *testing.T) {
 	removedUp, keptUp := tb.proxy.gen.Load().ups[0], tb.proxy.gen.Load().ups[1]
 	// b gets its connection now: a hedge or a health probe after the
 	// reload then reuses it, and only a rebuilt upstream dials b again.
-	// (Unconnected, b would be dialed by the first hedge while c's first
-	// dial is slow, as on a loaded machine.)
+	// Unconnected, any first use of b would dial it.
 	if _, err := keptUp.Exchange(context.Background(), new(dns.Msg).SetQuestion("warm.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,8 @@ sample() {
 
 # measure REPEAT SCENARIO TRANSPORT PEER PID FILE QPS_LIMIT RSS_IDLE_KB
 # ACCEPTS_BEFORE_START: one dnsperf run at ADDR of PEER, the server
-# process being PID (the responder's for the ceiling). QPS_LIMIT 0 is
+# process being PID (the responder's for the ceiling); ACCEPTS_BEFORE_START
+# is "" when the responder does not count its accepts. QPS_LIMIT 0 is
 # saturation. It leaves the QPS dnsperf reported in $LAST_QPS. With
 # RESPONDER set (bench/run), the responder's CPU during the run is
 # recorded too: on the load core beside dnsperf, it may be what limits a
@@ -71,7 +72,7 @@ measure() {
 		echo "dnsperf_real_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')"
 		if [[ $peer != ceiling ]]; then
 			echo "conns_max=$(awk 'BEGIN{m=0} $1>m{m=$1} END{print m}' "$dir/samples.txt")"
-			echo "conns_opened=$(($(upstream_accepts) - acc0))"
+			[[ -z $acc0 ]] || echo "conns_opened=$(($(upstream_accepts) - acc0))"
 		fi
 	} >"$dir/metrics.env"
 	# shellcheck disable=SC2034 # read by bench/run

@@ -22,17 +22,28 @@
 # default configuration with those upstreams instead, and dnsdist-doh is
 # dnsdist's with DoH backends (dnsdist 1.7 has neither HTTP/3 nor DoQ),
 # for issue 13's cache-miss rows.
+#
+# dotproxy-dot-dnsdist and dotproxy-doh-dnsdist are dotproxy's default
+# configuration over DoT and over DoH to a second responder, dnsdist
+# answering every name itself (SpoofAction) on its own DoT and DoH
+# frontends (C++, OpenSSL, nghttp2): against it the DoH row is not held
+# to a third of the DoT row's rate by Go's net/http server, so the two
+# rows compare what each transport costs dotproxy at saturation.
 
 UP1=127.0.80.1 UP2=127.0.80.2 UP_PORT=8853
 DOH_PORT=8443 DOH_PATH=/dns-query
 UP_SLOW=127.0.80.3 # the exploration scenario's third upstream, answering late
+# dnsdist as a responder: DoT on UP_PORT and DoH on DOH_PORT of both
+# addresses, plain DNS on DNS_PORT of the first (to see it is up).
+UP_DNSDIST1=127.0.80.4 UP_DNSDIST2=127.0.80.5
 CEILING=127.0.80.10 STATS_PORT=5399
 # dotproxy-nocache is dotproxy with its cache off, on the same address;
 # so are dotproxy-doh, dotproxy-h3 and dotproxy-doq, and dnsdist-doh on
 # dnsdist's.
 declare -A PEER_ADDR=([ceiling]=127.0.80.10 [dotproxy]=127.0.80.20 [dotproxy-nocache]=127.0.80.20
 	[unbound]=127.0.80.21 [dnsdist]=127.0.80.22
-	[dotproxy-doh]=127.0.80.20 [dotproxy-h3]=127.0.80.20 [dotproxy-doq]=127.0.80.20 [dnsdist-doh]=127.0.80.22)
+	[dotproxy-doh]=127.0.80.20 [dotproxy-h3]=127.0.80.20 [dotproxy-doq]=127.0.80.20 [dnsdist-doh]=127.0.80.22
+	[dotproxy-dot-dnsdist]=127.0.80.20 [dotproxy-doh-dnsdist]=127.0.80.20)
 DNS_PORT=5300
 ADMIN_PORT=8053
 TLS_NAME=dns.bench
@@ -90,6 +101,21 @@ write_configs() {
 		"up2=h3://$UP2:$DOH_PORT$DOH_PATH" >"$dir/dotproxy-h3-default.yaml"
 	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=quic://$UP1:$UP_PORT" "up2=quic://$UP2:$UP_PORT" \
 		>"$dir/dotproxy-doq-default.yaml"
+	# Over DoT and over DoH to dnsdist answering every name itself.
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP_DNSDIST1:$UP_PORT" "up2=$UP_DNSDIST2:$UP_PORT" \
+		>"$dir/dotproxy-dot-dnsdist-default.yaml"
+	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=https://$UP_DNSDIST1:$DOH_PORT$DOH_PATH" \
+		"up2=https://$UP_DNSDIST2:$DOH_PORT$DOH_PATH" >"$dir/dotproxy-doh-dnsdist-default.yaml"
+	{
+		echo "setLocal('$UP_DNSDIST1:$DNS_PORT')"
+		echo "setACL({'127.0.0.0/8'})"
+		echo "setSecurityPollSuffix('')"
+		for a in "$UP_DNSDIST1" "$UP_DNSDIST2"; do
+			echo "addTLSLocal('$a:$UP_PORT', '$pki/server.pem', '$pki/server.key')"
+			echo "addDOHLocal('$a:$DOH_PORT', '$pki/server.pem', '$pki/server.key', '$DOH_PATH')"
+		done
+		echo "addAction(AllRule(), SpoofAction('192.0.2.1'))"
+	} >"$dir/dnsdist-responder.conf"
 	# Exploration: the same with a third upstream that answers late.
 	default_config "$SHIPPED_CONFIG" "$pki/ca.pem" "up1=$UP1:$UP_PORT" "up2=$UP2:$UP_PORT" \
 		"slow=$UP_SLOW:$UP_PORT" >"$dir/dotproxy-explore.yaml"
@@ -163,7 +189,7 @@ start_peer() {
 	case $peer in
 	dotproxy) start_bg "$logs/dotproxy.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-$mode.yaml" ;;
 	dotproxy-nocache) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/dotproxy-miss.yaml" ;;
-	dotproxy-doh | dotproxy-h3 | dotproxy-doq) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/$peer-$mode.yaml" ;;
+	dotproxy-doh | dotproxy-h3 | dotproxy-doq | dotproxy-dot-dnsdist | dotproxy-doh-dnsdist) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" "$BIN/dotproxy" -config "$CONF/$peer-$mode.yaml" ;;
 	dnsdist-doh) start_bg "$logs/$peer.log" "${SERVER_CPU[@]}" dnsdist --supervised --disable-syslog -C "$CONF/$peer-$mode.conf" ;;
 	unbound) start_bg "$logs/unbound.log" "${SERVER_CPU[@]}" "$UNBOUND" -d -c "$CONF/unbound.conf" ;;
 	dnsdist) start_bg "$logs/dnsdist.log" "${SERVER_CPU[@]}" dnsdist --supervised --disable-syslog -C "$CONF/dnsdist-$mode.conf" ;;
@@ -214,7 +240,7 @@ upstream_accepts() {
 upstream_conns() {
 	local tcp quic
 	tcp=$(ss -Htn state established "( dport = :$UP_PORT or dport = :$DOH_PORT )" |
-		awk -v ups="$UP1:$UP_PORT $UP2:$UP_PORT $UP1:$DOH_PORT $UP2:$DOH_PORT" '
+		awk -v ups="$UP1:$UP_PORT $UP2:$UP_PORT $UP1:$DOH_PORT $UP2:$DOH_PORT $UP_DNSDIST1:$UP_PORT $UP_DNSDIST2:$UP_PORT $UP_DNSDIST1:$DOH_PORT $UP_DNSDIST2:$DOH_PORT" '
 			BEGIN {split(ups, u, " "); for (i in u) want[u[i]] = 1}
 			$4 in want {n[$4]++}
 			END {m = 0; for (k in n) if (n[k] > m) m = n[k]; print m}')

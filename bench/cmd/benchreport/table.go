@@ -10,13 +10,14 @@ import (
 
 var (
 	transports = []string{"udp", "tcp"}
-	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist", dotproxyDoH, dotproxyH3, dotproxyDoQ, dnsdistDoH}
+	peers      = []string{"ceiling", "dotproxy", "dotproxy-nocache", "unbound", "dnsdist", dotproxyDoH, dotproxyH3, dotproxyDoQ, dnsdistDoH, dotproxyDoTd, dotproxyDoHd}
 	rivals     = []string{"unbound", "dnsdist"}
 	titles     = map[string]string{
 		"miss": "cache miss, saturation (distinct names; dotproxy-nocache is dotproxy with its cache off, for\n" +
 			"information: the headline rows are every target on its default configuration; dotproxy-doh,\n" +
 			"dotproxy-h3 and dotproxy-doq are dotproxy with DoH, DoH over HTTP/3 and DoQ upstreams,\n" +
-			"dnsdist-doh dnsdist with DoH backends)",
+			"dnsdist-doh dnsdist with DoH backends; dotproxy-dot-dnsdist and dotproxy-doh-dnsdist are dotproxy\n" +
+			"over DoT and DoH to a second responder, dnsdist answering every name on its own frontends)",
 		"hit": "cache hit, saturation (a small name set, warmed; the ceiling row is the miss run's)",
 		"hitrate": "cache hit at a fixed rate (same -Q for every target): CPU µs/q is the target's own cost per hit,\n" +
 			"free of dnsperf's share of the CPU",

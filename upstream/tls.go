@@ -114,7 +114,10 @@ func dialTLS(ctx context.Context, addr string, conf *tls.Config) (*tls.Conn, err
 	tc := tls.Client(rawconn.Wrap(nc), conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
-		return nil, err
+		// Said apart from the TCP connect: a handshake that never ends
+		// on a connection that was accepted is what a network that
+		// intercepts port 853 looks like.
+		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return tc, nil
 }

@@ -1,9 +1,14 @@
 package upstream
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/miekg/dns"
@@ -95,4 +100,32 @@ func TestTLSSession(t *testing.T) {
 func caPin(ca *dottest.CA) []byte {
 	sum := sha256.Sum256(ca.Cert.RawSubjectPublicKeyInfo)
 	return sum[:]
+}
+
+// TestDialTLSSaysWhichStepFailed: a server that accepts the connection
+// and never answers the handshake gives an error that names the TLS
+// handshake and is still the context's deadline.
+func TestDialTLSSaysWhichStepFailed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = dialTLS(ctx, ln.Addr().String(), &tls.Config{ServerName: testTLSName})
+	if err == nil || !strings.Contains(err.Error(), "TLS handshake") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dialTLS to a silent server: %v, want a TLS handshake error that is the deadline", err)
+	}
+	select {
+	case c := <-accepted:
+		c.Close()
+	default:
+	}
 }

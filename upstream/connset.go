@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -71,9 +72,22 @@ func (s *connSet[C]) get(ctx context.Context) (C, bool, error) {
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return none, false, ctx.Err()
+			return none, false, s.waitError(ctx.Err())
 		}
 	}
+}
+
+// waitError is why a query gave up waiting for a dial, err being its
+// context's error: said so, with the last dial's failure when there was
+// one, so that a resolver never reached is not read as a slow answer.
+func (s *connSet[C]) waitError(err error) error {
+	s.mu.Lock()
+	last := s.dialErr
+	s.mu.Unlock()
+	if last != nil {
+		return fmt.Errorf("no connection yet (the last dial: %v): %w", last, err)
+	}
+	return fmt.Errorf("no connection yet: %w", err)
 }
 
 // ready returns the least loaded open connection, or false when there

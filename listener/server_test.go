@@ -278,3 +278,29 @@ func TestDebugLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestStartLogsEachAddressOnce: an address's UDP sockets (one per CPU)
+// are one "serving DNS" line, with their number, beside its TCP line.
+func TestStartLogsEachAddressOnce(t *testing.T) {
+	two := netip.MustParseAddrPort("127.0.0.2:0")
+	_, rec := startServer(t, Options{Addrs: []netip.AddrPort{loopback, two}})
+	lines := rec.Find("serving DNS")
+	udp := map[string]int64{}
+	tcp := 0
+	for _, l := range lines {
+		switch l["transport"].String() {
+		case "udp":
+			udp[l["addr"].String()] = l["sockets"].Int64()
+		case "tcp":
+			tcp++
+		}
+	}
+	if len(udp) != 2 || tcp != 2 || len(lines) != 4 {
+		t.Fatalf("got %d lines (UDP %v, %d TCP), want one UDP and one TCP line per address", len(lines), udp, tcp)
+	}
+	for addr, n := range udp {
+		if n != int64(udpSocketsPerAddr()) {
+			t.Errorf("%s: sockets=%d, want %d", addr, n, udpSocketsPerAddr())
+		}
+	}
+}

@@ -26,7 +26,7 @@
 # dotproxy-dot-dnsdist and dotproxy-doh-dnsdist are dotproxy's default
 # configuration over DoT and over DoH to a second responder, dnsdist
 # answering every name itself (SpoofAction) on its own DoT and DoH
-# frontends (C++, OpenSSL, nghttp2): against it the DoH row is not held
+# frontends (C++: OpenSSL, and h2o for DoH): against it the DoH row is not held
 # to a third of the DoT row's rate by Go's net/http server, so the two
 # rows compare what each transport costs dotproxy at saturation.
 

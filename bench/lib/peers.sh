@@ -74,6 +74,12 @@ default_config() {
 		{print}' "$shipped"
 }
 
+# cacheoff_config FILE: a dotproxy configuration FILE with only its cache
+# turned off, on standard output.
+cacheoff_config() {
+	awk '/^cache:/ {c = 1} c && /^  enabled:/ {print "  enabled: false"; c = 0; next} {print}' "$1"
+}
+
 # write_configs DIR PKI: the configuration files, one per peer and mode
 # (miss: no cache where it can be turned off; hit: each one's cache).
 write_configs() {

@@ -1,0 +1,131 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dotproxy/dotproxy/resolver"
+	"github.com/dotproxy/dotproxy/upstream"
+)
+
+// holdingMember is a selector member that reads the query it was given
+// once more after its attempt's context has ended: the latest an attempt
+// could still touch it. With hold it never answers; otherwise it answers
+// at once.
+type holdingMember struct {
+	name       string
+	hold       bool
+	entered    atomic.Int64
+	returned   atomic.Int64
+	mismatched atomic.Int64 // queries that changed under the attempt
+}
+
+func (m *holdingMember) Name() string { return m.name }
+func (m *holdingMember) FailedOver()  {}
+func (m *holdingMember) Standing(time.Time) upstream.Standing {
+	return upstream.Standing{Healthy: true}
+}
+
+func (m *holdingMember) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	m.entered.Add(1)
+	defer m.returned.Add(1)
+	name, do := q.Question[0].Name, q.IsEdns0().Do()
+	if !m.hold {
+		r := new(dns.Msg).SetReply(q)
+		r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(192, 0, 2, 1).To4()}}
+		return r, nil
+	}
+	<-ctx.Done()
+	// Read after the selector gave this attempt up: a pooled query
+	// already refilled for another miss shows here (and to -race).
+	if q.Question[0].Name != name || q.IsEdns0().Do() != do {
+		m.mismatched.Add(1)
+	}
+	return nil, ctx.Err()
+}
+
+// TestOwnQueryOutlivesEveryAttempt: the cache gives its query back to
+// ownQueries once the selector's Resolve returns, and the next miss fills
+// it anew. Every attempt the selector made must have let go of it by
+// then: a hedged attempt still running after the hedge answered, a first
+// attempt that another member's explored copy beat, an exploration that
+// outlives the query. Each miss is for a new name; an attempt that read
+// the query after Resolve returned would see another miss's name, and
+// -race would report the write.
+func TestOwnQueryOutlivesEveryAttempt(t *testing.T) {
+	const (
+		workers = 4
+		perWork = 30
+	)
+	for _, tc := range []struct {
+		name     string
+		policy   string
+		slowLead bool // the holding member is first in order; else it is the explored one
+	}{
+		{"hedged attempt held past the answer", upstream.PolicyOrdered, true},
+		{"first attempt beaten by an explored copy", upstream.PolicyFastest, true},
+		{"explored copy held past the answer", upstream.PolicyFastest, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slow := &holdingMember{name: "slow", hold: true}
+			fast := &holdingMember{name: "fast"}
+			members := []upstream.Member{slow, fast}
+			if !tc.slowLead {
+				members = []upstream.Member{fast, slow}
+			}
+			policy, err := upstream.NewPolicy(tc.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: time.Millisecond,
+				AttemptTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, members...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, r := newCache(t, Options{Size: 10_000}, sel)
+
+			errs := make(chan error, workers*perWork)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := range perWork {
+						name := fmt.Sprintf("n%d-%d.test.", w, i)
+						ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+						m, err := resolver.ResolveMsg(ctx, r, query(name, dns.TypeA, true, i%2 == 0))
+						cancel()
+						switch {
+						case err != nil:
+							errs <- fmt.Errorf("%s: %w", name, err)
+						case len(m.Answer) != 1 || !strings.EqualFold(m.Answer[0].Header().Name, name) ||
+							!strings.EqualFold(m.Question[0].Name, name):
+							errs <- fmt.Errorf("%s: answered %v", name, m)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			// Explorations run on past their query: wait for them all.
+			waitFor(t, "the held attempts to return", func() bool { return slow.returned.Load() == slow.entered.Load() })
+			if slow.entered.Load() == 0 {
+				t.Fatal("the holding member was never asked: the case tests nothing")
+			}
+			if n := slow.mismatched.Load(); n != 0 {
+				t.Errorf("%d of %d held attempts saw their query change under them", n, slow.entered.Load())
+			}
+		})
+	}
+}

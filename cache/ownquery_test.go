@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/resolver"
 	"github.com/dotproxy/dotproxy/upstream"
 )
@@ -127,5 +128,110 @@ func TestOwnQueryOutlivesEveryAttempt(t *testing.T) {
 				t.Errorf("%d of %d held attempts saw their query change under them", n, slow.entered.Load())
 			}
 		})
+	}
+}
+
+// TestOwnQueryOutlivesLateAnswers is TestOwnQueryOutlivesEveryAttempt
+// over real DoT upstreams: the first in order answers each query only
+// once the second has answered it, so that every miss is hedged, its
+// first attempt (written from the query's goroutine into the pool's
+// pooled buffer, or by Exchange while it dials) is given up on, and its
+// late answer reaches a connection that no longer waits for it, while
+// the next miss refills the cache's pooled query.
+func TestOwnQueryOutlivesLateAnswers(t *testing.T) {
+	const (
+		workers = 4
+		perWork = 15
+	)
+	var mu sync.Mutex
+	answered := map[string]chan struct{}{} // by name, closed once the fast server answered it
+	answeredCh := func(name string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		name = strings.ToLower(name)
+		ch, ok := answered[name]
+		if !ok {
+			ch = make(chan struct{})
+			answered[name] = ch
+		}
+		return ch
+	}
+	answer := func(q *dns.Msg) *dns.Msg {
+		r := new(dns.Msg).SetReply(q)
+		r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(192, 0, 2, 1).To4()}}
+		return r
+	}
+	var late atomic.Int64 // answers the slow server sent after the fast one's
+	ca := dottest.NewCA(t)
+	slowSrv := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, "dns.test"), Handler: func(q *dns.Msg, reply func(*dns.Msg)) {
+		select {
+		case <-answeredCh(q.Question[0].Name):
+			late.Add(1)
+			reply(answer(q))
+		case <-time.After(testTimeout):
+		}
+	}})
+	fastSrv := dottest.Start(t, dottest.Options{Cert: ca.Leaf(t, "dns.test"), Handler: func(q *dns.Msg, reply func(*dns.Msg)) {
+		reply(answer(q))
+		ch := answeredCh(q.Question[0].Name)
+		mu.Lock()
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+		mu.Unlock()
+	}})
+	var members []upstream.Member
+	for _, srv := range []*dottest.Server{slowSrv, fastSrv} {
+		u, err := upstream.New(upstream.Options{Name: srv.Addr().String(), Addr: srv.Addr(), TLSName: "dns.test",
+			RootCAs: ca.Pool, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { u.Close() })
+		members = append(members, u)
+	}
+	policy, err := upstream.NewPolicy(upstream.PolicyOrdered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: time.Millisecond,
+		// The slow upstream's late answers, when they beat the hedge's
+		// to the selector, are its RTT samples: its hedge delay (three
+		// of them) grows, up to this.
+		AttemptTimeout: 60 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r := newCache(t, Options{Size: 10_000}, sel)
+
+	errs := make(chan error, workers*perWork)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWork {
+				name := fmt.Sprintf("late%d-%d.test.", w, i)
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				m, err := resolver.ResolveMsg(ctx, r, query(name, dns.TypeA, true, i%2 == 0))
+				cancel()
+				switch {
+				case err != nil:
+					errs <- fmt.Errorf("%s: %w", name, err)
+				case len(m.Answer) != 1 || !strings.EqualFold(m.Answer[0].Header().Name, name) ||
+					!strings.EqualFold(m.Question[0].Name, name):
+					errs <- fmt.Errorf("%s: answered %v", name, m)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if late.Load() == 0 {
+		t.Error("the slow upstream answered nothing late: no miss was hedged")
 	}
 }

@@ -75,7 +75,9 @@ func blobAnswer(b []byte) int { return blobNameAt + int(binary.BigEndian.Uint16(
 // packBlob returns the blob of an answer a to the question k (name
 // folded): a's records rrs packed, with its TTL, and the offsets of the
 // records' TTLs; or nil when they cannot be packed, and the store keeps
-// them as dns.RRs.
+// them as dns.RRs. dns.PackRR sets each record's Rdlength as it packs,
+// which dns.Msg.Pack does not: rrs must be records no other goroutine
+// reads, as the cache's own fresh answer is.
 func packBlob(k *key, a *answer, rrs *rrForm) []byte {
 	if len(k.name) > 0xFFFF {
 		return nil

@@ -16,7 +16,10 @@ const maxDeadlineWindow = 10 * time.Millisecond
 // context, which ends the query timeout after the window closes: one
 // context, runtime timer and Done channel per window rather than per
 // query, whose allocations and timer-heap work every cache miss paid. A
-// query gets at least its timeout and at most one window more.
+// query gets at least its timeout, counted from its arrival, and at most
+// one window more than that, plus however long it waited before it was
+// handed its context when it arrived before the current window opened
+// (see context).
 //
 // A window's context is never cancelled before its deadline, since
 // queries that started in it may still be running: the deadline, or the

@@ -34,9 +34,8 @@ type deadlines struct {
 
 // window is the context shared by the queries that start before end.
 type window struct {
-	ctx    context.Context
-	cancel context.CancelFunc // kept, never called early: see deadlines
-	end    time.Time
+	ctx context.Context
+	end time.Time
 }
 
 func newDeadlines(timeout time.Duration) *deadlines {
@@ -58,6 +57,7 @@ func (d *deadlines) context(parent context.Context, now time.Time) context.Conte
 	}
 	end := now.Add(d.width)
 	ctx, cancel := context.WithDeadline(parent, end.Add(d.timeout))
-	d.cur.Store(&window{ctx: ctx, cancel: cancel, end: end})
+	_ = cancel // never called: its deadline, or the parent's end, releases it (see deadlines)
+	d.cur.Store(&window{ctx: ctx, end: end})
 	return ctx
 }

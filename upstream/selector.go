@@ -110,11 +110,8 @@ func (s *Selector) order(ms []Member) []Member {
 		return p.orderBy(ms, s.rank)
 	}
 	// A Policy of another package: its order, within the tiers.
-	out := s.policy.Order(ms)
 	var buf rankBuf
-	rs := rankAll(&buf, out, s.rank)
-	slices.SortStableFunc(rs, func(a, b ranked) int { return a.tier - b.tier })
-	return membersOf(rs)
+	return membersOf(byTier(&buf, s.policy.Order(ms), s.rank))
 }
 
 // rank is m's tier in a selector with fallbacks, lower first: the

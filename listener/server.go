@@ -136,18 +136,16 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.state = stateRunning
-	for i, u := range s.udp {
-		s.wg.Add(1)
-		go s.serveUDP(u)
-		// An address's sockets (one per CPU, SO_REUSEPORT) are bound
-		// one after another: one line for them all.
-		if n := len(s.udp); i == n-1 || s.udp[i+1].addr() != u.addr() {
-			sockets := 1
-			for j := i - 1; j >= 0 && s.udp[j].addr() == u.addr(); j-- {
-				sockets++
-			}
-			s.log.Info("serving DNS", "addr", u.addr(), "transport", "udp", "sockets", sockets)
+	// An address's sockets (one per CPU, SO_REUSEPORT) are bound one
+	// after another: one line for them all.
+	for i := 0; i < len(s.udp); {
+		addr, sockets := s.udp[i].addr(), 0
+		for ; i < len(s.udp) && s.udp[i].addr() == addr; i++ {
+			s.wg.Add(1)
+			go s.serveUDP(s.udp[i])
+			sockets++
 		}
+		s.log.Info("serving DNS", "addr", addr, "transport", "udp", "sockets", sockets)
 	}
 	for _, ln := range s.tcp {
 		s.log.Info("serving DNS", "addr", ln.Addr().String(), "transport", "tcp")

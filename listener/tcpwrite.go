@@ -10,19 +10,29 @@ import (
 // written (by this caller or another): a worker keeps its query's
 // in-flight token until then, so a client that stops reading stops the
 // reader at MaxTCPInflightPerConn instead of growing the queue. The
-// answer that finds the queue empty yields once before it writes, so
-// that the workers already runnable queue theirs and one write(2)
-// carries them all.
+// answer that finds the queue empty while other queries of the
+// connection are in flight yields once before it writes, so that those
+// among them already runnable queue theirs and one write(2) carries them
+// all. A lone answer is written at once: yielding would only let other
+// connections' work go first.
 func (c *tcpConn) write(wire []byte) error {
 	c.qmu.Lock()
 	first := len(c.queue) == 0
 	c.queue = appendFramed(c.queue, wire)
 	c.queued.Add(int64(2 + len(wire)))
 	c.qmu.Unlock()
-	if first {
+	if first && c.othersBusy() {
 		runtime.Gosched()
 	}
 	return c.drain()
+}
+
+// othersBusy reports whether workers answer other queries of the
+// connection than the caller's.
+func (c *tcpConn) othersBusy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy > 1
 }
 
 // flush sends answers that carry their length prefixes already (the

@@ -36,8 +36,15 @@ measure() {
 		qflag=(-Q "$limit")
 	fi
 
-	sample "$pid" "$dir/samples.txt" &
-	local sampler=$!
+	# Latency rows (SAMPLE=0) are not sampled while they run: each `ss`
+	# takes the load core from dnsperf and the responder for a moment,
+	# which showed in every target's p99 alike (bench/README, "Fixed-rate
+	# latency, session 11"). They get one sample, at the end.
+	local sampler=""
+	if ((${SAMPLE:-1})); then
+		sample "$pid" "$dir/samples.txt" &
+		sampler=$!
+	fi
 	local cpu0 cpu1 t0 t1 rusage resp0=0 resp1=0
 	if [[ -n ${RESPONDER:-} ]]; then
 		resp0=$(cpu_ticks "$RESPONDER")
@@ -57,8 +64,12 @@ measure() {
 	local rss_end rss_max
 	rss_end=$(rss_kb "$pid")
 	rss_max=$(rss_kb "$pid" VmHWM)
-	kill "$sampler" 2>/dev/null
-	wait "$sampler" 2>/dev/null || true
+	if [[ -n $sampler ]]; then
+		kill "$sampler" 2>/dev/null
+		wait "$sampler" 2>/dev/null || true
+	else
+		echo "$(upstream_conns) $(rss_kb "$pid")" >"$dir/samples.txt"
+	fi
 
 	{
 		echo "cpu_ticks=$((cpu1 - cpu0))"

@@ -2,12 +2,12 @@ package listener
 
 import (
 	"io"
-	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dotproxy/dotproxy/internal/dottest"
 	"github.com/dotproxy/dotproxy/internal/rawconn"
 )
 
@@ -30,7 +30,7 @@ func TestTCPWriteYieldsOnlyForCompany(t *testing.T) {
 		{"others in flight", 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			server, client := tcpPair(t)
+			client, server := dottest.TCPPair(t)
 			c := &tcpConn{conn: rawconn.Wrap(server), srv: s, sem: make(chan struct{}, 4), busy: tc.busy}
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 			yields := 0
@@ -60,26 +60,4 @@ func TestTCPWriteYieldsOnlyForCompany(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tcpPair returns both ends of a loopback TCP connection, closed at
-// cleanup.
-func tcpPair(t *testing.T) (server *net.TCPConn, client net.Conn) {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(loopback))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err = ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	return server, client
 }

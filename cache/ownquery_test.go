@@ -84,17 +84,7 @@ func TestOwnQueryOutlivesEveryAttempt(t *testing.T) {
 			if !tc.slowLead {
 				members = []upstream.Member{fast, slow}
 			}
-			policy, err := upstream.NewPolicy(tc.policy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: time.Millisecond,
-				AttemptTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, members...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, r := newCache(t, Options{Size: 10_000}, sel)
-
+			r := hedgingCache(t, tc.policy, 300*time.Millisecond, members)
 			resolveMany(t, r, "n", workers, perWork)
 			// Explorations run on past their query: wait for them all.
 			waitFor(t, "the held attempts to return", func() bool { return slow.returned.Load() == slow.entered.Load() })
@@ -170,25 +160,33 @@ func TestOwnQueryOutlivesLateAnswers(t *testing.T) {
 		t.Cleanup(func() { u.Close() })
 		members = append(members, u)
 	}
-	policy, err := upstream.NewPolicy(upstream.PolicyOrdered)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: time.Millisecond,
-		// The slow upstream's late answers, when they beat the hedge's
-		// to the selector, are its RTT samples: its hedge delay (three
-		// of them) grows with each, up to this; few misses, then. Ample
-		// for the fast upstream's dial and answer on a loaded machine.
-		AttemptTimeout: 400 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}, members...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, r := newCache(t, Options{Size: 10_000}, sel)
-
+	// The slow upstream's late answers, when they beat the hedge's to
+	// the selector, are its RTT samples: its hedge delay (three of them)
+	// grows with each, up to the attempt timeout; few misses, then. Ample
+	// for the fast upstream's dial and answer on a loaded machine.
+	r := hedgingCache(t, upstream.PolicyOrdered, 400*time.Millisecond, members)
 	resolveMany(t, r, "late", workers, perWork)
 	if late.Load() == 0 {
 		t.Error("the slow upstream answered nothing late: no miss was hedged")
 	}
+}
+
+// hedgingCache is a cache in front of a selector of members under the
+// named policy that hedges after a millisecond and gives an attempt
+// attemptTimeout.
+func hedgingCache(t *testing.T, policyName string, attemptTimeout time.Duration, members []upstream.Member) resolver.Resolver {
+	t.Helper()
+	policy, err := upstream.NewPolicy(policyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := upstream.NewSelector(upstream.SelectorOptions{Policy: policy, HedgeDelay: time.Millisecond,
+		AttemptTimeout: attemptTimeout, Logger: slog.New(slog.DiscardHandler)}, members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r := newCache(t, Options{Size: 10_000}, sel)
+	return r
 }
 
 // resolveMany asks r for perWork fresh names (prefix, worker, number) from

@@ -46,43 +46,40 @@ func TestTransportTargets(t *testing.T) {
 
 	// At one offered load: DoH 90 µs against dnsdist's 120 and DoT's 100.
 	at := func(r *run) *run { r.scenario = "xrate2000"; return r }
-	res = newResults([]*run{
+	// wantLines fails t for each line of want that the targets and
+	// ratios of runs do not print.
+	wantLines := func(runs []*run, want ...string) {
+		t.Helper()
+		res := newResults(runs)
+		var b strings.Builder
+		res.transportTargets(&b)
+		res.transportRatios(&b)
+		out := b.String()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("no line %q in:\n%s", w, out)
+			}
+		}
+	}
+	wantLines([]*run{
 		cpu(1, "udp", dotproxyDoH, 30),
 		at(cpu(1, "udp", dotproxyDoH, 90)), at(cpu(1, "udp", dnsdistDoH, 120)), at(cpu(1, "udp", "dotproxy", 100)),
-	})
-	b.Reset()
-	res.transportTargets(&b)
-	res.transportRatios(&b)
-	out = b.String()
-	for _, want := range []string{
+	},
 		"2000 qps udp DoH CPU/q ≤ dnsdist's over DoH: ratio 0.75  met",
 		"2000 qps udp DoH CPU/q ≤ 1.5× dotproxy's over DoT: ratio 0.90  met",
 		"udp dotproxy-doh/dnsdist-doh  CPU/q 0.75 (90.0 against 120.0 µs)",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no line %q in:\n%s", want, out)
-		}
-	}
+	)
 
 	// Against the dnsdist responder: DoH 33 µs against DoT's 30 over UDP,
 	// 50 against 30 over TCP.
-	res = newResults([]*run{
+	wantLines([]*run{
 		cpu(1, "udp", dotproxyDoHd, 33), cpu(1, "udp", dotproxyDoTd, 30),
 		cpu(1, "tcp", dotproxyDoHd, 50), cpu(1, "tcp", dotproxyDoTd, 30),
-	})
-	b.Reset()
-	res.transportTargets(&b)
-	res.transportRatios(&b)
-	out = b.String()
-	for _, want := range []string{
+	},
 		"miss udp DoH CPU/q ≤ 1.5× dotproxy's over DoT, both to dnsdist's frontends: ratio 1.10  met",
 		"miss tcp DoH CPU/q ≤ 1.5× dotproxy's over DoT, both to dnsdist's frontends: ratio 1.67  NOT met",
 		"udp dotproxy-doh-dnsdist/dotproxy-dot-dnsdist  QPS",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no line %q in:\n%s", want, out)
-		}
-	}
+	)
 
 	b.Reset()
 	newResults([]*run{cpu(1, "udp", "dotproxy", 25)}).transportTargets(&b)

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -28,10 +27,7 @@ func TestH2AnswerKeepsNoFrameBuffer(t *testing.T) {
 	}
 	long := query("every.test.", dns.TypeTXT)
 	long.Id = 0
-	lr := new(dns.Msg).SetReply(long)
-	lr.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: "every.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-		Txt: []string{strings.Repeat("Z", 250), strings.Repeat("Y", 250)}}}
-	longWire, err := lr.Pack()
+	longWire, err := longAnswer(long).Pack()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -20,10 +19,7 @@ func TestEveryKindFitsTheLongAnswersBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// TestAnswerKeepsNoBuffer's long answer.
-	long := new(dns.Msg).SetReply(query("every.test.", dns.TypeTXT))
-	long.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: "every.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-		Txt: []string{strings.Repeat("Z", 250), strings.Repeat("Y", 250)}}}
-	longWire, err := long.Pack()
+	longWire, err := longAnswer(query("every.test.", dns.TypeTXT)).Pack()
 	if err != nil {
 		t.Fatal(err)
 	}

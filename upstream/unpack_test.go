@@ -44,6 +44,16 @@ func answerOfEveryKind(t *testing.T, q *dns.Msg) *dns.Msg {
 	return r
 }
 
+// longAnswer answers q with one TXT record of two 250-octet strings:
+// longer than answerOfEveryKind's, so that an answer read after it fits
+// the buffer it grew (TestEveryKindFitsTheLongAnswersBuffer).
+func longAnswer(q *dns.Msg) *dns.Msg {
+	r := new(dns.Msg).SetReply(q)
+	r.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+		Txt: []string{strings.Repeat("Z", 250), strings.Repeat("Y", 250)}}}
+	return r
+}
+
 // TestAnswerKeepsNoBuffer: a DoT connection reads every answer into the
 // same buffer, so an answer already handed on must keep nothing of it. A
 // long answer first grows the buffer; the answer of every kind is read
@@ -55,10 +65,7 @@ func TestAnswerKeepsNoBuffer(t *testing.T) {
 			reply(answerOfEveryKind(t, q))
 			return
 		}
-		r := new(dns.Msg).SetReply(q)
-		r.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-			Txt: []string{strings.Repeat("Z", 250), strings.Repeat("Y", 250)}}}
-		reply(r)
+		reply(longAnswer(q))
 	})
 	u := newUpstream(t, ca, srv, Options{MaxConns: 1})
 	ctx := ctxFor(t, 10*time.Second)

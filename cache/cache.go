@@ -13,6 +13,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -91,13 +92,13 @@ type Options struct {
 
 // withDefaults returns o with its zero values replaced by the defaults.
 func (o Options) withDefaults() Options {
-	setDefault(&o.Size, DefaultSize)
-	setDefault(&o.MaxBytes, DefaultMaxBytes)
-	setDefault(&o.MaxTTL, DefaultMaxTTL)
-	setDefault(&o.NegativeTTL, DefaultNegativeTTL)
-	setDefault(&o.ServfailTTL, DefaultServfailTTL)
-	setDefault(&o.StaleMaxAge, DefaultStaleMaxAge)
-	setDefault(&o.StaleAfter, DefaultStaleAfter)
+	o.Size = cmp.Or(o.Size, DefaultSize)
+	o.MaxBytes = cmp.Or(o.MaxBytes, DefaultMaxBytes)
+	o.MaxTTL = cmp.Or(o.MaxTTL, DefaultMaxTTL)
+	o.NegativeTTL = cmp.Or(o.NegativeTTL, DefaultNegativeTTL)
+	o.ServfailTTL = cmp.Or(o.ServfailTTL, DefaultServfailTTL)
+	o.StaleMaxAge = cmp.Or(o.StaleMaxAge, DefaultStaleMaxAge)
+	o.StaleAfter = cmp.Or(o.StaleAfter, DefaultStaleAfter)
 	o.MinTTL = max(o.MinTTL, 0)
 	o.MaxTTL = max(o.MaxTTL, o.MinTTL)
 	if o.Now == nil {
@@ -107,13 +108,6 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Cache is an answer cache shared by every query that passes through its

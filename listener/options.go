@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,15 +158,15 @@ func normalize(opts Options) (Options, error) {
 		return opts, fmt.Errorf("listener: MaxUDPSize %d is out of range %d-%d", opts.MaxUDPSize, dns.MinMsgSize, maxUDPPayload)
 	}
 	opts.Addrs = append([]netip.AddrPort(nil), opts.Addrs...)
-	setDefault(&opts.QueryTimeout, DefaultQueryTimeout)
-	setDefault(&opts.TCPIdleTimeout, DefaultTCPIdleTimeout)
-	setDefault(&opts.MaxTCPConns, DefaultMaxTCPConns)
-	setDefault(&opts.MaxTCPConnsPerClient, DefaultMaxTCPConnsPerClient)
-	setDefault(&opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
-	setDefault(&opts.MaxUDPInflight, DefaultMaxUDPInflight)
-	setDefault(&opts.MaxUDPSize, DefaultMaxUDPSize)
-	setDefault(&opts.MaxInflight, DefaultMaxInflight)
-	setDefault(&opts.MaxInflightPerClient, DefaultMaxInflightPerClient)
+	opts.QueryTimeout = cmp.Or(opts.QueryTimeout, DefaultQueryTimeout)
+	opts.TCPIdleTimeout = cmp.Or(opts.TCPIdleTimeout, DefaultTCPIdleTimeout)
+	opts.MaxTCPConns = cmp.Or(opts.MaxTCPConns, DefaultMaxTCPConns)
+	opts.MaxTCPConnsPerClient = cmp.Or(opts.MaxTCPConnsPerClient, DefaultMaxTCPConnsPerClient)
+	opts.MaxTCPInflightPerConn = cmp.Or(opts.MaxTCPInflightPerConn, DefaultMaxTCPInflightPerConn)
+	opts.MaxUDPInflight = cmp.Or(opts.MaxUDPInflight, DefaultMaxUDPInflight)
+	opts.MaxUDPSize = cmp.Or(opts.MaxUDPSize, DefaultMaxUDPSize)
+	opts.MaxInflight = cmp.Or(opts.MaxInflight, DefaultMaxInflight)
+	opts.MaxInflightPerClient = cmp.Or(opts.MaxInflightPerClient, DefaultMaxInflightPerClient)
 	if opts.Allow == nil {
 		opts.Allow = DefaultAllow
 	}
@@ -173,11 +174,4 @@ func normalize(opts Options) (Options, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return opts, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }

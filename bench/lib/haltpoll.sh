@@ -25,6 +25,10 @@ halt_poll_state() {
 # halting it, until restore_halt_poll. Fails on a machine without the
 # haltpoll driver.
 set_halt_poll() {
+	if [[ ! $1 =~ ^[0-9]+$ ]]; then
+		echo "-H $1: want nanoseconds, a whole number" >&2
+		return 1
+	fi
 	if [[ ! -w $HALT_POLL_PARAM ]]; then
 		echo "-H: $HALT_POLL_PARAM is not writable here: no haltpoll cpuidle driver, or not root" >&2
 		return 1

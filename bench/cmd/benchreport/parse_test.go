@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -170,5 +171,28 @@ func TestReadLines(t *testing.T) {
 	got, err := readLines(path)
 	if err != nil || len(got) != 2 || got[1] != "commit=abc" {
 		t.Errorf("readLines = %q, %v", got, err)
+	}
+}
+
+// TestChangedMachineSaid: a run that changed the guest's halt polling says
+// at its head and above its targets that it is not the run of record; a
+// run of the machine as it is says nothing of the kind.
+func TestChangedMachineSaid(t *testing.T) {
+	const said = "NOT the run of record: the guest's halt polling was set to 200000 ns for this run"
+	for _, tc := range []struct {
+		name string
+		info map[string]float64
+		want int // times the report says it
+	}{
+		{"polling set", map[string]float64{"load_start": 1, "halt_poll_set_ns": 200000}, 2},
+		{"the machine as it is", map[string]float64{"load_start": 1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			report(&b, newResults(nil), tc.info, []string{"date=2026-12-07"})
+			if got := strings.Count(b.String(), said); got != tc.want {
+				t.Errorf("said %d times, want %d:\n%s", got, tc.want, b.String())
+			}
+		})
 	}
 }

@@ -142,6 +142,10 @@ func report(w io.Writer, res results, info map[string]float64, header []string) 
 	for _, line := range header {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
+	changed := changedMachine(info)
+	if changed != "" {
+		fmt.Fprintf(w, "  %s\n", changed)
+	}
 	res.table(w, "miss")
 	res.rateTables(w)
 	res.table(w, "hit")
@@ -151,7 +155,21 @@ func report(w io.Writer, res results, info map[string]float64, header []string) 
 		fmt.Fprintf(w, "\ndotproxy memory per cached entry (%.0f distinct names cached): %.0f bytes of live heap after GC, %.0f bytes of RSS\n",
 			info["cache_entries"], info["entry_heap_bytes"], info["entry_rss_bytes"])
 	}
+	if changed != "" {
+		fmt.Fprintf(w, "\n(%s)\n", changed)
+	}
 	targets(w, res)
+}
+
+// changedMachine says, for a run that changed the machine for its
+// length (bench/run -H records halt_poll_set_ns in info.env), that it is
+// not the run of record; "" for a run of the machine as it is.
+func changedMachine(info map[string]float64) string {
+	ns, ok := info["halt_poll_set_ns"]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("NOT the run of record: the guest's halt polling was set to %.0f ns for this run (bench/run -H); extra information", ns)
 }
 
 // table prints one scenario's full table and the ratios dotproxy/peer.

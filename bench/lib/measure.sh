@@ -14,9 +14,14 @@ warm() {
 # the process's RSS, until killed.
 sample() {
 	while kill -0 "$1" 2>/dev/null; do
-		echo "$(upstream_conns) $(rss_kb "$1")" >>"$2"
+		sample_once "$1" "$2"
 		sleep 0.5
 	done
+}
+
+# sample_once PID FILE: one line of sample's, appended to FILE.
+sample_once() {
+	echo "$(upstream_conns) $(rss_kb "$1")" >>"$2"
 }
 
 # measure REPEAT SCENARIO TRANSPORT PEER PID FILE QPS_LIMIT RSS_IDLE_KB
@@ -68,7 +73,7 @@ measure() {
 		kill "$sampler" 2>/dev/null
 		wait "$sampler" 2>/dev/null || true
 	else
-		echo "$(upstream_conns) $(rss_kb "$pid")" >"$dir/samples.txt"
+		sample_once "$pid" "$dir/samples.txt"
 	fi
 
 	{

@@ -1,0 +1,88 @@
+// Command timeline reads a kernel trace of one fixed-rate run (perf
+// record of system calls, scheduler switches and wakeups, all CPUs) and
+// prints where a query's time goes, stage by stage: from the load
+// generator's send to the server running, to the server's write to its
+// upstream, to the upstream's answer read, to the server's write to the
+// client and to the client's read. It needs nothing of the server but
+// its process ID, so that dotproxy and a peer are measured alike.
+//
+//	perf script -F comm,pid,tid,cpu,time,event,trace -i perf.data | timeline -pid PID [-line]
+//
+// The server's client and upstream descriptors are told apart by whom
+// their writes wake: the load generator (-client, dnsperf) or the
+// responder (-responder, dotresponder). A period is a burst of queries
+// sent while none was outstanding, with their answers; periods that
+// overlap (at higher rates) merge, and a period is used only when every
+// stage was seen in it. -line prints the medians on one line, for
+// bench/ab -T.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+)
+
+func main() {
+	log.SetPrefix("timeline: ")
+	log.SetFlags(0)
+	pid := flag.Int("pid", 0, "the server's process ID")
+	client := flag.String("client", "dnsperf", "command name prefix of the load generator's threads")
+	responder := flag.String("responder", "dotresponder", "command name prefix of the upstream responder's threads")
+	line := flag.Bool("line", false, "print the stages' medians on one line")
+	flag.Parse()
+	if *pid == 0 || flag.NArg() > 0 {
+		log.Fatal("usage: perf script -F comm,pid,tid,cpu,time,event,trace | timeline -pid PID [-line]")
+	}
+	evs, err := parse(os.Stdin)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := newRoles(evs, *pid, *client, *responder)
+	ps, seen := periods(evs, r, learnFDs(evs, r))
+	if *line {
+		fmt.Println(oneLine(ps, seen))
+		return
+	}
+	fmt.Print(table(ps, seen))
+}
+
+// table prints each stage's quartiles.
+func table(ps []period, seen int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "periods used: %d of %d\n", len(ps), seen)
+	if len(ps) == 0 {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%-40s %7s %7s %7s  (µs)\n", "stage", "p25", "p50", "p75")
+	for _, s := range stages {
+		q := quartiles(values(ps, s))
+		fmt.Fprintf(&b, "%-40s %7.1f %7.1f %7.1f\n", s.name, q[0], q[1], q[2])
+	}
+	return b.String()
+}
+
+// oneLine prints the periods used and each stage's median, in stage
+// order: "periods 190/198 µs: 26.0 49.0 52.0 34.0 23.0 232.0 238.5".
+func oneLine(ps []period, seen int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "periods %d/%d µs:", len(ps), seen)
+	for _, s := range stages {
+		if len(ps) == 0 {
+			b.WriteString(" -")
+			continue
+		}
+		fmt.Fprintf(&b, " %.1f", quartiles(values(ps, s))[1])
+	}
+	return b.String()
+}
+
+func values(ps []period, s stage) []float64 {
+	v := make([]float64, len(ps))
+	for i := range ps {
+		v[i] = s.of(&ps[i])
+	}
+	return v
+}

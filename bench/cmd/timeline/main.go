@@ -42,15 +42,17 @@ func main() {
 	}
 	r := newRoles(evs, *pid, *client, *responder)
 	ps, seen := periods(evs, r, learnFDs(evs, r))
+	wakes := idleExits(evs, seen)
 	if *line {
-		fmt.Println(oneLine(ps, seen))
+		fmt.Println(oneLine(ps, seen, wakes))
 		return
 	}
-	fmt.Print(table(ps, seen))
+	fmt.Print(table(ps, seen, wakes))
 }
 
-// table prints each stage's quartiles.
-func table(ps []period, seen int) string {
+// table prints each stage's quartiles, and how often each CPU left its
+// idle task per period.
+func table(ps []period, seen int, wakes []float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "periods used: %d of %d\n", len(ps), seen)
 	if len(ps) == 0 {
@@ -61,12 +63,16 @@ func table(ps []period, seen int) string {
 		q := quartiles(values(ps, s))
 		fmt.Fprintf(&b, "%-40s %7.1f %7.1f %7.1f\n", s.name, q[0], q[1], q[2])
 	}
+	for cpu, w := range wakes {
+		fmt.Fprintf(&b, "CPU %d left its idle task %.2f times a period\n", cpu, w)
+	}
 	return b.String()
 }
 
-// oneLine prints the periods used and each stage's median, in stage
-// order: "periods 190/198 µs: 26.0 49.0 52.0 34.0 23.0 232.0 238.5".
-func oneLine(ps []period, seen int) string {
+// oneLine prints the periods used, each stage's median in stage order
+// and then each CPU's idle exits per period: "periods 190/198 µs: 26.0
+// 49.0 52.0 34.0 23.0 232.0 238.5 2.98 2.08".
+func oneLine(ps []period, seen int, wakes []float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "periods %d/%d µs:", len(ps), seen)
 	for _, s := range stages {
@@ -75,6 +81,9 @@ func oneLine(ps []period, seen int) string {
 			continue
 		}
 		fmt.Fprintf(&b, " %.1f", quartiles(values(ps, s))[1])
+	}
+	for _, w := range wakes {
+		fmt.Fprintf(&b, " %.2f", w)
 	}
 	return b.String()
 }

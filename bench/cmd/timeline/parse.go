@@ -13,6 +13,7 @@ import (
 type event struct {
 	comm     string
 	pid, tid int
+	cpu      int
 	t        float64 // seconds
 	name     string  // the tracepoint's name after its subsystem: sys_enter, sched_wakeup, ...
 	nr       int     // system call number (sys_enter, sys_exit)
@@ -20,6 +21,7 @@ type event struct {
 	ret      int64   // a sys_exit's return value
 	woken    int     // sched_wakeup: the task woken
 	nextPID  int     // sched_switch: the task switched to (its tid)
+	fromIdle bool    // sched_switch: from the CPU's idle task
 }
 
 // The x86-64 system calls that move a DNS message, by the direction the
@@ -30,7 +32,7 @@ var (
 )
 
 var (
-	lineRE   = regexp.MustCompile(`^\s*(.+?)\s+(\d+)/(\d+)\s+\[\d+\]\s+([\d.]+):\s+([\w-]+):(\w+):\s*(.*)$`)
+	lineRE   = regexp.MustCompile(`^\s*(.+?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+([\w-]+):(\w+):\s*(.*)$`)
 	nrRE     = regexp.MustCompile(`NR (\d+)`)
 	argRE    = regexp.MustCompile(`NR \d+ \(([0-9a-f]+)`)
 	retRE    = regexp.MustCompile(`= (-?\d+)`)
@@ -49,11 +51,12 @@ func parse(r io.Reader) ([]event, error) {
 		if m == nil {
 			continue
 		}
-		e := event{comm: m[1], name: m[6], nr: -1, fd: -1}
+		e := event{comm: m[1], name: m[7], nr: -1, fd: -1}
 		e.pid, _ = strconv.Atoi(m[2])
 		e.tid, _ = strconv.Atoi(m[3])
-		e.t, _ = strconv.ParseFloat(m[4], 64)
-		trace := m[7]
+		e.cpu, _ = strconv.Atoi(m[4])
+		e.t, _ = strconv.ParseFloat(m[5], 64)
+		trace := m[8]
 		switch e.name {
 		case "sys_enter", "sys_exit":
 			if n := nrRE.FindStringSubmatch(trace); n != nil {
@@ -74,6 +77,7 @@ func parse(r io.Reader) ([]event, error) {
 			if p := nextPIDr.FindStringSubmatch(trace); p != nil {
 				e.nextPID, _ = strconv.Atoi(p[1])
 			}
+			e.fromIdle = strings.Contains(trace, " prev_pid=0 ")
 		}
 		evs = append(evs, e)
 	}

@@ -195,3 +195,22 @@ func quartiles(v []float64) [3]float64 {
 	}
 	return q
 }
+
+// idleExits counts, per CPU, the times it left its idle task for work:
+// each is a wakeup that a halted core pays for before the work runs.
+// It returns them per period seen, CPUs in order.
+func idleExits(evs []event, seen int) []float64 {
+	counts := map[int]int{}
+	last := -1
+	for _, e := range evs {
+		if e.name == "sched_switch" && e.fromIdle {
+			counts[e.cpu]++
+			last = max(last, e.cpu)
+		}
+	}
+	per := make([]float64, last+1)
+	for cpu := range per {
+		per[cpu] = float64(counts[cpu]) / float64(max(seen, 1))
+	}
+	return per
+}

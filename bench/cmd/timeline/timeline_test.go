@@ -72,7 +72,8 @@ func TestStages(t *testing.T) {
 			t.Errorf("%s: median %.2f µs, want %.0f", s.name, q[1], want[i])
 		}
 	}
-	if got, want := oneLine(ps, seen), "periods 2/2 µs: 30.0 40.0 55.0 35.0 15.0 175.0 175.0"; got != want {
+	wakes := idleExits(evs, seen)
+	if got, want := oneLine(ps, seen, wakes), "periods 2/2 µs: 30.0 40.0 55.0 35.0 15.0 175.0 175.0 0.00 1.00"; got != want {
 		t.Errorf("oneLine = %q, want %q", got, want)
 	}
 }
@@ -96,7 +97,7 @@ func TestUnansweredPeriodLeftOut(t *testing.T) {
 	if ps, _ := periods(evs, other, learnFDs(evs, other)); len(ps) != 0 {
 		t.Errorf("another server's trace: %d periods used, want 0", len(ps))
 	}
-	if got := table(nil, 3); got != "periods used: 0 of 3\n" {
+	if got := table(nil, 3, nil); got != "periods used: 0 of 3\n" {
 		t.Errorf("table of nothing = %q", got)
 	}
 }

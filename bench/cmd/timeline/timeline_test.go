@@ -47,16 +47,22 @@ func (tr *trace) onePeriod(us float64, answered bool) {
 	tr.syscall("dnsperf", 200, 201, us+180, us+181, 45, 5, -11)
 }
 
+// events parses tr as the server with process ID 100 sees it.
+func (tr *trace) events(t *testing.T) ([]event, *roles) {
+	t.Helper()
+	evs, err := parse(strings.NewReader(tr.b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs, newRoles(evs, 100, "dnsperf", "dotresponder")
+}
+
 func TestStages(t *testing.T) {
 	var tr trace
 	tr.b.WriteString("# perf's header line, skipped\n")
 	tr.onePeriod(0, true)
 	tr.onePeriod(2000, true)
-	evs, err := parse(strings.NewReader(tr.b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRoles(evs, 100, "dnsperf", "dotresponder")
+	evs, r := tr.events(t)
 	fds := learnFDs(evs, r)
 	if fds[6] != clientFD || fds[9] != upstreamFD {
 		t.Fatalf("descriptors learnt: %v, want 6 client and 9 upstream", fds)
@@ -85,11 +91,7 @@ func TestUnansweredPeriodLeftOut(t *testing.T) {
 	var tr trace
 	tr.onePeriod(0, false)
 	tr.onePeriod(2000, true)
-	evs, err := parse(strings.NewReader(tr.b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRoles(evs, 100, "dnsperf", "dotresponder")
+	evs, r := tr.events(t)
 	if ps, seen := periods(evs, r, learnFDs(evs, r)); len(ps) != 0 || seen != 1 {
 		t.Errorf("%d periods used of %d, want 0 of 1", len(ps), seen)
 	}
@@ -99,5 +101,21 @@ func TestUnansweredPeriodLeftOut(t *testing.T) {
 	}
 	if got := table(nil, 3, nil); got != "periods used: 0 of 3\n" {
 		t.Errorf("table of nothing = %q", got)
+	}
+}
+
+// TestDescriptorLearntFromReads: a descriptor whose writes never wake
+// anyone (its reader is always awake already) is learnt from the reads
+// that follow a wakeup by the responder or the load generator.
+func TestDescriptorLearntFromReads(t *testing.T) {
+	var tr trace
+	tr.syscall("A", 100, 100, 0, 10, 1, 10, 120) // to the responder, awake: wakes nobody
+	tr.syscall("dotresponder", 300, 301, 20, 30, 1, 4, 100, "comm=A pid=100 prio=120 target_cpu=001")
+	tr.syscall("A", 100, 100, 40, 45, 0, 10, 100)
+	tr.syscall("dnsperf", 200, 201, 50, 55, 44, 5, 37, "comm=A pid=100 prio=120 target_cpu=001")
+	tr.syscall("A", 100, 100, 60, 65, 299, 6, 1)
+	evs, r := tr.events(t)
+	if fds := learnFDs(evs, r); fds[10] != upstreamFD || fds[6] != clientFD {
+		t.Errorf("descriptors learnt: %v, want 10 upstream and 6 client", fds)
 	}
 }

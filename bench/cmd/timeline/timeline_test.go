@@ -78,6 +78,9 @@ func TestStages(t *testing.T) {
 			t.Errorf("%s: median %.2f µs, want %.0f", s.name, q[1], want[i])
 		}
 	}
+	if slow := slowest(ps); len(slow) != 1 {
+		t.Errorf("slowest of 2 periods: %d, want 1", len(slow))
+	}
 	wakes := idleExits(evs, seen)
 	if got, want := oneLine(ps, seen, wakes), "periods 2/2 µs: 30.0 40.0 55.0 35.0 15.0 175.0 175.0 0.00 1.00"; got != want {
 		t.Errorf("oneLine = %q, want %q", got, want)

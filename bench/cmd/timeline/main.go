@@ -9,12 +9,15 @@
 //	perf script -F comm,pid,tid,cpu,time,event,trace -i perf.data | timeline -pid PID [-line]
 //
 // The server's client and upstream descriptors are told apart by whom
-// their writes wake: the load generator (-client, dnsperf) or the
-// responder (-responder, dotresponder). A period is a burst of queries
-// sent while none was outstanding, with their answers; periods that
-// overlap (at higher rates) merge, and a period is used only when every
-// stage was seen in it. -line prints the medians on one line, for
-// bench/ab -T.
+// their traffic wakes (a write's reader, or the writer whose wakeup a
+// read follows): the load generator (-client, dnsperf) or the responder
+// (-responder, dotresponder). A period is a burst of queries sent while
+// none was outstanding, with their answers; periods that overlap (at
+// higher rates) merge, and a period is used only when every stage was
+// seen in it. Beside each stage's quartiles it prints its median over
+// the slowest periods (where a tail's time goes) and how often each CPU
+// left its idle task per period. -line prints the medians on one line,
+// for bench/ab -T. System calls are read by their x86-64 numbers.
 package main
 
 import (

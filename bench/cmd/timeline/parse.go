@@ -19,7 +19,7 @@ type event struct {
 	nr       int     // system call number (sys_enter, sys_exit)
 	fd       int     // a sys_enter's first argument
 	ret      int64   // a sys_exit's return value
-	woken    int     // sched_wakeup: the task woken
+	woken    int     // sched_wakeup: the task woken (its tid)
 	nextPID  int     // sched_switch: the task switched to (its tid)
 	fromIdle bool    // sched_switch: from the CPU's idle task
 }

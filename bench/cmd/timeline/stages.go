@@ -11,7 +11,7 @@ var (
 )
 
 // fdRole is what a server's descriptor leads to, learnt from whom its
-// writes wake.
+// traffic wakes.
 type fdRole uint8
 
 const (
@@ -94,6 +94,10 @@ type period struct {
 	run, upWrite, upRead, answer float64
 }
 
+// maxPeriod bounds a period: a query dnsperf never gets an answer to
+// would otherwise hold its period open, and every later one with it.
+const maxPeriod = 0.05 // seconds; a period at a low rate lasts well under 1 ms
+
 func (p *period) complete() bool {
 	return len(p.sent) > 0 && len(p.received) == len(p.sent) && p.answer > 0
 }
@@ -124,6 +128,9 @@ func periods(evs []event, r *roles, fds map[int]fdRole) (done []period, seen int
 		}
 		switch {
 		case r.isClient(e.tid) && clientSends[e.nr]:
+			if cur != nil && in.t-cur.sent[0] > maxPeriod {
+				outstanding = 0 // a query lost: give its period up
+			}
 			if outstanding == 0 {
 				seen++
 				cur = &period{}
@@ -197,8 +204,8 @@ func quartiles(v []float64) [3]float64 {
 }
 
 // idleExits counts, per CPU, the times it left its idle task for work:
-// each is a wakeup that a halted core pays for before the work runs.
-// It returns them per period seen, CPUs in order.
+// on a machine whose idle cores halt, each is a wakeup paid for before
+// the work runs. It returns them per period seen, CPUs in order.
 func idleExits(evs []event, seen int) []float64 {
 	counts := map[int]int{}
 	last := -1

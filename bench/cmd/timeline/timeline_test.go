@@ -88,15 +88,17 @@ func TestStages(t *testing.T) {
 }
 
 // TestUnansweredPeriodLeftOut: a query never answered keeps its period
-// open, and the next send joins it: the merged period is not used, and
-// neither is a server other than the one asked for.
+// open, and a send soon after joins it: the merged period is not used.
+// One maxPeriod later a send starts a period of its own. Nor is a
+// server other than the one asked for measured.
 func TestUnansweredPeriodLeftOut(t *testing.T) {
 	var tr trace
 	tr.onePeriod(0, false)
 	tr.onePeriod(2000, true)
+	tr.onePeriod(maxPeriod*1e6+1000, true)
 	evs, r := tr.events(t)
-	if ps, seen := periods(evs, r, learnFDs(evs, r)); len(ps) != 0 || seen != 1 {
-		t.Errorf("%d periods used of %d, want 0 of 1", len(ps), seen)
+	if ps, seen := periods(evs, r, learnFDs(evs, r)); len(ps) != 1 || seen != 2 {
+		t.Errorf("%d periods used of %d, want 1 of 2", len(ps), seen)
 	}
 	other := newRoles(evs, 999, "dnsperf", "dotresponder")
 	if ps, _ := periods(evs, other, learnFDs(evs, other)); len(ps) != 0 {

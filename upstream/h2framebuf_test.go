@@ -51,11 +51,13 @@ func TestH2AnswerKeepsNoFrameBuffer(t *testing.T) {
 			if q.Question[0].Qtype == dns.TypeANY {
 				answer = everyWire
 			}
+			// Counted before it is written: once the client has the
+			// answer, the test reads the count.
+			oneFrame.Add(1)
 			enc(false, f.StreamID, hpack.HeaderField{Name: ":status", Value: "200"},
 				hpack.HeaderField{Name: "content-type", Value: dohMediaType},
 				hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(answer))})
 			fr.WriteData(f.StreamID, true, answer)
-			oneFrame.Add(1)
 		}})
 	})
 	u := newUpstreamAt(t, ca, addr, Options{Transport: HTTPS, MaxConns: 1})

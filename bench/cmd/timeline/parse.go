@@ -9,16 +9,19 @@ import (
 	"strings"
 )
 
-// event is one line of `perf script -F comm,pid,tid,cpu,time,event,trace`.
+// event is one line of `perf script -F comm,pid,tid,cpu,time,event,trace`,
+// a system call's exit joined to its entry. parse keeps the exits of the
+// calls whose entries it saw, wakeups and switches.
 type event struct {
 	comm     string
 	pid, tid int
 	cpu      int
 	t        float64 // seconds
-	name     string  // the tracepoint's name after its subsystem: sys_enter, sched_wakeup, ...
-	nr       int     // system call number (sys_enter, sys_exit)
-	fd       int     // a sys_enter's first argument
-	ret      int64   // a sys_exit's return value
+	name     string  // the tracepoint's name after its subsystem: sys_exit, sched_wakeup, ...
+	nr       int     // sys_exit: the system call's number; sched_wakeup: that of the waker's call under way, or -1
+	fd       int     // the first argument of that call
+	start    float64 // sys_exit: when the call was entered
+	ret      int64   // sys_exit: the call's return value
 	woken    int     // sched_wakeup: the task woken (its tid)
 	nextPID  int     // sched_switch: the task switched to (its tid)
 	fromIdle bool    // sched_switch: from the CPU's idle task
@@ -41,9 +44,11 @@ var (
 )
 
 // parse reads perf script's lines; lines of another shape (perf's
-// headers, a lost-events note) are skipped.
+// headers, a lost-events note) are skipped. Each system call's entry is
+// joined to its exit, and to the wakeups the call makes, here once.
 func parse(r io.Reader) ([]event, error) {
 	var evs []event
+	open := map[int]event{} // tid -> the entry of its system call under way
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -58,20 +63,33 @@ func parse(r io.Reader) ([]event, error) {
 		e.t, _ = strconv.ParseFloat(m[5], 64)
 		trace := m[8]
 		switch e.name {
-		case "sys_enter", "sys_exit":
+		case "sys_enter":
 			if n := nrRE.FindStringSubmatch(trace); n != nil {
 				e.nr, _ = strconv.Atoi(n[1])
 			}
-			if a := argRE.FindStringSubmatch(trace); e.name == "sys_enter" && a != nil {
+			if a := argRE.FindStringSubmatch(trace); a != nil {
 				fd, _ := strconv.ParseInt(a[1], 16, 64)
 				e.fd = int(fd)
 			}
-			if v := retRE.FindStringSubmatch(trace); e.name == "sys_exit" && v != nil {
+			open[e.tid] = e
+			continue
+		case "sys_exit":
+			in, ok := open[e.tid]
+			delete(open, e.tid)
+			n := nrRE.FindStringSubmatch(trace)
+			if !ok || n == nil || strconv.Itoa(in.nr) != n[1] {
+				continue // entered before the trace began
+			}
+			e.nr, e.fd, e.start = in.nr, in.fd, in.t
+			if v := retRE.FindStringSubmatch(trace); v != nil {
 				e.ret, _ = strconv.ParseInt(v[1], 10, 64)
 			}
 		case "sched_wakeup":
 			if p := pidRE.FindStringSubmatch(trace); p != nil {
 				e.woken, _ = strconv.Atoi(p[1])
+			}
+			if in, ok := open[e.tid]; ok {
+				e.nr, e.fd = in.nr, in.fd
 			}
 		case "sched_switch":
 			if p := nextPIDr.FindStringSubmatch(trace); p != nil {
@@ -90,7 +108,6 @@ func parse(r io.Reader) ([]event, error) {
 // roles says whose a task is: the server's (by process ID), the load
 // generator's or the upstream responder's (by command name prefix).
 type roles struct {
-	server     int
 	client     string
 	responder  string
 	tids       map[int]string // every task seen, by thread ID: its comm
@@ -98,7 +115,7 @@ type roles struct {
 }
 
 func newRoles(evs []event, server int, client, responder string) *roles {
-	r := &roles{server: server, client: client, responder: responder,
+	r := &roles{client: client, responder: responder,
 		tids: map[int]string{}, serverTIDs: map[int]bool{}}
 	for _, e := range evs {
 		r.tids[e.tid] = e.comm

@@ -26,7 +26,6 @@ const (
 // reads what it sent. A descriptor whose writes always find their reader
 // awake is still learnt from its reads, and the other way round.
 func learnFDs(evs []event, r *roles) map[int]fdRole {
-	open := map[int]event{}     // server tid -> its system call under way
 	wokenBy := map[int]fdRole{} // server tid -> who woke it last
 	votes := map[int][2]int{}
 	vote := func(fd int, role fdRole) {
@@ -44,30 +43,19 @@ func learnFDs(evs []event, r *roles) map[int]fdRole {
 		return unknownFD
 	}
 	for _, e := range evs {
-		if e.name == "sched_wakeup" && r.isServer(e.woken) {
+		switch {
+		case e.name == "sched_wakeup" && r.isServer(e.woken):
 			if role := roleOf(e.tid); role != unknownFD {
 				wokenBy[e.woken] = role
 			}
-			continue
-		}
-		if !r.isServer(e.tid) {
-			continue
-		}
-		switch e.name {
-		case "sys_enter":
-			open[e.tid] = e
-		case "sys_exit":
-			in, ok := open[e.tid]
-			delete(open, e.tid)
-			if role := wokenBy[e.tid]; ok && in.nr == e.nr && recvs[e.nr] && e.ret > 0 && role != unknownFD {
-				vote(in.fd, role)
-				delete(wokenBy, e.tid)
+		case e.name == "sched_wakeup" && r.isServer(e.tid) && sends[e.nr]:
+			if role := roleOf(e.woken); role != unknownFD {
+				vote(e.fd, role)
 			}
-		case "sched_wakeup":
-			if in, ok := open[e.tid]; ok && sends[in.nr] {
-				if role := roleOf(e.woken); role != unknownFD {
-					vote(in.fd, role)
-				}
+		case e.name == "sys_exit" && r.isServer(e.tid) && recvs[e.nr] && e.ret > 0:
+			if role := wokenBy[e.tid]; role != unknownFD {
+				vote(e.fd, role)
+				delete(wokenBy, e.tid)
 			}
 		}
 	}
@@ -104,31 +92,18 @@ func (p *period) complete() bool {
 
 // periods walks the trace and returns every complete period.
 func periods(evs []event, r *roles, fds map[int]fdRole) (done []period, seen int) {
-	enter := map[int]event{} // tid -> its system call under way
 	var cur *period
 	outstanding := 0
 	for _, e := range evs {
-		switch e.name {
-		case "sys_enter":
-			enter[e.tid] = e
-			continue
-		case "sched_switch":
-			if cur != nil && cur.run == 0 && r.isServer(e.nextPID) {
-				cur.run = e.t
-			}
-			continue
-		case "sys_exit":
-		default:
-			continue
+		if e.name == "sched_switch" && cur != nil && cur.run == 0 && r.isServer(e.nextPID) {
+			cur.run = e.t
 		}
-		in, ok := enter[e.tid]
-		delete(enter, e.tid)
-		if !ok || in.nr != e.nr || e.ret <= 0 {
+		if e.name != "sys_exit" || e.ret <= 0 {
 			continue
 		}
 		switch {
 		case r.isClient(e.tid) && clientSends[e.nr]:
-			if cur != nil && in.t-cur.sent[0] > maxPeriod {
+			if cur != nil && e.start-cur.sent[0] > maxPeriod {
 				outstanding = 0 // a query lost: give its period up
 			}
 			if outstanding == 0 {
@@ -136,9 +111,7 @@ func periods(evs []event, r *roles, fds map[int]fdRole) (done []period, seen int
 				cur = &period{}
 			}
 			outstanding++
-			if cur != nil {
-				cur.sent = append(cur.sent, in.t)
-			}
+			cur.sent = append(cur.sent, e.start)
 		case r.isClient(e.tid) && clientRecvs[e.nr]:
 			if cur == nil || outstanding == 0 {
 				continue
@@ -152,9 +125,9 @@ func periods(evs []event, r *roles, fds map[int]fdRole) (done []period, seen int
 				cur = nil
 			}
 		case cur != nil && r.isServer(e.tid):
-			role := fds[in.fd]
+			role := fds[e.fd]
 			if cur.run == 0 {
-				cur.run = in.t // already running when the query came
+				cur.run = e.start // already running when the query came
 			}
 			switch {
 			case sends[e.nr] && role == upstreamFD && cur.upWrite == 0:

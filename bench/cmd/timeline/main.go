@@ -17,7 +17,8 @@
 // seen in it. Beside each stage's quartiles it prints its median over
 // the slowest periods (where a tail's time goes) and how often each CPU
 // left its idle task per period. -line prints the medians on one line,
-// for bench/ab -T. System calls are read by their x86-64 numbers.
+// for bench/ab -T. System calls are read by their x86-64 numbers;
+// -perf-filter prints the raw_syscalls filter that records just those.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -37,7 +39,12 @@ func main() {
 	client := flag.String("client", "dnsperf", "command name prefix of the load generator's threads")
 	responder := flag.String("responder", "dotresponder", "command name prefix of the upstream responder's threads")
 	line := flag.Bool("line", false, "print the stages' medians on one line")
+	filter := flag.Bool("perf-filter", false, "print the perf record filter for the system calls it reads, and exit")
 	flag.Parse()
+	if *filter {
+		fmt.Println(perfFilter())
+		return
+	}
 	if *pid == 0 || flag.NArg() > 0 {
 		log.Fatal("usage: perf script -F comm,pid,tid,cpu,time,event,trace | timeline -pid PID [-line]")
 	}
@@ -114,4 +121,17 @@ func slowest(ps []period) []period {
 	sorted := slices.Clone(ps)
 	slices.SortFunc(sorted, func(a, b period) int { return cmp.Compare(lat(&b), lat(&a)) })
 	return sorted[:max(1, len(sorted)*slowPercent/100)]
+}
+
+// perfFilter is the filter expression of perf record's raw_syscalls
+// events that keeps the system calls timeline reads, and no others.
+func perfFilter() string {
+	var ids []string
+	for _, nr := range slices.Sorted(maps.Keys(sends)) {
+		ids = append(ids, fmt.Sprintf("id==%d", nr))
+	}
+	for _, nr := range slices.Sorted(maps.Keys(recvs)) {
+		ids = append(ids, fmt.Sprintf("id==%d", nr))
+	}
+	return strings.Join(ids, "||")
 }

@@ -124,3 +124,16 @@ func TestDescriptorLearntFromReads(t *testing.T) {
 		t.Errorf("descriptors learnt: %v, want 10 upstream and 6 client", fds)
 	}
 }
+
+// TestPerfFilter: the filter bench/ab records with keeps every system
+// call the stages read, the clients' included, and names each once.
+func TestPerfFilter(t *testing.T) {
+	f := perfFilter()
+	for _, set := range []map[int]bool{sends, recvs, clientSends, clientRecvs} {
+		for nr := range set {
+			if n := strings.Count("||"+f+"||", fmt.Sprintf("||id==%d||", nr)); n != 1 {
+				t.Errorf("filter %q names system call %d %d times, want once", f, nr, n)
+			}
+		}
+	}
+}

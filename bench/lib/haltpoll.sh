@@ -3,9 +3,10 @@
 # with the haltpoll cpuidle driver polls an idle CPU for up to
 # guest_halt_poll_ns before it halts it; waking a halted virtual CPU is
 # dear (here a write that woke one took 28-30 µs, against 11 µs), and a
-# server pays it each time an event finds its core idle. This machine's kernel command line turns polling off
-# (haltpoll.guest_halt_poll_ns=0); Linux's default is 200000. The poll
-# runs in the idle task, so it is charged to no server's CPU time.
+# server pays it each time an event finds its core idle. This machine's
+# kernel command line turns polling off (haltpoll.guest_halt_poll_ns=0);
+# Linux's default is 200000. The poll runs in the idle task, so it is
+# charged to no server's CPU time.
 
 HALT_POLL_PARAM=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 HALT_POLL_SAVED=
